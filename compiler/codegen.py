@@ -1,0 +1,633 @@
+"""AST -> bytecode (``vm.bytecodes``) for methods, blocks and do-its.
+
+Literal-block control structures (``ifTrue:`` and friends, ``and:``/``or:``,
+``ifNil:`` and friends, ``whileTrue:``/``whileFalse:``, ``to:do:``/``to:by:do:``/
+``downTo:do:``, ``timesRepeat:``) compile to jumps; the arithmetic and comparison
+selectors compile to fast-path sends. Expressions are compiled either for their value
+or for effect only, so statements leave nothing to pop.
+
+This module builds code objects; it does not parse and does not install anything.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from compiler import ast as A
+from compiler.scope import Scope
+from vm import bytecodes as B
+from vm import value as V
+from vm.errors import SmalltalkSyntaxError
+from vm.objects import KIND_BYTECODE, KIND_PRIMITIVE, CompiledBlock, CompiledMethod, SendSite
+
+PSEUDO_VARIABLES = ("self", "super", "nil", "true", "false", "thisContext")
+
+
+class _Unit:
+    """The code being built for one activation (method or block)."""
+
+    def __init__(self, scope: Scope, first_line: int) -> None:
+        self.scope = scope
+        self.code: list[int] = []
+        self.literals: list[Any] = []
+        self.literal_keys: dict[tuple, int] = {}
+        self.sites: list[SendSite] = []
+        self.line_starts: list[int] = []
+        self.line_numbers: list[int] = []
+        self.first_line = first_line
+        self.line = first_line
+
+    def emit(self, op: int, *operands: int) -> int:
+        pc = len(self.code)
+        if not self.line_numbers or self.line_numbers[-1] != self.line:
+            if self.line_starts and self.line_starts[-1] == pc:
+                self.line_numbers[-1] = self.line
+            else:
+                self.line_starts.append(pc)
+                self.line_numbers.append(self.line)
+        self.code.append(op)
+        self.code.extend(operands)
+        return pc
+
+    def emit_jump(self, op: int) -> int:
+        """Emit a forward jump; answer the operand index to patch."""
+        self.emit(op, 0)
+        return len(self.code) - 1
+
+    def patch(self, operand_index: int) -> None:
+        self.code[operand_index] = len(self.code)
+
+    def here(self) -> int:
+        return len(self.code)
+
+    def literal(self, key: tuple | None, value: Any) -> int:
+        if key is not None:
+            index = self.literal_keys.get(key)
+            if index is not None:
+                return index
+        index = len(self.literals)
+        self.literals.append(value)
+        if key is not None:
+            self.literal_keys[key] = index
+        return index
+
+    def site(self, selector: str, argc: int) -> int:
+        self.sites.append(SendSite(selector, argc))
+        return len(self.sites) - 1
+
+
+class CodeGenerator:
+    """Compiles the methods of one class (or a do-it) against its field names."""
+
+    def __init__(self, universe: Any, field_names: list[str], filename: str,
+                 resolve_unknown: Callable[[str], bool] | None = None) -> None:
+        self.vm = universe
+        self.field_names = field_names
+        self.filename = filename
+        # Decides whether an undeclared name is a global (True) or an error (False).
+        self.resolve_unknown = resolve_unknown
+        self.unit: _Unit | None = None
+        self.method_node: Any = None
+
+    # ------------------------------------------------------------------ entry points
+
+    def compile_method(self, mdef: A.MethodDef) -> CompiledMethod:
+        scope = Scope(None, is_block=False)
+        for name in mdef.params:
+            self._declare(scope, name, mdef.line, read_only=True)
+        scope.num_args = len(mdef.params)
+        unit = _Unit(scope, mdef.line)
+        self.unit = unit
+        if mdef.body is not None:
+            self._declare_temps(scope, mdef.body.temps, mdef.line)
+            self._method_statements(mdef.body.statements)
+        method = CompiledMethod(self.vm.Method, mdef.selector, scope.num_args, scope.num_temps,
+                                unit.code if mdef.body is not None else [], unit.literals, unit.sites)
+        self._finish(method, unit)
+        method.source = mdef.source
+        method.source_file = self.filename
+        if mdef.primitive:
+            method.kind = KIND_PRIMITIVE
+        for literal in unit.literals:
+            if isinstance(literal, CompiledBlock):
+                self._adopt_blocks(literal, method)
+        return method
+
+    def compile_doit(self, doit: A.DoIt, selector: str = "doIt") -> CompiledMethod:
+        """A do-it is a method of no arguments whose last statement's value is returned."""
+        scope = Scope(None, is_block=False)
+        unit = _Unit(scope, 1)
+        self.unit = unit
+        self._declare_temps(scope, doit.body.temps, 1)
+        statements = doit.body.statements
+        if not statements:
+            unit.emit(B.PUSH_NIL)
+            unit.emit(B.RETURN)
+        else:
+            for stmt in statements[:-1]:
+                self._statement(stmt)
+            last = statements[-1]
+            if isinstance(last, A.Return):
+                self._statement(last)
+            else:
+                self._expr(last, True)
+                unit.emit(B.RETURN)
+        method = CompiledMethod(self.vm.Method, selector, 0, scope.num_temps, unit.code,
+                                unit.literals, unit.sites)
+        self._finish(method, unit)
+        method.source_file = self.filename
+        for literal in unit.literals:
+            if isinstance(literal, CompiledBlock):
+                self._adopt_blocks(literal, method)
+        return method
+
+    def _finish(self, code_unit: Any, unit: _Unit) -> None:
+        code_unit.line_starts = unit.line_starts
+        code_unit.line_numbers = unit.line_numbers
+        code_unit.first_line = unit.first_line
+        code_unit.temp_names = list(unit.scope.slot_names)
+
+    def _adopt_blocks(self, block: CompiledBlock, method: CompiledMethod) -> None:
+        block.method = method
+        for literal in block.literals:
+            if isinstance(literal, CompiledBlock):
+                self._adopt_blocks(literal, method)
+
+    # ------------------------------------------------------------------ errors
+
+    def _error(self, message: str, line: int, column: int = 0) -> SmalltalkSyntaxError:
+        return SmalltalkSyntaxError(message, self.filename, line, column)
+
+    def _declare(self, scope: Scope, name: str, line: int, read_only: bool = False) -> int:
+        if name in PSEUDO_VARIABLES:
+            raise self._error(f"'{name}' cannot be used as a variable name", line)
+        if scope.declared_in_innermost_frame(name):
+            raise self._error(f"'{name}' is declared twice", line)
+        return scope.declare(name, read_only)
+
+    def _declare_temps(self, scope: Scope, temps: list[str], line: int) -> list[int]:
+        return [self._declare(scope, name, line) for name in temps]
+
+    # ------------------------------------------------------------------ statements
+
+    def _method_statements(self, statements: list) -> None:
+        unit = self.unit
+        returned = False
+        for stmt in statements:
+            self._statement(stmt)
+            returned = isinstance(stmt, A.Return)
+        if not returned:
+            unit.emit(B.RETURN_SELF)
+
+    def _statement(self, stmt: Any) -> None:
+        if isinstance(stmt, A.Return):
+            self._return(stmt)
+        else:
+            self._expr(stmt, False)
+
+    def _return(self, stmt: A.Return) -> None:
+        unit = self.unit
+        unit.line = stmt.line or unit.line
+        if isinstance(stmt.value, A.Variable) and stmt.value.name == "self" and not unit.scope.is_block:
+            unit.emit(B.RETURN_SELF)
+            return
+        self._expr(stmt.value, True)
+        if unit.scope.is_block:
+            unit.emit(B.RETURN_NONLOCAL)
+            unit.emit(B.RETURN)       # reached only after escapedBlock: answers
+        else:
+            unit.emit(B.RETURN)
+
+    # ------------------------------------------------------------------ expressions
+
+    def _expr(self, node: Any, for_value: bool) -> None:
+        unit = self.unit
+        line = getattr(node, "line", 0)
+        if line:
+            unit.line = line
+        kind = type(node)
+        if kind is A.Send:
+            self._send(node, for_value)
+            return
+        if kind is A.Assign:
+            self._assign(node, for_value)
+            return
+        if kind is A.Cascade:
+            self._cascade(node)
+        elif kind is A.Variable:
+            self._variable(node)
+        elif kind is A.Literal:
+            self._literal(node)
+        elif kind is A.Block:
+            self._block(node)
+        elif kind is A.BraceArray:
+            for item in node.items:
+                self._expr(item, True)
+            unit.emit(B.MAKE_ARRAY, len(node.items))
+        elif kind is A.EventualSend:
+            self._expr(node.receiver, True)
+            for arg in node.args:
+                self._expr(arg, True)
+            unit.line = node.line or unit.line
+            unit.emit(B.EVENTUAL_SEND, unit.site(node.selector, len(node.args)))
+        else:
+            raise self._error(f"cannot compile {kind.__name__}", line)
+        if not for_value:
+            unit.emit(B.POP)
+
+    def _literal(self, node: A.Literal) -> None:
+        unit = self.unit
+        if node.kind == "nil":
+            unit.emit(B.PUSH_NIL)
+        elif node.kind == "true":
+            unit.emit(B.PUSH_TRUE)
+        elif node.kind == "false":
+            unit.emit(B.PUSH_FALSE)
+        else:
+            key = None if node.kind == "array" else (node.kind, repr(node.value))
+            unit.emit(B.PUSH_LITERAL, unit.literal(key, self._literal_value(node)))
+
+    def _literal_value(self, node: A.Literal) -> Any:
+        vm = self.vm
+        kind = node.kind
+        if kind == "int":
+            return vm.make_int(node.value)
+        if kind == "float":
+            return float(node.value)
+        if kind == "string":
+            return vm.new_string(node.value)
+        if kind == "symbol":
+            return vm.symbol(node.value)
+        if kind == "char":
+            return vm.char(node.value)
+        if kind == "array":
+            return vm.new_array([self._literal_value(item) for item in node.value])
+        return {"nil": V.NIL, "true": V.TRUE, "false": V.FALSE}[kind]
+
+    def _variable(self, node: A.Variable) -> None:
+        unit = self.unit
+        name = node.name
+        if name in ("self", "super"):
+            unit.emit(B.PUSH_SELF)
+        elif name == "nil":
+            unit.emit(B.PUSH_NIL)
+        elif name == "true":
+            unit.emit(B.PUSH_TRUE)
+        elif name == "false":
+            unit.emit(B.PUSH_FALSE)
+        elif name == "thisContext":
+            unit.emit(B.PUSH_CONTEXT)
+        else:
+            found = unit.scope.resolve(name)
+            if found is not None:
+                depth, slot = found
+                if depth == 0:
+                    unit.emit(B.PUSH_LOCAL, slot)
+                else:
+                    unit.emit(B.PUSH_OUTER, depth, slot)
+            elif name in self.field_names:
+                unit.emit(B.PUSH_FIELD, self.field_names.index(name))
+            else:
+                if self.resolve_unknown is not None and not self.resolve_unknown(name):
+                    raise self._error(f"undeclared variable '{name}'", node.line, node.column)
+                unit.emit(B.PUSH_GLOBAL, unit.literal(("global", name), name))
+
+    def _assign(self, node: A.Assign, for_value: bool) -> None:
+        unit = self.unit
+        name = node.name
+        if name in PSEUDO_VARIABLES:
+            raise self._error(f"cannot assign to '{name}'", node.line, node.column)
+        self._expr(node.value, True)
+        unit.line = node.line or unit.line
+        found = unit.scope.resolve(name)
+        if found is not None:
+            depth, slot = found
+            if slot in unit.scope.scope_at(depth).read_only:
+                raise self._error(f"cannot assign to argument '{name}'", node.line, node.column)
+            if depth == 0:
+                unit.emit(B.STORE_LOCAL if for_value else B.POP_LOCAL, slot)
+            else:
+                unit.emit(B.STORE_OUTER if for_value else B.POP_OUTER, depth, slot)
+        elif name in self.field_names:
+            unit.emit(B.STORE_FIELD if for_value else B.POP_FIELD, self.field_names.index(name))
+        else:
+            raise self._error(f"cannot assign to undeclared variable '{name}'", node.line, node.column)
+
+    def _cascade(self, node: A.Cascade) -> None:
+        unit = self.unit
+        to_super = isinstance(node.receiver, A.Variable) and node.receiver.name == "super"
+        self._expr(node.receiver, True)
+        last = len(node.parts) - 1
+        for i, chain in enumerate(node.parts):
+            if i < last:
+                unit.emit(B.DUP)
+            for j, message in enumerate(chain):
+                for arg in message.args:
+                    self._expr(arg, True)
+                unit.line = message.line or unit.line
+                op = B.SUPER_SEND if (to_super and j == 0) else B.SEND
+                unit.emit(op, unit.site(message.selector, len(message.args)))
+            if i < last:
+                unit.emit(B.POP)
+
+    def _send(self, node: A.Send, for_value: bool) -> None:
+        if self._try_inline(node, for_value):
+            return
+        unit = self.unit
+        is_super = isinstance(node.receiver, A.Variable) and node.receiver.name == "super"
+        self._expr(node.receiver, True)
+        for arg in node.args:
+            self._expr(arg, True)
+        unit.line = node.line or unit.line
+        site = unit.site(node.selector, len(node.args))
+        if is_super:
+            unit.emit(B.SUPER_SEND, site)
+        else:
+            unit.emit(B.SPECIAL_SENDS.get(node.selector, B.SEND), site)
+        if not for_value:
+            unit.emit(B.POP)
+
+    def _block(self, node: A.Block) -> None:
+        outer_unit = self.unit
+        scope = Scope(outer_unit.scope, is_block=True)
+        for name in node.params:
+            self._declare(scope, name, node.line, read_only=True)
+        scope.num_args = len(node.params)
+        unit = _Unit(scope, node.line or outer_unit.line)
+        self.unit = unit
+        try:
+            self._declare_temps(scope, node.body.temps, node.line)
+            statements = node.body.statements
+            if not statements:
+                unit.emit(B.PUSH_NIL)
+                unit.emit(B.RETURN)
+            else:
+                for stmt in statements[:-1]:
+                    self._statement(stmt)
+                last = statements[-1]
+                if isinstance(last, A.Return):
+                    self._return(last)
+                else:
+                    self._expr(last, True)
+                    unit.emit(B.RETURN)
+        finally:
+            self.unit = outer_unit
+        block = CompiledBlock(scope.num_args, scope.num_temps, unit.code, unit.literals, unit.sites)
+        self._finish(block, unit)
+        outer_unit.emit(B.PUSH_BLOCK, outer_unit.literal(None, block))
+
+    # ------------------------------------------------------------------ inlining
+
+    def _try_inline(self, node: A.Send, for_value: bool) -> bool:
+        selector = node.selector
+        args = node.args
+        handler = _INLINERS.get(selector)
+        if handler is None:
+            return False
+        return handler(self, node, args, for_value)
+
+    @staticmethod
+    def _is_block(node: Any, params: int = 0) -> bool:
+        return isinstance(node, A.Block) and len(node.params) == params
+
+    def _inline_body(self, block: A.Block, for_value: bool, param_slots: list[int] | None = None) -> None:
+        """Compile a literal block's body in place. Its parameters must already be
+        declared (``param_slots``) in a frame the caller opened."""
+        unit = self.unit
+        scope = unit.scope
+        temps = self._declare_temps(scope, block.body.temps, block.line)
+        for slot in temps:            # every evaluation starts with nil temporaries
+            unit.emit(B.PUSH_NIL)
+            unit.emit(B.POP_LOCAL, slot)
+        statements = block.body.statements
+        if not statements:
+            if for_value:
+                unit.emit(B.PUSH_NIL)
+            return
+        for stmt in statements[:-1]:
+            self._statement(stmt)
+        last = statements[-1]
+        if isinstance(last, A.Return):
+            self._return(last)
+            if for_value:             # unreachable, but keeps the stack shape uniform
+                unit.emit(B.PUSH_NIL)
+        else:
+            self._expr(last, for_value)
+
+    def _inline_block(self, block: A.Block, for_value: bool, value_slot_from_stack: bool = False) -> None:
+        """An inlined block in its own frame; with ``value_slot_from_stack`` its one
+        parameter is popped from the stack (``ifNotNil: [:x | …]``)."""
+        unit = self.unit
+        scope = unit.scope
+        scope.open_frame()
+        try:
+            if block.params:
+                slot = self._declare(scope, block.params[0], block.line, read_only=True)
+                unit.emit(B.POP_LOCAL, slot)
+            elif value_slot_from_stack:
+                unit.emit(B.POP)
+            self._inline_body(block, for_value)
+        finally:
+            scope.close_frame()
+
+    def _inline_if(self, node: A.Send, args: list, for_value: bool) -> bool:
+        selector = node.selector
+        if not all(self._is_block(a) for a in args):
+            return False
+        unit = self.unit
+        self._expr(node.receiver, True)
+        unit.line = node.line or unit.line
+        if len(args) == 1:
+            jump_op = B.JUMP_IF_FALSE if selector == "ifTrue:" else B.JUMP_IF_TRUE
+            skip = unit.emit_jump(jump_op)
+            self._inline_block(args[0], for_value)
+            if for_value:
+                end = unit.emit_jump(B.JUMP)
+                unit.patch(skip)
+                unit.emit(B.PUSH_NIL)
+                unit.patch(end)
+            else:
+                unit.patch(skip)
+            return True
+        first, second = args
+        jump_op = B.JUMP_IF_FALSE if selector == "ifTrue:ifFalse:" else B.JUMP_IF_TRUE
+        to_second = unit.emit_jump(jump_op)
+        self._inline_block(first, for_value)
+        end = unit.emit_jump(B.JUMP)
+        unit.patch(to_second)
+        self._inline_block(second, for_value)
+        unit.patch(end)
+        return True
+
+    def _inline_and_or(self, node: A.Send, args: list, for_value: bool) -> bool:
+        if not self._is_block(args[0]):
+            return False
+        unit = self.unit
+        is_and = node.selector == "and:"
+        self._expr(node.receiver, True)
+        unit.line = node.line or unit.line
+        short = unit.emit_jump(B.JUMP_IF_FALSE if is_and else B.JUMP_IF_TRUE)
+        self._inline_block(args[0], True)
+        end = unit.emit_jump(B.JUMP)
+        unit.patch(short)
+        unit.emit(B.PUSH_FALSE if is_and else B.PUSH_TRUE)
+        unit.patch(end)
+        if not for_value:
+            unit.emit(B.POP)
+        return True
+
+    def _inline_nil_tests(self, node: A.Send, args: list, for_value: bool) -> bool:
+        selector = node.selector
+        nil_first = selector in ("ifNil:", "ifNil:ifNotNil:")
+        blocks = {}
+        if selector == "ifNil:":
+            blocks["nil"] = args[0]
+        elif selector == "ifNotNil:":
+            blocks["notNil"] = args[0]
+        elif selector == "ifNil:ifNotNil:":
+            blocks["nil"], blocks["notNil"] = args
+        else:
+            blocks["notNil"], blocks["nil"] = args
+        if "nil" in blocks and not self._is_block(blocks["nil"]):
+            return False
+        if "notNil" in blocks and not (self._is_block(blocks["notNil"], 0) or self._is_block(blocks["notNil"], 1)):
+            return False
+        unit = self.unit
+        self._expr(node.receiver, True)
+        unit.line = node.line or unit.line
+        unit.emit(B.DUP)
+        if len(blocks) == 1 and nil_first:
+            # x ifNil: [..] — answers x when it is not nil
+            done = unit.emit_jump(B.JUMP_IF_NOT_NIL)
+            unit.emit(B.POP)
+            self._inline_block(blocks["nil"], True)
+            unit.patch(done)
+        elif len(blocks) == 1:
+            # x ifNotNil: [:v | ..] — answers nil when x is nil
+            done = unit.emit_jump(B.JUMP_IF_NIL)
+            self._inline_block(blocks["notNil"], True, value_slot_from_stack=True)
+            unit.patch(done)
+        else:
+            to_not_nil = unit.emit_jump(B.JUMP_IF_NOT_NIL)
+            unit.emit(B.POP)
+            self._inline_block(blocks["nil"], True)
+            end = unit.emit_jump(B.JUMP)
+            unit.patch(to_not_nil)
+            self._inline_block(blocks["notNil"], True, value_slot_from_stack=True)
+            unit.patch(end)
+        if not for_value:
+            unit.emit(B.POP)
+        return True
+
+    def _inline_while(self, node: A.Send, args: list, for_value: bool) -> bool:
+        if not self._is_block(node.receiver) or (args and not self._is_block(args[0])):
+            return False
+        unit = self.unit
+        loop_while_true = node.selector.startswith("whileTrue")
+        unit.line = node.line or unit.line
+        top = unit.here()
+        self._inline_block(node.receiver, True)
+        unit.line = node.line or unit.line
+        leave = unit.emit_jump(B.JUMP_IF_FALSE if loop_while_true else B.JUMP_IF_TRUE)
+        if args:
+            self._inline_block(args[0], False)
+        unit.emit(B.JUMP_BACK, top)
+        unit.patch(leave)
+        if for_value:
+            unit.emit(B.PUSH_NIL)
+        return True
+
+    def _inline_to_do(self, node: A.Send, args: list, for_value: bool) -> bool:
+        selector = node.selector
+        body = args[-1]
+        if not self._is_block(body, 1):
+            return False
+        step = 1
+        if selector == "downTo:do:":
+            step = -1
+        elif selector in ("to:by:do:", "downTo:by:do:"):
+            by = args[1]
+            if not (isinstance(by, A.Literal) and by.kind == "int" and by.value != 0):
+                return False
+            step = by.value if selector == "to:by:do:" else -by.value
+        unit = self.unit
+        scope = unit.scope
+        self._expr(node.receiver, True)          # stays on the stack: the loop's value
+        unit.emit(B.DUP)
+        scope.open_frame()
+        try:
+            counter = self._declare(scope, body.params[0], body.line, read_only=True)
+            limit = scope.hidden("limit")
+            unit.emit(B.POP_LOCAL, counter)
+            self._expr(args[0], True)
+            unit.line = node.line or unit.line
+            unit.emit(B.POP_LOCAL, limit)
+            top = unit.here()
+            unit.emit(B.PUSH_LOCAL, counter)
+            unit.emit(B.PUSH_LOCAL, limit)
+            compare = "<=" if step > 0 else ">="
+            unit.emit(B.SPECIAL_SENDS[compare], unit.site(compare, 1))
+            leave = unit.emit_jump(B.JUMP_IF_FALSE)
+            self._inline_body(body, False)
+            unit.line = node.line or unit.line
+            unit.emit(B.PUSH_LOCAL, counter)
+            unit.emit(B.PUSH_LITERAL, unit.literal(("int", repr(abs(step))), self.vm.make_int(abs(step))))
+            op = "+" if step > 0 else "-"
+            unit.emit(B.SPECIAL_SENDS[op], unit.site(op, 1))
+            unit.emit(B.POP_LOCAL, counter)
+            unit.emit(B.JUMP_BACK, top)
+            unit.patch(leave)
+        finally:
+            scope.close_frame()
+        if not for_value:
+            unit.emit(B.POP)
+        return True
+
+    def _inline_times_repeat(self, node: A.Send, args: list, for_value: bool) -> bool:
+        if not self._is_block(args[0]):
+            return False
+        unit = self.unit
+        scope = unit.scope
+        self._expr(node.receiver, True)
+        unit.line = node.line or unit.line
+        unit.emit(B.DUP)
+        counter = scope.hidden("count")
+        unit.emit(B.POP_LOCAL, counter)
+        top = unit.here()
+        unit.emit(B.PUSH_LOCAL, counter)
+        unit.emit(B.PUSH_LITERAL, unit.literal(("int", "0"), V.ZERO))
+        unit.emit(B.SEND_GT, unit.site(">", 1))
+        leave = unit.emit_jump(B.JUMP_IF_FALSE)
+        self._inline_block(args[0], False)
+        unit.line = node.line or unit.line
+        unit.emit(B.PUSH_LOCAL, counter)
+        unit.emit(B.PUSH_LITERAL, unit.literal(("int", "1"), V.ONE))
+        unit.emit(B.SEND_SUB, unit.site("-", 1))
+        unit.emit(B.POP_LOCAL, counter)
+        unit.emit(B.JUMP_BACK, top)
+        unit.patch(leave)
+        if not for_value:
+            unit.emit(B.POP)
+        return True
+
+
+_INLINERS: dict[str, Callable[[CodeGenerator, A.Send, list, bool], bool]] = {
+    "ifTrue:": CodeGenerator._inline_if,
+    "ifFalse:": CodeGenerator._inline_if,
+    "ifTrue:ifFalse:": CodeGenerator._inline_if,
+    "ifFalse:ifTrue:": CodeGenerator._inline_if,
+    "and:": CodeGenerator._inline_and_or,
+    "or:": CodeGenerator._inline_and_or,
+    "ifNil:": CodeGenerator._inline_nil_tests,
+    "ifNotNil:": CodeGenerator._inline_nil_tests,
+    "ifNil:ifNotNil:": CodeGenerator._inline_nil_tests,
+    "ifNotNil:ifNil:": CodeGenerator._inline_nil_tests,
+    "whileTrue:": CodeGenerator._inline_while,
+    "whileFalse:": CodeGenerator._inline_while,
+    "whileTrue": CodeGenerator._inline_while,
+    "whileFalse": CodeGenerator._inline_while,
+    "to:do:": CodeGenerator._inline_to_do,
+    "to:by:do:": CodeGenerator._inline_to_do,
+    "downTo:do:": CodeGenerator._inline_to_do,
+    "downTo:by:do:": CodeGenerator._inline_to_do,
+    "timesRepeat:": CodeGenerator._inline_times_repeat,
+}

@@ -1,0 +1,97 @@
+"""The compiler's entry points for the rest of the system: load a class file's text into
+a universe, and compile the three do-it forms (statements, a class definition, a method
+definition) of LANGUAGE.md §5.
+
+Parsing is ``compiler.parser``; code generation is ``compiler.codegen``; this module
+only connects them to the universe's class-definition API. It never executes code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from compiler import ast as A
+from compiler.codegen import CodeGenerator
+from compiler.parser import parse_class, parse_doit, parse_input
+from vm.errors import LoadError, SmalltalkSyntaxError
+from vm.objects import CompiledMethod, VClass
+
+
+def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "") -> VClass:
+    """Create or redefine the class ``cdef`` describes and install its methods."""
+    try:
+        superclass = universe.resolve_superclass(cdef.superclass)
+    except LoadError as error:
+        raise SmalltalkSyntaxError(str(error), filename, cdef.line, 1) from None
+    cls = universe.define_class(cdef.name, superclass, cdef.instance_fields, cdef.class_fields)
+    cls.source = source
+    cls.source_file = filename
+    _install(universe, cls, cdef.instance_methods, filename)
+    _install(universe, cls.cls, cdef.class_methods, filename)
+    return cls
+
+
+def _install(universe: Any, cls: VClass, methods: list[A.MethodDef], filename: str) -> None:
+    generator = CodeGenerator(universe, universe.all_field_names(cls), filename)
+    for mdef in methods:
+        method = generator.compile_method(mdef)
+        try:
+            universe.install_method(cls, method)
+        except LoadError as error:
+            raise SmalltalkSyntaxError(str(error), filename, mdef.line, 1) from None
+
+
+def load_class_source(universe: Any, text: str, filename: str) -> VClass:
+    """The ``class_loader`` a universe is given: compile a class file into it."""
+    return define_class(universe, parse_class(text, filename), filename, text)
+
+
+def compile_method_in(universe: Any, cls: VClass, mdef: A.MethodDef, filename: str) -> CompiledMethod:
+    generator = CodeGenerator(universe, universe.all_field_names(cls), filename)
+    method = generator.compile_method(mdef)
+    try:
+        universe.install_method(cls, method)
+    except LoadError as error:
+        raise SmalltalkSyntaxError(str(error), filename, mdef.line, 1) from None
+    return method
+
+
+def compile_statements(universe: Any, text: str, filename: str = "<doit>",
+                       resolve_unknown: Callable[[str], bool] | None = None) -> CompiledMethod:
+    """Statements (optionally starting with ``| temps |``) as a method ``doIt`` whose
+    result is the value of the last statement."""
+    doit = parse_doit(text, filename)
+    generator = CodeGenerator(universe, [], filename, resolve_unknown)
+    method = generator.compile_doit(doit)
+    method.holder = universe.Nil
+    method.source = text
+    return method
+
+
+@dataclass
+class Compiled:
+    """What a do-it compiled to: ``kind`` is 'statements' (``method`` to run), 'class'
+    (``cls`` defined) or 'method' (``method`` installed in ``cls``)."""
+    kind: str
+    method: CompiledMethod | None = None
+    cls: VClass | None = None
+
+
+def compile_input(universe: Any, text: str, filename: str = "<doit>",
+                  resolve_unknown: Callable[[str], bool] | None = None) -> Compiled:
+    node = parse_input(text, filename)
+    if isinstance(node, A.ClassDef):
+        return Compiled("class", cls=define_class(universe, node, filename, text))
+    if isinstance(node, A.MethodDoIt):
+        target = universe.globals.get(node.class_name)
+        if not isinstance(target, VClass):
+            target = universe.load_class(node.class_name)
+        if not isinstance(target, VClass):
+            raise SmalltalkSyntaxError(f"no class named {node.class_name}", filename, node.line, 1)
+        cls = target.cls if node.class_side else target
+        return Compiled("method", method=compile_method_in(universe, cls, node.method, filename), cls=cls)
+    generator = CodeGenerator(universe, [], filename, resolve_unknown)
+    method = generator.compile_doit(node)
+    method.holder = universe.Nil
+    method.source = text
+    return Compiled("statements", method=method)

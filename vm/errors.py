@@ -1,0 +1,52 @@
+"""Python exceptions the VM raises internally, and how they map to Smalltalk.
+
+Primitives raise ``PrimitiveFailed`` (the method's fallback body runs, or an Error is
+signalled) or ``SignalException`` (a specific Smalltalk exception is signalled in the
+sending context). ``VMFatal`` is for conditions the VM cannot continue from.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class PrimitiveFailed(Exception):
+    """A primitive declined its arguments; fall back to the method body, if any."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SignalException(Exception):
+    """Signal ``class_name`` (a kernel exception class) with ``message_text``; ``fields``
+    sets further instance variables of the exception by name."""
+
+    def __init__(self, class_name: str, message_text: str, **fields: Any) -> None:
+        super().__init__(f"{class_name}: {message_text}")
+        self.class_name = class_name
+        self.message_text = message_text
+        self.fields = fields
+
+
+class VMFatal(Exception):
+    """The VM cannot go on (a broken kernel, say). Reported without a Python traceback."""
+
+
+class LoadError(Exception):
+    """A class could not be loaded: missing superclass, name mismatch, bad primitive."""
+
+
+class SmalltalkSyntaxError(Exception):
+    """Source text that does not parse or compile; ``str()`` is
+    ``file:line:column: message``. Defined here so that the VM can recognise it without
+    importing the compiler."""
+
+    def __init__(self, message: str, filename: str = "<input>", line: int = 0, column: int = 0) -> None:
+        self.message = message
+        self.filename = filename
+        self.line = line
+        self.column = column
+        super().__init__(self.located())
+
+    def located(self) -> str:
+        return f"{self.filename}:{self.line}:{self.column}: {self.message}"

@@ -1,0 +1,131 @@
+"""One virtual machine: a universe, its interpreter and its scheduler, put together,
+with the entry points the command line and the REPL use (run a program, evaluate a
+compiled do-it, send one message and wait for the answer).
+
+It knows nothing about source text: whoever builds a Machine hands it the class loader
+(the compiler) as a callable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from vm import bytecodes as B
+from vm import value as V
+from vm.interpreter import Interpreter
+from vm.objects import CompiledMethod, Instance, SendSite, VString
+from vm.primitives.context import LAUNCHER_FILE
+from vm.process import Process
+from vm.scheduler import Scheduler
+from vm.universe import ClassLoader, Universe
+
+
+@dataclass
+class Outcome:
+    """How a run ended: ``status`` is 'value', 'error', 'exit' or 'deadlock'."""
+    status: str
+    value: Any = None
+    error_text: str = ""
+    trace: list[str] | None = None
+    exit_code: int = 0
+    waiting: int = 0
+
+
+class Machine:
+    def __init__(self, lib_dir: str, classpath: list[str] | None = None,
+                 class_loader: ClassLoader | None = None) -> None:
+        self.universe = Universe(lib_dir, classpath or [], class_loader)
+        self.interpreter = Interpreter(self.universe)
+        self.scheduler = Scheduler(self.universe, self.interpreter)
+        self._launchers: dict[tuple[str, int], CompiledMethod] = {}
+
+    def bootstrap(self) -> None:
+        self.universe.bootstrap()
+        self.scheduler.process_class = self.universe.Process
+
+    # ------------------------------------------------------------------ running
+
+    def spawn_send(self, receiver: Any, selector: str, args: list) -> Process:
+        """A new process whose bottom context sends ``receiver selector args`` (through
+        a launcher method, so that primitives and doesNotUnderstand: work as for any
+        other send)."""
+        ctx = self.scheduler.start_context(receiver, self.launcher(selector, len(args)), args)
+        return self.scheduler.spawn(ctx)
+
+    def launcher(self, selector: str, argc: int) -> CompiledMethod:
+        key = (selector, argc)
+        method = self._launchers.get(key)
+        if method is None:
+            code = [B.PUSH_SELF]
+            for slot in range(argc):
+                code += [B.PUSH_LOCAL, slot]
+            code += [B.SEND, 0, B.RETURN]
+            method = CompiledMethod(self.universe.Method, selector, argc, 0, code, [],
+                                    [SendSite(selector, argc)])
+            method.holder = self.universe.Object
+            method.source_file = LAUNCHER_FILE
+            method.temp_names = [f"arg{i}" for i in range(argc)]
+            self._launchers[key] = method
+        return method
+
+    def spawn_method(self, receiver: Any, method: Any) -> Process:
+        ctx = self.scheduler.start_context(receiver, method, [])
+        return self.scheduler.spawn(ctx)
+
+    def finish(self, proc: Process) -> Outcome:
+        """Run the scheduler until ``proc`` has ended; describe how it ended."""
+        result = self.scheduler.run_until(lambda: not proc.alive)
+        universe = self.universe
+        if result == "exit":
+            return Outcome("exit", exit_code=universe.exit_status or 0)
+        if result == "deadlock":
+            return Outcome("deadlock", waiting=self.scheduler.waiting_count())
+        reason = proc.exit_reason
+        if reason == universe.symbol("normal"):
+            return Outcome("value", value=proc.result)
+        return Outcome("error", value=reason, error_text=self.describe_reason(reason),
+                       trace=proc.crash_trace)
+
+    def run_program(self, arguments: list[str]) -> Outcome:
+        """SOM's entry point: ``system initialize: arguments``."""
+        universe = self.universe
+        args = universe.new_array([universe.new_string(a) for a in arguments])
+        proc = self.spawn_send(universe.system_object, "initialize:", [args])
+        return self.finish(proc)
+
+    def evaluate(self, method: Any, receiver: Any = V.NIL) -> Outcome:
+        return self.finish(self.spawn_method(receiver, method))
+
+    def send(self, receiver: Any, selector: str, args: list | None = None) -> Outcome:
+        return self.finish(self.spawn_send(receiver, selector, args or []))
+
+    def print_string(self, value: Any) -> str:
+        """``value printString``, evaluated in the VM (falls back to a plain
+        description if printString itself fails)."""
+        outcome = self.send(value, "printString")
+        if outcome.status == "value" and type(outcome.value) is VString:
+            return outcome.value.chars
+        return f"<{self.universe.class_of(value).name}: printString failed: {outcome.error_text}>"
+
+    # ------------------------------------------------------------------ reporting
+
+    def describe_reason(self, reason: Any) -> str:
+        """The text of an exit reason: an exception's messageText (or its class name),
+        a Symbol's name, or the class of anything else."""
+        universe = self.universe
+        if type(reason) is Instance:
+            names = universe.all_field_names(reason.cls)
+            if "messageText" in names:
+                text = reason.fields[names.index("messageText")]
+                if type(text) is VString:
+                    return text.chars
+                if V.is_symbol(text):
+                    return universe.symbol_name(text)
+            return reason.cls.name
+        if V.is_symbol(reason):
+            return universe.symbol_name(reason)
+        return universe.class_of(reason).name
+
+    def set_output(self, out: Callable[[str], Any], err: Callable[[str], Any]) -> None:
+        self.universe.output = out
+        self.universe.error_output = err

@@ -1,0 +1,242 @@
+"""Heap object shapes of the VM.
+
+Every heap object carries its class in ``cls``. Immediates (SmallInteger, nil, booleans,
+Character, Symbol) and Doubles are not heap objects (see ``vm.value``). Objects that can
+be keys of identity-hashed collections carry ``ihash``, assigned lazily from the
+universe's counter so that it survives images (``id()`` would not).
+
+This module defines data only: no behaviour beyond trivial accessors, no imports of the
+interpreter, the compiler or anything above the VM.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any, Callable
+
+
+class Instance:
+    """An ordinary object: a fixed number of named fields."""
+    __slots__ = ("cls", "fields", "ihash")
+
+    def __init__(self, cls: Any, fields: list) -> None:
+        self.cls = cls
+        self.fields = fields
+        self.ihash = 0
+
+
+class VArray:
+    """An Array (or an instance of a subclass of Array): indexable slots."""
+    __slots__ = ("cls", "items", "ihash")
+
+    def __init__(self, cls: Any, items: list) -> None:
+        self.cls = cls
+        self.items = items
+        self.ihash = 0
+
+
+class VString:
+    """An immutable String. ``h`` caches the content hash (0 = not computed yet)."""
+    __slots__ = ("cls", "chars", "h")
+
+    def __init__(self, cls: Any, chars: str) -> None:
+        self.cls = cls
+        self.chars = chars
+        self.h = 0
+
+
+class VBytes:
+    """A ByteArray: mutable bytes."""
+    __slots__ = ("cls", "data", "ihash")
+
+    def __init__(self, cls: Any, data: bytearray) -> None:
+        self.cls = cls
+        self.data = data
+        self.ihash = 0
+
+
+class LargeInt:
+    """An Integer outside the SmallInteger range. Always normalised: a value that fits
+    a SmallInteger is never a LargeInt."""
+    __slots__ = ("cls", "n")
+
+    def __init__(self, cls: Any, n: int) -> None:
+        self.cls = cls
+        self.n = n
+
+
+class VClass:
+    """A class or a metaclass.
+
+    ``fields`` holds the values of the class-side variables (the instance variables of
+    the class object, named by its metaclass's ``instance_fields``). ``token`` is
+    replaced whenever a lookup through this class could answer differently, which is
+    what send-site caches compare against.
+    """
+    __slots__ = ("cls", "name", "superclass", "methods", "instance_fields", "fields",
+                 "token", "subclasses", "layout", "is_meta", "source", "source_file",
+                 "ihash", "lookup_cache")
+
+    def __init__(self, cls: Any, name: str, superclass: Any, layout: str, is_meta: bool) -> None:
+        self.cls = cls
+        self.name = name
+        self.superclass = superclass
+        self.methods: dict[str, Any] = {}
+        self.instance_fields: list[str] = []
+        self.fields: list = []
+        self.token = object()
+        self.subclasses: list[VClass] = []
+        self.layout = layout
+        self.is_meta = is_meta
+        self.source = None
+        self.source_file = None
+        self.ihash = 0
+        self.lookup_cache: dict[str, Any] = {}
+
+    def own_field_count(self) -> int:
+        return len(self.instance_fields)
+
+    def __repr__(self) -> str:
+        return f"<VClass {self.name}>"
+
+
+class SendSite:
+    """One send in compiled code: its selector, argument count, and inline cache
+    (the receiver class's ``token`` when filled, and the method found)."""
+    __slots__ = ("selector", "argc", "token", "target")
+
+    def __init__(self, selector: str, argc: int) -> None:
+        self.selector = selector
+        self.argc = argc
+        self.token = None
+        self.target = None
+
+
+# Flags a method can carry, recognised by the exception and unwinding machinery.
+FLAG_HANDLER = 1      # BlockClosure>>on:do: — a handler frame
+FLAG_ENSURE = 2       # ensure: — run the argument block when unwound
+FLAG_CURTAILED = 4    # ifCurtailed: — run the argument block only when unwound
+
+KIND_BYTECODE = 0
+KIND_PRIMITIVE = 1    # a Python function (vm, receiver, *args) -> value
+KIND_CONTROL = 2      # a Python function (interpreter, context, argc) -> context
+
+
+class CodeUnit:
+    """What methods and blocks share: code, literals, send sites, line table."""
+    __slots__ = ()
+
+    def line_at(self, pc: int) -> int:
+        starts = self.line_starts
+        if not starts:
+            return self.first_line
+        i = bisect_right(starts, pc) - 1
+        return self.line_numbers[i] if i >= 0 else self.first_line
+
+
+class CompiledMethod(CodeUnit):
+    __slots__ = ("cls", "selector", "holder", "num_args", "num_temps", "code", "literals",
+                 "sites", "line_starts", "line_numbers", "first_line", "source",
+                 "source_file", "kind", "primitive", "flags", "temp_names", "ihash")
+
+    def __init__(self, cls: Any, selector: str, num_args: int, num_temps: int,
+                 code: list[int], literals: list, sites: list[SendSite]) -> None:
+        self.cls = cls
+        self.selector = selector
+        self.holder = None
+        self.num_args = num_args
+        self.num_temps = num_temps          # temporaries beyond the arguments
+        self.code = code
+        self.literals = literals
+        self.sites = sites
+        self.line_starts: list[int] = []
+        self.line_numbers: list[int] = []
+        self.first_line = 0
+        self.source = ""
+        self.source_file = ""
+        self.kind = KIND_BYTECODE
+        self.primitive: Callable | None = None
+        self.flags = 0
+        self.temp_names: list[str] = []    # names of all slots, arguments first
+        self.ihash = 0
+
+    @property
+    def home_method(self) -> "CompiledMethod":
+        return self
+
+    def __repr__(self) -> str:
+        holder = self.holder.name if self.holder is not None else "?"
+        return f"<CompiledMethod {holder}>>{self.selector}>"
+
+
+class CompiledBlock(CodeUnit):
+    """The code of a block literal; ``method`` is the method it appears in."""
+    __slots__ = ("num_args", "num_temps", "code", "literals", "sites", "line_starts",
+                 "line_numbers", "first_line", "method", "temp_names", "flags")
+
+    def __init__(self, num_args: int, num_temps: int, code: list[int], literals: list,
+                 sites: list[SendSite]) -> None:
+        self.num_args = num_args
+        self.num_temps = num_temps
+        self.code = code
+        self.literals = literals
+        self.sites = sites
+        self.line_starts: list[int] = []
+        self.line_numbers: list[int] = []
+        self.first_line = 0
+        self.method: CompiledMethod | None = None
+        self.temp_names: list[str] = []
+        self.flags = 0                      # blocks are never unwind markers
+
+    @property
+    def home_method(self) -> CompiledMethod:
+        return self.method
+
+    @property
+    def selector(self) -> str:
+        return self.method.selector if self.method is not None else "?"
+
+
+class Closure:
+    """A block object: block code closed over its defining context."""
+    __slots__ = ("cls", "code", "outer", "receiver", "ihash")
+
+    def __init__(self, cls: Any, code: CompiledBlock, outer: "Context", receiver: Any) -> None:
+        self.cls = cls
+        self.code = code
+        self.outer = outer
+        self.receiver = receiver
+        self.ihash = 0
+
+
+class Context:
+    """An activation record — a VM object, so the Python stack never grows with
+    Smalltalk call depth.
+
+    ``stack`` holds the arguments and temporaries (slots 0..n-1) followed by the operand
+    stack. ``outer`` is the defining context of a block activation (None for a method);
+    ``home`` is the method activation a non-local return leaves (itself for a method).
+    ``pc`` is only current while the context is not running; -1 marks a context that has
+    returned (a block whose home is dead has escaped).
+    """
+    __slots__ = ("cls", "method", "pc", "stack", "receiver", "sender", "outer", "home",
+                 "closure", "ihash")
+
+    def __init__(self, cls: Any, method: Any, stack: list, receiver: Any, sender: Any,
+                 outer: Any, closure: Any) -> None:
+        self.cls = cls
+        self.method = method
+        self.pc = 0
+        self.stack = stack
+        self.receiver = receiver
+        self.sender = sender
+        self.outer = outer
+        self.home = self if outer is None else outer.home
+        self.closure = closure
+        self.ihash = 0
+
+    @property
+    def is_dead(self) -> bool:
+        return self.pc < 0
+
+    def __repr__(self) -> str:
+        return f"<Context {self.method!r} pc={self.pc}>"

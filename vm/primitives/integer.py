@@ -1,0 +1,306 @@
+"""Primitives of Integer: arbitrary-precision arithmetic (SmallInteger words and
+LargeInt objects are one class to the program), comparison, bit operations,
+conversion. Mixed Integer/Double arithmetic answers a Double."""
+from __future__ import annotations
+
+import math
+import random
+
+from vm import value as V
+from vm.errors import PrimitiveFailed
+from vm.objects import LargeInt
+from vm.primitives.double import as_double, type_name
+from vm.primitives.registry import primitive
+
+_random = random.Random(74755)
+
+
+def number(vm, value):
+    """A Python int or float for an Integer or Double; a clear error otherwise."""
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is int and V.INT_LO <= value < V.INT_HI:
+        return value - V.ZERO
+    if kind is LargeInt:
+        return value.n
+    raise vm.signal("Error", f"Expected a numeric type but got {type_name(vm, value)}.")
+
+
+def integer_arg(vm, value) -> int:
+    if type(value) is int and V.INT_LO <= value < V.INT_HI:
+        return value - V.ZERO
+    if type(value) is LargeInt:
+        return value.n
+    raise vm.signal("Error", f"Expected an Integer but got {type_name(vm, value)}.")
+
+
+def _zero_divide(vm):
+    return vm.signal("ZeroDivide", "Division by zero.")
+
+
+@primitive("Integer", "+")
+def int_add(vm, rcv, arg):
+    a = vm.int_of(rcv)
+    b = number(vm, arg)
+    if type(b) is float:
+        return as_double(vm, a) + b
+    return vm.make_int(a + b)
+
+
+@primitive("Integer", "-")
+def int_sub(vm, rcv, arg):
+    a = vm.int_of(rcv)
+    b = number(vm, arg)
+    if type(b) is float:
+        return as_double(vm, a) - b
+    return vm.make_int(a - b)
+
+
+@primitive("Integer", "*")
+def int_mul(vm, rcv, arg):
+    a = vm.int_of(rcv)
+    b = number(vm, arg)
+    if type(b) is float:
+        return as_double(vm, a) * b
+    return vm.make_int(a * b)
+
+
+@primitive("Integer", "/")
+def int_div(vm, rcv, arg):
+    """Division floored to an Integer (a Double argument gives the floored Double)."""
+    a = vm.int_of(rcv)
+    b = number(vm, arg)
+    if type(b) is float:
+        if b == 0.0:
+            raise _zero_divide(vm)
+        return float(math.floor(as_double(vm, a) / b))   # floored, and mixed answers a Double
+    if b == 0:
+        raise _zero_divide(vm)
+    return vm.make_int(a // b)
+
+
+@primitive("Integer", "//")
+def int_double_div(vm, rcv, arg):
+    """Division answering a Double."""
+    a = vm.int_of(rcv)
+    b = number(vm, arg)
+    if b == 0:
+        if type(b) is int:
+            raise _zero_divide(vm)
+        return math.copysign(math.inf, a) if a else math.nan
+    if type(b) is int:
+        try:
+            return a / b
+        except OverflowError:
+            return math.inf if (a > 0) == (b > 0) else -math.inf
+    return as_double(vm, a) / b
+
+
+@primitive("Integer", "%")
+def int_mod(vm, rcv, arg):
+    """Modulo with the sign of the divisor."""
+    a = vm.int_of(rcv)
+    b = number(vm, arg)
+    if b == 0:
+        if type(b) is int:
+            raise _zero_divide(vm)
+        return math.nan
+    if type(b) is float:
+        return math.fmod(as_double(vm, a), b)   # Double modulo follows SOM's fmod
+    return vm.make_int(a % b)
+
+
+@primitive("Integer", "rem:")
+def int_rem(vm, rcv, arg):
+    """Remainder with the sign of the dividend."""
+    a = vm.int_of(rcv)
+    b = number(vm, arg)
+    if b == 0:
+        if type(b) is int:
+            raise _zero_divide(vm)
+        return math.nan
+    if type(b) is float:
+        return math.fmod(as_double(vm, a), b)
+    r = abs(a) % abs(b)
+    return vm.make_int(-r if a < 0 else r)
+
+
+def _compare(vm, rcv, arg, op):
+    a = vm.int_of(rcv)
+    b = number(vm, arg)
+    if type(b) is float:
+        return V.TRUE if op(as_double(vm, a), b) else V.FALSE
+    return V.TRUE if op(a, b) else V.FALSE
+
+
+@primitive("Integer", "<")
+def int_lt(vm, rcv, arg):
+    return _compare(vm, rcv, arg, lambda a, b: a < b)
+
+
+@primitive("Integer", ">")
+def int_gt(vm, rcv, arg):
+    return _compare(vm, rcv, arg, lambda a, b: a > b)
+
+
+@primitive("Integer", "<=")
+def int_le(vm, rcv, arg):
+    return _compare(vm, rcv, arg, lambda a, b: a <= b)
+
+
+@primitive("Integer", ">=")
+def int_ge(vm, rcv, arg):
+    return _compare(vm, rcv, arg, lambda a, b: a >= b)
+
+
+@primitive("Integer", "=")
+def int_eq(vm, rcv, arg):
+    try:
+        b = number(vm, arg)
+    except PrimitiveFailed:
+        return V.FALSE
+    return V.TRUE if vm.int_of(rcv) == b else V.FALSE
+
+
+@primitive("Integer", "~=")
+def int_ne(vm, rcv, arg):
+    return V.FALSE if int_eq(vm, rcv, arg) == V.TRUE else V.TRUE
+
+
+@primitive("Integer", "&")
+def int_and(vm, rcv, arg):
+    return vm.make_int(vm.int_of(rcv) & integer_arg(vm, arg))
+
+
+@primitive("Integer", "bitAnd:")
+def int_bit_and(vm, rcv, arg):
+    return vm.make_int(vm.int_of(rcv) & integer_arg(vm, arg))
+
+
+@primitive("Integer", "bitOr:")
+def int_bit_or(vm, rcv, arg):
+    return vm.make_int(vm.int_of(rcv) | integer_arg(vm, arg))
+
+
+@primitive("Integer", "bitXor:")
+def int_bit_xor(vm, rcv, arg):
+    return vm.make_int(vm.int_of(rcv) ^ integer_arg(vm, arg))
+
+
+_MAX_SHIFT = 1 << 20     # bits; a bigger shift is a mistake, not a computation
+
+
+@primitive("Integer", "<<")
+def int_shift_left(vm, rcv, arg):
+    shift = integer_arg(vm, arg)
+    if shift < 0:
+        raise vm.signal("Error", "Negative shift.")
+    if shift > _MAX_SHIFT:
+        raise vm.signal("Error", "Shift too big.")
+    return vm.make_int(vm.int_of(rcv) << shift)
+
+
+@primitive("Integer", ">>>")
+def int_shift_right(vm, rcv, arg):
+    """Logical right shift of the 64-bit two's complement pattern for values that fit
+    64 bits (as SOM does); an arithmetic shift beyond."""
+    shift = integer_arg(vm, arg)
+    if shift < 0:
+        raise vm.signal("Error", "Negative shift.")
+    a = vm.int_of(rcv)
+    if shift == 0:
+        return rcv
+    if shift > _MAX_SHIFT:
+        raise vm.signal("Error", "Shift too big.")
+    if -(1 << 63) <= a < 0:
+        a &= 0xFFFF_FFFF_FFFF_FFFF
+    return vm.make_int(a >> shift)
+
+
+@primitive("Integer", ">>")
+def int_arith_shift_right(vm, rcv, arg):
+    shift = integer_arg(vm, arg)
+    if shift < 0:
+        raise vm.signal("Error", "Negative shift.")
+    return vm.make_int(vm.int_of(rcv) >> min(shift, _MAX_SHIFT))
+
+
+@primitive("Integer", "sqrt")
+def int_sqrt(vm, rcv):
+    """An Integer for perfect squares (and for integers beyond the Double range),
+    a Double otherwise."""
+    a = vm.int_of(rcv)
+    if a < 0:
+        raise vm.signal("Error", "Domain error: sqrt of a negative number.")
+    root = math.isqrt(a)
+    if root * root == a:
+        return vm.make_int(root)
+    try:
+        return math.sqrt(a)
+    except OverflowError:
+        return vm.make_int(root)
+
+
+@primitive("Integer", "atRandom")
+def int_at_random(vm, rcv):
+    a = vm.int_of(rcv)
+    if a < 1:
+        raise vm.signal("Error", "atRandom needs a positive receiver")
+    return vm.make_int(_random.randrange(a))
+
+
+@primitive("Integer", "asString")
+def int_as_string(vm, rcv):
+    return vm.new_string(str(vm.int_of(rcv)))
+
+
+@primitive("Integer", "asDouble")
+def int_as_double(vm, rcv):
+    return as_double(vm, vm.int_of(rcv))
+
+
+@primitive("Integer", "as32BitSignedValue")
+def int_as_32_signed(vm, rcv):
+    n = vm.int_of(rcv) & 0xFFFF_FFFF
+    return vm.make_int(n - (1 << 32) if n >= (1 << 31) else n)
+
+
+@primitive("Integer", "as32BitUnsignedValue")
+def int_as_32_unsigned(vm, rcv):
+    return vm.make_int(vm.int_of(rcv) & 0xFFFF_FFFF)
+
+
+@primitive("Integer", "asCharacter")
+def int_as_character(vm, rcv):
+    n = vm.int_of(rcv)
+    if not 0 <= n < 0x110000:
+        raise PrimitiveFailed("not a code point")
+    return V.char_word(n)
+
+
+@primitive("Integer", "printString:")
+def int_print_string_radix(vm, rcv, radix):
+    base = vm.int_of(radix)
+    if not 2 <= base <= 36:
+        raise PrimitiveFailed("radix must be 2..36")
+    n = vm.int_of(rcv)
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if n == 0:
+        return vm.new_string("0")
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    out = []
+    while n:
+        n, d = divmod(n, base)
+        out.append(digits[d])
+    return vm.new_string(sign + "".join(reversed(out)))
+
+
+@primitive("Integer class", "fromString:")
+def int_from_string(vm, rcv, text):
+    s = vm.str_of(text).strip()
+    try:
+        return vm.make_int(int(s))
+    except ValueError:
+        raise vm.signal("Error", f"'{s}' cannot be converted to an Integer.") from None

@@ -1,0 +1,146 @@
+"""Primitives of System (the ``system`` global): globals, class loading, console output,
+clocks, garbage collection and leaving the VM."""
+from __future__ import annotations
+
+import gc
+import time
+
+from vm import value as V
+from vm.errors import LoadError, SmalltalkSyntaxError
+from vm.objects import VClass
+from vm.primitives.context import trace_lines
+from vm.primitives.registry import control, primitive
+
+_START = time.perf_counter()
+
+
+@primitive("System", "global:")
+def system_global(vm, rcv, name):
+    return vm.globals.get(vm.str_of(name), V.NIL)
+
+
+@primitive("System", "global:put:")
+def system_global_put(vm, rcv, name, val):
+    vm.globals[vm.str_of(name)] = val
+    return val
+
+
+@primitive("System", "hasGlobal:")
+def system_has_global(vm, rcv, name):
+    return V.TRUE if vm.str_of(name) in vm.globals else V.FALSE
+
+
+@primitive("System", "removeGlobal:")
+def system_remove_global(vm, rcv, name):
+    return vm.globals.pop(vm.str_of(name), V.NIL)
+
+
+def _load(vm, loader, what: str):
+    try:
+        cls = loader()
+    except (LoadError, SmalltalkSyntaxError, OSError) as error:
+        raise vm.signal("Error", f"cannot load {what}: {error}")
+    return V.NIL if cls is None else cls
+
+
+@primitive("System", "load:")
+def system_load(vm, rcv, name):
+    class_name = vm.str_of(name)
+    return _load(vm, lambda: vm.load_class(class_name), class_name)
+
+
+@primitive("System", "loadFile:")
+def system_load_file(vm, rcv, path):
+    """The contents of a text file, or nil when it cannot be read."""
+    try:
+        with open(vm.str_of(path), encoding="utf-8") as handle:
+            return vm.new_string(handle.read())
+    except (OSError, UnicodeDecodeError):
+        return V.NIL
+
+
+@primitive("System", "loadClassFile:")
+def system_load_class_file(vm, rcv, path):
+    filename = vm.str_of(path)
+    return _load(vm, lambda: vm.load_class_file(filename), filename)
+
+
+@primitive("System", "printString:")
+def system_print_string(vm, rcv, text):
+    vm.output(vm.str_of(text))
+    return rcv
+
+
+@primitive("System", "printNewline")
+def system_print_newline(vm, rcv):
+    vm.output("\n")
+    return rcv
+
+
+@primitive("System", "errorPrint:")
+def system_error_print(vm, rcv, text):
+    vm.error_output(vm.str_of(text))
+    return rcv
+
+
+@primitive("System", "errorPrintln:")
+def system_error_println(vm, rcv, text):
+    vm.error_output(vm.str_of(text) + "\n")
+    return rcv
+
+
+@control("System", "printStackTrace")
+def system_print_stack_trace(interp, ctx, argc):
+    ctx.stack[-1] = V.TRUE
+    interp.vm.output("".join(line + "\n" for line in trace_lines(ctx)))
+    return ctx
+
+
+@primitive("System", "time")
+def system_time(vm, rcv):
+    """Milliseconds since the VM started."""
+    return vm.make_int(int((time.perf_counter() - _START) * 1000))
+
+
+@primitive("System", "ticks")
+def system_ticks(vm, rcv):
+    """Microseconds since the VM started."""
+    return vm.make_int(int((time.perf_counter() - _START) * 1_000_000))
+
+
+@primitive("System", "fullGC")
+def system_full_gc(vm, rcv):
+    gc.collect()
+    return V.TRUE
+
+
+@primitive("System", "gcStats")
+def system_gc_stats(vm, rcv):
+    counts = gc.get_count()
+    collections = sum(stat["collections"] for stat in gc.get_stats())
+    return vm.new_array([vm.make_int(collections), vm.make_int(sum(counts)), vm.make_int(0)])
+
+
+@primitive("System", "totalCompilationTime")
+def system_total_compilation_time(vm, rcv):
+    return vm.make_int(int(getattr(vm, "compilation_seconds", 0.0) * 1000))
+
+
+@control("System", "exit:")
+def system_exit(interp, ctx, argc):
+    code = ctx.stack.pop()
+    ctx.stack.pop()
+    vm = interp.vm
+    try:
+        status = vm.int_of(code)
+    except Exception:  # noqa: BLE001 — a non-integer status is a failure status
+        status = 1
+    vm.exit_status = status
+    interp.process.ctx = ctx
+    return None
+
+
+@primitive("System", "classNamed:")
+def system_class_named(vm, rcv, name):
+    found = vm.globals.get(vm.str_of(name))
+    return found if isinstance(found, VClass) else V.NIL

@@ -1,0 +1,418 @@
+"""The universe: symbol table, globals, the class hierarchy and its bootstrap, method
+installation with cache invalidation, class loading along the classpath, and the
+factories primitives use to make values.
+
+It does not execute code (that is ``vm.interpreter``) and does not compile source: the
+composition root hands it ``class_loader``, a callable that compiles a class file's text
+into this universe (see ``compiler``).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable
+
+from vm import value as V
+from vm.errors import LoadError, PrimitiveFailed, SignalException
+from vm.objects import (
+    KIND_BYTECODE, KIND_CONTROL, KIND_PRIMITIVE, CompiledMethod, Instance, LargeInt,
+    VArray, VBytes, VClass, VString,
+)
+from vm.primitives.registry import lookup_primitive, method_flags
+
+ClassLoader = Callable[["Universe", str, str], VClass]
+
+# The kernel: loaded from lib/ before any program starts, in this order, never shadowed
+# by the user's classpath. (name, superclass, layout)
+KERNEL: tuple[tuple[str, str | None, str], ...] = (
+    ("Object", None, "object"),
+    ("Class", "Object", "class"),
+    ("Metaclass", "Class", "class"),
+    ("Nil", "Object", "immediate"),
+    ("Boolean", "Object", "immediate"),
+    ("True", "Boolean", "immediate"),
+    ("False", "Boolean", "immediate"),
+    ("Integer", "Object", "immediate"),
+    ("Double", "Object", "immediate"),
+    ("Character", "Object", "immediate"),
+    ("String", "Object", "string"),
+    ("Symbol", "String", "immediate"),
+    ("Array", "Object", "array"),
+    ("ByteArray", "Object", "bytes"),
+    ("Block", "Object", "closure"),
+    ("Block1", "Block", "closure"),
+    ("Block2", "Block", "closure"),
+    ("Block3", "Block", "closure"),
+    ("Method", "Object", "method"),
+    ("Primitive", "Method", "method"),
+    ("Context", "Object", "context"),
+    ("System", "Object", "object"),
+    ("Process", "Object", "process"),
+)
+
+# Further classes the VM itself instantiates; loaded from lib/ after the kernel.
+VM_CLASSES: tuple[str, ...] = (
+    "Exception", "Error", "ArithmeticError", "ZeroDivide", "MessageNotUnderstood",
+    "SubscriptOutOfBounds", "BlockCannotReturn", "NonBooleanReceiver", "Message",
+)
+
+
+class Universe:
+    def __init__(self, lib_dir: str, classpath: Iterable[str] = (),
+                 class_loader: ClassLoader | None = None) -> None:
+        self.lib_dir = lib_dir
+        self.classpath = [p for p in classpath if p]
+        self.class_loader = class_loader
+        self.symbols: list[str] = []
+        self.symbol_ids: dict[str, int] = {}
+        self.globals: dict[str, Any] = {}
+        self.ihash_counter = 0
+        self.output: Callable[[str], Any] = _stdout_write
+        self.error_output: Callable[[str], Any] = _stderr_write
+        self.loading: set[str] = set()
+        self.exit_status: int | None = None    # set by `system exit:`
+        self.scheduler: Any = None          # set by the machine that owns this universe
+        self.interpreter: Any = None
+        self.system_object: Any = None
+        self.class_of: Callable[[Any], VClass] = _unbootstrapped
+        # Kernel classes, filled by bootstrap().
+        self.Object = self.Class = self.Metaclass = self.Nil = None
+        self.Boolean = self.TrueClass = self.FalseClass = None
+        self.Integer = self.Double = self.Character = self.String = self.Symbol = None
+        self.Array = self.ByteArray = self.Block = self.Method = self.Primitive = None
+        self.Context = self.System = self.Process = None
+        self.block_classes: tuple[VClass, ...] = ()
+
+    # ------------------------------------------------------------- bootstrap
+
+    def bootstrap(self) -> None:
+        """Build the kernel's class objects, then load their definitions from lib/."""
+        skeleton: dict[str, VClass] = {}
+        for name, super_name, layout in KERNEL:
+            superclass = skeleton[super_name] if super_name else None
+            skeleton[name] = self._new_class_pair(name, superclass, layout)
+        metaclass = skeleton["Metaclass"]
+        for cls in skeleton.values():
+            cls.cls.cls = metaclass
+        # The root's metaclass inherits from Class: `Object class superclass == Class`.
+        object_meta = skeleton["Object"].cls
+        object_meta.superclass = skeleton["Class"]
+        skeleton["Class"].subclasses.append(object_meta)
+        for name, cls in skeleton.items():
+            self.globals[name] = cls
+        self.Object, self.Class, self.Metaclass = skeleton["Object"], skeleton["Class"], metaclass
+        self.Nil, self.Boolean = skeleton["Nil"], skeleton["Boolean"]
+        self.TrueClass, self.FalseClass = skeleton["True"], skeleton["False"]
+        self.Integer, self.Double = skeleton["Integer"], skeleton["Double"]
+        self.Character, self.String, self.Symbol = skeleton["Character"], skeleton["String"], skeleton["Symbol"]
+        self.Array, self.ByteArray = skeleton["Array"], skeleton["ByteArray"]
+        self.Block, self.Method, self.Primitive = skeleton["Block"], skeleton["Method"], skeleton["Primitive"]
+        self.Context, self.System = skeleton["Context"], skeleton["System"]
+        self.Process = skeleton["Process"]
+        self.block_classes = (skeleton["Block1"], skeleton["Block2"], skeleton["Block3"])
+        self.class_of = V.make_class_of(self.Integer, self.Double, self.Nil, self.TrueClass,
+                                        self.FalseClass, self.Character, self.Symbol)
+        for name, _, _ in KERNEL:
+            self.load_kernel_class(name)
+        self.system_object = Instance(self.System, [V.NIL] * self.field_count(self.System))
+        self.globals["system"] = self.system_object
+        self.globals["nil"] = V.NIL
+        self.globals["true"] = V.TRUE
+        self.globals["false"] = V.FALSE
+        for name in VM_CLASSES:
+            self.load_kernel_class(name)
+
+    def _new_class_pair(self, name: str, superclass: VClass | None, layout: str) -> VClass:
+        meta_super = superclass.cls if superclass is not None else self.Class
+        meta = VClass(self.Metaclass, f"{name} class", meta_super, "class", True)
+        cls = VClass(meta, name, superclass, layout, False)
+        if superclass is not None:
+            superclass.subclasses.append(cls)
+        if meta_super is not None:
+            meta_super.subclasses.append(meta)
+        return cls
+
+    def load_kernel_class(self, name: str) -> VClass:
+        path = os.path.join(self.lib_dir, name + ".som")
+        if not os.path.exists(path):
+            raise LoadError(f"kernel class {name} missing: {path}")
+        return self.load_class_file(path, expected_name=name)
+
+    # ------------------------------------------------------------- symbols
+
+    def symbol(self, name: str) -> int:
+        """The Symbol (an immediate word) with this name, interned."""
+        index = self.symbol_ids.get(name)
+        if index is None:
+            index = len(self.symbols)
+            self.symbols.append(name)
+            self.symbol_ids[name] = index
+        return V.SYM_BASE + index
+
+    def symbol_name(self, word: int) -> str:
+        return self.symbols[word - V.SYM_BASE]
+
+    # ------------------------------------------------------------- values
+
+    def new_string(self, text: str) -> VString:
+        return VString(self.String, text)
+
+    def new_array(self, items: list) -> VArray:
+        return VArray(self.Array, items)
+
+    def new_bytes(self, data: bytes | bytearray) -> VBytes:
+        return VBytes(self.ByteArray, bytearray(data))
+
+    def make_int(self, n: int) -> Any:
+        """An Integer value: a SmallInteger word when it fits, else a LargeInt."""
+        if V.SMALL_MIN <= n <= V.SMALL_MAX:
+            return n + V.ZERO
+        return LargeInt(self.Integer, n)
+
+    def char(self, code_point: int) -> int:
+        return V.char_word(code_point)
+
+    def bool(self, flag: bool) -> int:
+        return V.TRUE if flag else V.FALSE
+
+    def next_ihash(self) -> int:
+        self.ihash_counter += 1
+        # Keep it a SmallInteger and spread it a little, as users print hashes.
+        return (self.ihash_counter * 2654435761) & 0x3FFFFFFF or 1
+
+    def str_of(self, value: Any) -> str:
+        """The characters of a String or Symbol; PrimitiveFailed otherwise."""
+        if type(value) is VString:
+            return value.chars
+        if V.is_symbol(value):
+            return self.symbols[value - V.SYM_BASE]
+        raise PrimitiveFailed("expected a String or Symbol")
+
+    def int_of(self, value: Any) -> int:
+        """The Python int of an Integer; PrimitiveFailed otherwise."""
+        if type(value) is int and V.INT_LO <= value < V.INT_HI:
+            return value - V.ZERO
+        if type(value) is LargeInt:
+            return value.n
+        raise PrimitiveFailed("expected an Integer")
+
+    # ------------------------------------------------------------- globals
+
+    def global_value(self, name: str) -> Any:
+        """The global's value, loading a class file if needed; None when absent."""
+        found = self.globals.get(name, _MISSING)
+        if found is not _MISSING:
+            return found
+        if name[:1].isupper():
+            cls = self.load_class(name)
+            if cls is not None:
+                return cls
+        return None
+
+    def new_instance(self, cls: VClass) -> Any:
+        layout = cls.layout
+        if layout == "object":
+            return Instance(cls, [V.NIL] * self.field_count(cls))
+        if layout == "array":
+            return VArray(cls, [])
+        if layout == "string":
+            return VString(cls, "")
+        if layout == "bytes":
+            return VBytes(cls, bytearray())
+        raise PrimitiveFailed(f"{cls.name} cannot be instantiated with new")
+
+    def field_count(self, cls: VClass) -> int:
+        count = 0
+        while cls is not None:
+            count += len(cls.instance_fields)
+            cls = cls.superclass
+        return count
+
+    def all_field_names(self, cls: VClass) -> list[str]:
+        chain = []
+        while cls is not None:
+            chain.append(cls)
+            cls = cls.superclass
+        names: list[str] = []
+        for c in reversed(chain):
+            names.extend(c.instance_fields)
+        return names
+
+    def field_index(self, cls: VClass, name: str) -> int:
+        return self.all_field_names(cls).index(name)
+
+    def kernel_class(self, name: str) -> VClass:
+        cls = self.globals.get(name)
+        if cls is None:
+            cls = self.load_kernel_class(name)
+        return cls
+
+    def make_exception(self, class_name: str, message_text: str, **fields: Any) -> Instance:
+        cls = self.kernel_class(class_name)
+        exc = self.new_instance(cls)
+        names = self.all_field_names(cls)
+        exc.fields[names.index("messageText")] = self.new_string(message_text)
+        for key, val in fields.items():
+            exc.fields[names.index(key)] = val
+        return exc
+
+    # ------------------------------------------------------------- classes
+
+    def define_class(self, name: str, superclass: VClass | None, instance_fields: list[str],
+                     class_fields: list[str]) -> VClass:
+        """Create the class ``name`` or redefine it in place (keeping its identity, so
+        existing references see the new definition). Its old methods are dropped; the
+        caller installs the new ones. A class inherits its superclass's layout."""
+        existing = self.globals.get(name)
+        if isinstance(existing, VClass) and not existing.is_meta:
+            cls = existing
+            if cls.superclass is not superclass:
+                self._reparent(cls, superclass)
+                cls.layout = superclass.layout if superclass is not None else "object"
+            cls.methods.clear()
+            cls.cls.methods.clear()
+        else:
+            layout = superclass.layout if superclass is not None else "object"
+            cls = self._new_class_pair(name, superclass, layout)
+            self.globals[name] = cls
+        cls.instance_fields = list(instance_fields)
+        cls.cls.instance_fields = list(class_fields)
+        size = self.field_count(cls.cls)
+        cls.fields = (cls.fields + [V.NIL] * size)[:size]
+        self.invalidate(cls)
+        self.invalidate(cls.cls)
+        return cls
+
+    def _reparent(self, cls: VClass, superclass: VClass | None) -> None:
+        old = cls.superclass
+        if old is not None and cls in old.subclasses:
+            old.subclasses.remove(cls)
+        old_meta = cls.cls.superclass
+        if old_meta is not None and cls.cls in old_meta.subclasses:
+            old_meta.subclasses.remove(cls.cls)
+        cls.superclass = superclass
+        cls.cls.superclass = superclass.cls if superclass is not None else self.Class
+        if superclass is not None:
+            superclass.subclasses.append(cls)
+        cls.cls.superclass.subclasses.append(cls.cls)
+
+    def install_method(self, cls: VClass, method: CompiledMethod) -> None:
+        """Install (or replace) one method, binding its primitive, and invalidate exactly
+        the caches that could have looked it up."""
+        method.holder = cls
+        method.flags = method_flags(cls.name, method.selector)
+        if method.kind != KIND_BYTECODE:
+            found = lookup_primitive(cls.name, method.selector)
+            if found is None:
+                if method.kind == KIND_PRIMITIVE and method.code:
+                    # `= primitive ( fallback )` with no primitive here: the body is the method.
+                    method.kind = KIND_BYTECODE
+                else:
+                    raise LoadError(f"no primitive {cls.name}>>{method.selector}")
+            else:
+                method.primitive, control = found
+                method.kind = KIND_CONTROL if control else KIND_PRIMITIVE
+                if not method.code:
+                    method.cls = self.Primitive
+        cls.methods[method.selector] = method
+        self.invalidate(cls)
+
+    def invalidate(self, cls: VClass) -> None:
+        """New lookup tokens for ``cls`` and every class that inherits from it."""
+        pending = [cls]
+        while pending:
+            c = pending.pop()
+            c.token = object()
+            c.lookup_cache.clear()
+            pending.extend(c.subclasses)
+
+    def lookup(self, cls: VClass, selector: str) -> CompiledMethod | None:
+        cache = cls.lookup_cache
+        found = cache.get(selector, _MISSING)
+        if found is not _MISSING:
+            return found
+        c = cls
+        while c is not None:
+            method = c.methods.get(selector)
+            if method is not None:
+                break
+            c = c.superclass
+        else:
+            method = None
+        cache[selector] = method
+        return method
+
+    # ------------------------------------------------------------- loading
+
+    def find_class_file(self, name: str) -> str | None:
+        for directory in [*self.classpath, self.lib_dir]:
+            path = os.path.join(directory, name + ".som")
+            if os.path.isfile(path):
+                return path
+        return None
+
+    def load_class(self, name: str) -> VClass | None:
+        """Load ``name`` from the first ``name.som`` along the classpath (then lib/);
+        None when there is no such file."""
+        existing = self.globals.get(name)
+        if isinstance(existing, VClass):
+            return existing
+        path = self.find_class_file(name)
+        if path is None:
+            return None
+        return self.load_class_file(path, expected_name=name)
+
+    def load_class_file(self, path: str, expected_name: str | None = None) -> VClass:
+        if self.class_loader is None:
+            raise LoadError("this VM has no compiler to load classes with")
+        key = os.path.abspath(path)
+        if key in self.loading:
+            raise LoadError(f"circular class definition while loading {path}")
+        self.loading.add(key)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+            cls = self.class_loader(self, text, path)
+        finally:
+            self.loading.discard(key)
+        if expected_name is not None and cls.name != expected_name:
+            raise LoadError(f"{path}: file defines class {cls.name}, expected {expected_name}")
+        return cls
+
+    def resolve_superclass(self, name: str | None) -> VClass | None:
+        """The superclass named in a class definition: None means Object; 'nil' means
+        none (a root class)."""
+        if name is None:
+            return self.Object
+        if name == "nil":
+            return None
+        found = self.globals.get(name)
+        if isinstance(found, VClass):
+            return found
+        cls = self.load_class(name)
+        if cls is None:
+            raise LoadError(f"superclass {name} not found")
+        return cls
+
+    # ------------------------------------------------------------- errors
+
+    def signal(self, class_name: str, text: str, **fields: Any) -> SignalException:
+        """Build the Python exception a primitive raises to signal a Smalltalk one."""
+        return SignalException(class_name, text, **fields)
+
+
+_MISSING = object()
+
+
+def _stdout_write(text: str) -> None:
+    import sys
+    sys.stdout.write(text)
+
+
+def _stderr_write(text: str) -> None:
+    import sys
+    sys.stdout.flush()
+    sys.stderr.write(text)
+
+
+def _unbootstrapped(value: Any) -> VClass:
+    raise RuntimeError("universe not bootstrapped")
