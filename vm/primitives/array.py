@@ -15,7 +15,7 @@ def check_index(vm, index, size: int) -> int:
         i = vm.int_of(index)
     if 1 <= i <= size:
         return i - 1
-    raise vm.signal("SubscriptOutOfBounds", f"index {i} out of bounds 1..{size}", index=index)
+    raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a collection of size {size}", index=index)
 
 
 def _items(rcv) -> list:

@@ -113,7 +113,7 @@ def context_temp_at(vm, rcv, index):
     i = vm.int_of(index)
     slots = len(ctx.method.temp_names)
     if not 1 <= i <= slots:
-        raise vm.signal("SubscriptOutOfBounds", f"index {i} out of bounds 1..{slots}", index=index)
+        raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a context of {slots} slots", index=index)
     return ctx.stack[i - 1]
 
 
@@ -123,7 +123,7 @@ def context_temp_at_put(vm, rcv, index, val):
     i = vm.int_of(index)
     slots = len(ctx.method.temp_names)
     if not 1 <= i <= slots:
-        raise vm.signal("SubscriptOutOfBounds", f"index {i} out of bounds 1..{slots}", index=index)
+        raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a context of {slots} slots", index=index)
     ctx.stack[i - 1] = val
     return val
 

@@ -7,6 +7,7 @@ from typing import Any
 from vm import value as V
 from vm.errors import PrimitiveFailed
 from vm.objects import Instance, LargeInt, VArray, VBytes, VClass, VString
+from vm.primitives.array import check_index
 from vm.primitives.registry import control, primitive
 
 
@@ -113,24 +114,16 @@ def _fields_of(rcv: Any) -> list:
     return fields
 
 
-def _index(vm: Any, index: Any, size: int) -> int:
-    i = vm.int_of(index)
-    if not 1 <= i <= size:
-        raise vm.signal("SubscriptOutOfBounds", f"index {i} out of bounds 1..{size}",
-                        index=index)
-    return i - 1
-
-
 @primitive("Object", "instVarAt:")
 def object_inst_var_at(vm, rcv, index):
     fields = _fields_of(rcv)
-    return fields[_index(vm, index, len(fields))]
+    return fields[check_index(vm, index, len(fields))]
 
 
 @primitive("Object", "instVarAt:put:")
 def object_inst_var_at_put(vm, rcv, index, val):
     fields = _fields_of(rcv)
-    fields[_index(vm, index, len(fields))] = val
+    fields[check_index(vm, index, len(fields))] = val
     return val
 
 

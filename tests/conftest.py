@@ -1,0 +1,77 @@
+"""Shared fixtures: an in-process VM for unit tests, and a runner for the `vm`
+command as a subprocess (end-to-end tests)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Sequence
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from cli.main import make_machine  # noqa: E402
+from compiler.front import compile_input  # noqa: E402
+from vm.machine import Machine  # noqa: E402
+
+
+def run_vm(args: Sequence[str], *, input: str | None = None, cwd: str | None = None,
+           timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the `vm` command (this checkout's) and capture its output."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
+    if env:
+        environment.update(env)
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=input,
+                          capture_output=True, text=True, cwd=cwd or ROOT,
+                          timeout=timeout, env=environment)
+
+
+class VMSession:
+    """A bootstrapped machine plus helpers to evaluate source in it."""
+
+    def __init__(self, classpath: Sequence[str] = ()) -> None:
+        self.machine: Machine = make_machine(list(classpath))
+        self.universe = self.machine.universe
+        self.output: list[str] = []
+        self.errors: list[str] = []
+        self.machine.set_output(self.output.append, self.errors.append)
+
+    def define(self, source: str) -> None:
+        """Compile a class or method definition do-it."""
+        compiled = compile_input(self.universe, source, "<test>")
+        assert compiled.kind in ("class", "method"), compiled.kind
+
+    def run(self, source: str):
+        """Evaluate statements; answer the Outcome."""
+        compiled = compile_input(self.universe, source, "<test>")
+        assert compiled.kind == "statements"
+        return self.machine.evaluate(compiled.method)
+
+    def value(self, source: str):
+        outcome = self.run(source)
+        assert outcome.status == "value", f"{outcome.status}: {outcome.error_text}"
+        return outcome.value
+
+    def eval(self, source: str) -> str:
+        """The printString of the value of ``source``."""
+        return self.machine.print_string(self.value(source))
+
+    def printed(self) -> str:
+        text = "".join(self.output)
+        self.output.clear()
+        return text
+
+
+@pytest.fixture
+def vm() -> VMSession:
+    return VMSession()
+
+
+@pytest.fixture(scope="module")
+def shared_vm() -> VMSession:
+    """One machine for a whole module of read-only checks (faster)."""
+    return VMSession()
