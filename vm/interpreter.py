@@ -521,9 +521,7 @@ class Interpreter:
         args = vm.new_array(stack[len(stack) - argc:])
         del stack[len(stack) - argc:]
         receiver = stack.pop()
-        promise_class = vm.global_value("Promise")
-        if promise_class is None:
-            return self.signal_exception(ctx, "Error", "eventual sends need the Promise class")
+        promise_class = vm.kernel_class("Promise")
         return self.push_and_send(ctx, promise_class, "send:to:with:",
                                   [vm.symbol(site.selector), receiver, args])
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vm import bytecodes as B
 from vm import value as V
 from vm.interpreter import Interpreter
-from vm.objects import CompiledMethod, Instance, SendSite, VString
-from vm.primitives.context import LAUNCHER_FILE
+from vm.objects import Instance, VString
 from vm.process import Process
 from vm.scheduler import Scheduler
+from vm.signals import Signals
 from vm.universe import ClassLoader, Universe
 
 
@@ -37,36 +36,23 @@ class Machine:
         self.universe = Universe(lib_dir, classpath or [], class_loader)
         self.interpreter = Interpreter(self.universe)
         self.scheduler = Scheduler(self.universe, self.interpreter)
-        self._launchers: dict[tuple[str, int], CompiledMethod] = {}
+        self.signals = Signals(self.universe, self.scheduler)
 
     def bootstrap(self) -> None:
         self.universe.bootstrap()
         self.scheduler.process_class = self.universe.Process
+        self.signals.crash_reporter = self.report_crash
+
+    def report_crash(self, proc: Process, reason: Any) -> None:
+        """An unhandled error ended a process nobody reports on otherwise."""
+        lines = [f"process {proc.pid} died: ERROR: {self.describe_reason(reason)}"]
+        lines.extend("  " + line for line in proc.crash_trace or [])
+        self.universe.error_output("\n".join(lines) + "\n")
 
     # ------------------------------------------------------------------ running
 
     def spawn_send(self, receiver: Any, selector: str, args: list) -> Process:
-        """A new process whose bottom context sends ``receiver selector args`` (through
-        a launcher method, so that primitives and doesNotUnderstand: work as for any
-        other send)."""
-        ctx = self.scheduler.start_context(receiver, self.launcher(selector, len(args)), args)
-        return self.scheduler.spawn(ctx)
-
-    def launcher(self, selector: str, argc: int) -> CompiledMethod:
-        key = (selector, argc)
-        method = self._launchers.get(key)
-        if method is None:
-            code = [B.PUSH_SELF]
-            for slot in range(argc):
-                code += [B.PUSH_LOCAL, slot]
-            code += [B.SEND, 0, B.RETURN]
-            method = CompiledMethod(self.universe.Method, selector, argc, 0, code, [],
-                                    [SendSite(selector, argc)])
-            method.holder = self.universe.Object
-            method.source_file = LAUNCHER_FILE
-            method.temp_names = [f"arg{i}" for i in range(argc)]
-            self._launchers[key] = method
-        return method
+        return self.scheduler.spawn_send(receiver, selector, args)
 
     def spawn_method(self, receiver: Any, method: Any) -> Process:
         ctx = self.scheduler.start_context(receiver, method, [])
@@ -74,6 +60,7 @@ class Machine:
 
     def finish(self, proc: Process) -> Outcome:
         """Run the scheduler until ``proc`` has ended; describe how it ended."""
+        proc.report_crash = False          # its caller reports the outcome
         result = self.scheduler.run_until(lambda: not proc.alive)
         universe = self.universe
         if result == "exit":

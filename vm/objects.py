@@ -116,6 +116,9 @@ FLAG_HANDLER = 1      # BlockClosure>>on:do: — a handler frame
 FLAG_ENSURE = 2       # ensure: — run the argument block when unwound
 FLAG_CURTAILED = 4    # ifCurtailed: — run the argument block only when unwound
 
+# The source file of the VM's own launcher methods (vm.scheduler); traces omit them.
+LAUNCHER_FILE = "<launch>"
+
 KIND_BYTECODE = 0
 KIND_PRIMITIVE = 1    # a Python function (vm, receiver, *args) -> value
 KIND_CONTROL = 2      # a Python function (interpreter, context, argc) -> context

@@ -1,6 +1,10 @@
-"""The Process object: a green thread's state as VM data — its chain of contexts, and
-(with the scheduler) its mailbox, links, monitors and exit reason. Pure data; the
-scheduler (``vm.scheduler``) owns the rules that change it."""
+"""The Process object: a green thread's state as VM data — its chain of contexts, its
+mailbox, links, monitors and exit reason. Pure data; the scheduler (``vm.scheduler``)
+and the exit-signal rules (``vm.signals``) change it.
+
+Collections a process may never use (mailbox, links, monitors) are created on first
+use: a parked process costs little, and a VM holds many of them.
+"""
 from __future__ import annotations
 
 from collections import deque
@@ -12,12 +16,17 @@ WAITING = "waiting"      # parked in receive, or on a promise
 SLEEPING = "sleeping"    # parked until a timer fires
 DEAD = "dead"
 
+# What a WAITING process waits for.
+WAIT_RECEIVE = 1         # any message: it is handed over directly
+WAIT_BEYOND = 2          # the mailbox growing beyond `wait_arg` messages (selective receive)
+WAIT_WAKE = 3            # an explicit wake (promises)
+
 
 class Process:
     __slots__ = ("cls", "pid", "ctx", "state", "result", "exit_reason", "crash_trace",
                  "mailbox", "links", "monitors", "monitored_by", "trap_exit", "name",
-                 "receive_filter", "wake_timer", "waiting_on", "resume_value", "ihash",
-                 "spawned_at", "on_exit")
+                 "wait_mode", "wait_arg", "wake_timer", "wake_pending", "report_crash",
+                 "on_exit", "ihash")
 
     def __init__(self, cls: Any, pid: int, ctx: Any) -> None:
         self.cls = cls
@@ -27,23 +36,26 @@ class Process:
         self.result: Any = None             # what the bottom context returned
         self.exit_reason: Any = None        # set when the process dies
         self.crash_trace: list[str] | None = None
-        self.mailbox: deque = deque()
-        self.links: set[Process] = set()
-        self.monitors: dict[Any, Process] = {}        # ref -> process this one monitors
-        self.monitored_by: dict[Any, Process] = {}    # ref -> process monitoring this one
+        self.mailbox: deque | None = None
+        self.links: set[Process] | None = None
+        self.monitors: dict[Any, Process] | None = None        # ref -> process watched
+        self.monitored_by: dict[Any, Process] | None = None    # ref -> watcher
         self.trap_exit = False
         self.name: str | None = None
-        self.receive_filter: Any = None     # selective receive: the block messages must satisfy
+        self.wait_mode = 0
+        self.wait_arg: Any = None
         self.wake_timer: Any = None         # timer entry while sleeping or in receiveWithin:
-        self.waiting_on: Any = None         # the promise this process waits for
-        self.resume_value: Any = None
+        self.wake_pending = False           # a wake that came while it was not parked
+        self.report_crash = True            # log an unhandled error to stderr when it dies
+        self.on_exit: list | None = None    # promises to break if it dies abnormally
         self.ihash = 0
-        self.spawned_at = 0.0
-        self.on_exit: list = []             # Python callbacks run when it dies (promises)
 
     @property
     def alive(self) -> bool:
         return self.state != DEAD
+
+    def message_count(self) -> int:
+        return len(self.mailbox) if self.mailbox else 0
 
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.state}>"

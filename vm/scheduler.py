@@ -1,10 +1,10 @@
-"""The scheduler: the VM thread's loop over runnable processes, the timer heap, and the
-thread-safe inbox through which the outside world (network, REPL, signals) posts work.
+"""The scheduler: the VM thread's loop over runnable processes, the timer heap, the
+thread-safe inbox through which the outside world (network, REPL, signals) posts work,
+and the mechanics of parking and waking (mailbox delivery, sleeping, timeouts).
 
 Processes run for a budget of reductions and go to the back of the run queue; parked
-processes (receive, sleep, promise wait) are not in the queue until something wakes
-them. The exit-signal rules (links, monitors, trapExit) live in ``vm.signals``; this
-module decides only who runs when.
+processes are out of the queue until something wakes them. What an exit signal does
+(links, monitors, trapExit) is ``vm.signals``; this module decides who runs when.
 """
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from vm import bytecodes as B
 from vm import value as V
 from vm.interpreter import FINISHED, YIELDED, Interpreter, nils
-from vm.objects import Context
-from vm.process import DEAD, RUNNABLE, SLEEPING, WAITING, Process
+from vm.objects import LAUNCHER_FILE, CompiledMethod, Context, SendSite
+from vm.process import (
+    DEAD, RUNNABLE, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process,
+)
 
 BUDGET = 2000          # reductions per time slice
 
@@ -50,17 +53,40 @@ class Scheduler:
         self.current: Process | None = None
         self.registry: dict[str, Process] = {}
         self.outside_sources = 0          # open REPL/network feeds that may still post work
-        self.on_death: list[Callable[[Process], None]] = []
+        self.on_death: list[Callable[[Process, Any], None]] = []
         self.process_class: Any = None     # set once lib/Process.som is loaded
+        self._launchers: dict[tuple[str, int], CompiledMethod] = {}
+        self._dying: deque[tuple[Process, Any]] = deque()
+        self._burying = False
 
     # ------------------------------------------------------------------ processes
 
     def spawn(self, ctx: Context) -> Process:
         proc = Process(self.process_class, next(self.pids), ctx)
-        proc.spawned_at = time.monotonic()
         self.processes[proc.pid] = proc
         self.run_queue.append(proc)
         return proc
+
+    def spawn_send(self, receiver: Any, selector: str, args: list) -> Process:
+        """A new process whose bottom context sends ``receiver selector args`` (through
+        a launcher method, so primitives and doesNotUnderstand: work as for any send)."""
+        return self.spawn(self.start_context(receiver, self.launcher(selector, len(args)), args))
+
+    def launcher(self, selector: str, argc: int) -> CompiledMethod:
+        key = (selector, argc)
+        method = self._launchers.get(key)
+        if method is None:
+            code = [B.PUSH_SELF]
+            for slot in range(argc):
+                code += [B.PUSH_LOCAL, slot]
+            code += [B.SEND, 0, B.RETURN]
+            method = CompiledMethod(self.vm.Method, selector, argc, 0, code, [],
+                                    [SendSite(selector, argc)])
+            method.holder = self.vm.Object
+            method.source_file = LAUNCHER_FILE
+            method.temp_names = [f"arg{i}" for i in range(argc)]
+            self._launchers[key] = method
+        return method
 
     def start_context(self, receiver: Any, method: Any, args: list) -> Context:
         """A bottom context running ``method`` on ``receiver`` with ``args``."""
@@ -68,7 +94,12 @@ class Scheduler:
         stack.extend(nils(method.num_temps))
         return Context(self.vm.Context, method, stack, receiver, None, None, None)
 
-    def make_runnable(self, proc: Process, value: Any = None, push: bool = True) -> None:
+    def live_processes(self) -> list[Process]:
+        return list(self.processes.values())
+
+    # ------------------------------------------------------------------ parking and waking
+
+    def make_runnable(self, proc: Process, value: Any = V.NIL) -> None:
         """Wake a parked process; ``value`` becomes the result of the primitive that
         parked it."""
         if proc.state == DEAD:
@@ -76,14 +107,51 @@ class Scheduler:
         if proc.wake_timer is not None:
             proc.wake_timer.cancelled = True
             proc.wake_timer = None
-        if push:
-            proc.ctx.stack.append(V.NIL if value is None else value)
+        proc.ctx.stack.append(value)
+        proc.wait_mode = 0
+        proc.wait_arg = None
         if proc.state != RUNNABLE:
             proc.state = RUNNABLE
             self.run_queue.append(proc)
 
-    def park(self, proc: Process, state: str) -> None:
+    def park(self, proc: Process, ctx: Context, state: str, mode: int = 0, arg: Any = None,
+             timeout_ms: float | None = None, on_timeout: Any = V.NIL) -> None:
+        """Park ``proc`` (whose active context is ``ctx``); after ``timeout_ms`` it
+        wakes with ``on_timeout`` as the primitive's result."""
+        proc.ctx = ctx
         proc.state = state
+        proc.wait_mode = mode
+        proc.wait_arg = arg
+        if timeout_ms is not None:
+            proc.wake_timer = self.add_timer(timeout_ms / 1000.0,
+                                             lambda: self._time_out(proc, on_timeout))
+
+    def _time_out(self, proc: Process, value: Any) -> None:
+        proc.wake_timer = None
+        if proc.state in (WAITING, SLEEPING):
+            self.make_runnable(proc, value)
+
+    def deliver(self, proc: Process, message: Any) -> None:
+        """Put a message in a mailbox (never fails; a dead process drops it) and wake a
+        receiver waiting for it."""
+        if proc.state == DEAD:
+            return
+        if proc.state == WAITING and proc.wait_mode == WAIT_RECEIVE and not proc.mailbox:
+            self.make_runnable(proc, message)
+            return
+        if proc.mailbox is None:
+            proc.mailbox = deque()
+        proc.mailbox.append(message)
+        if proc.state == WAITING and proc.wait_mode == WAIT_BEYOND and len(proc.mailbox) > proc.wait_arg:
+            self.make_runnable(proc, V.TRUE)
+
+    def wake(self, proc: Process) -> None:
+        """Wake a process parked with WAIT_WAKE; remember the wake if it is not parked
+        yet, so the park that follows returns at once."""
+        if proc.state == WAITING and proc.wait_mode == WAIT_WAKE:
+            self.make_runnable(proc, V.TRUE)
+        elif proc.state != DEAD:
+            proc.wake_pending = True
 
     # ------------------------------------------------------------------ timers
 
@@ -141,17 +209,16 @@ class Scheduler:
                 return "exit"
             if done():
                 return "done"
-            self._fire_due_timers()
+            if self.timers:
+                self._fire_due_timers()
             if not self.inbox.empty():
                 self._drain_inbox(None)
             if not run_queue:
                 deadline = self._next_deadline()
                 if deadline is None and self.outside_sources == 0 and self.inbox.empty():
-                    if done():
-                        return "done"
-                    return "deadlock"
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                self._drain_inbox(wait if wait is not None else 0.05)
+                    return "done" if done() else "deadlock"
+                wait = 0.05 if deadline is None else max(0.0, deadline - time.monotonic())
+                self._drain_inbox(wait)
                 continue
             proc = run_queue.popleft()
             if proc.state != RUNNABLE:
@@ -163,12 +230,15 @@ class Scheduler:
                 run_queue.append(proc)
             elif status == FINISHED or (proc.ctx is None and proc.state != DEAD):
                 self.terminate(proc, vm.symbol("normal"))
-            elif proc.state == RUNNABLE and proc.ctx is not None:
+            elif proc.state == RUNNABLE:
                 run_queue.append(proc)
 
+    # ------------------------------------------------------------------ death
+
     def terminate(self, proc: Process, reason: Any) -> None:
-        """End ``proc`` with ``reason`` (no unwinding: that is the process's own
-        business before it gets here) and tell whoever needs to know."""
+        """End ``proc`` with ``reason`` — no unwinding (that is the process's own
+        business before it gets here) — and tell whoever must know. Deaths that cause
+        further deaths are handled one after another, never by recursion."""
         if proc.state == DEAD:
             return
         proc.state = DEAD
@@ -176,18 +246,27 @@ class Scheduler:
         if proc.wake_timer is not None:
             proc.wake_timer.cancelled = True
             proc.wake_timer = None
-        if proc.ctx is not None:
-            walker = proc.ctx
-            while walker is not None:
-                walker.pc = -1
-                walker = walker.sender
+        walker = proc.ctx
+        while walker is not None:
+            walker.pc = -1
+            walker = walker.sender
         proc.ctx = None
-        proc.mailbox.clear()
+        proc.mailbox = None
         self.processes.pop(proc.pid, None)
+        # The name goes before links and monitors hear of the death (Erlang's order).
         if proc.name is not None and self.registry.get(proc.name) is proc:
             del self.registry[proc.name]
-        for hook in self.on_death:
-            hook(proc)
+        self._dying.append((proc, reason))
+        if self._burying:
+            return
+        self._burying = True
+        try:
+            while self._dying:
+                dead, why = self._dying.popleft()
+                for hook in self.on_death:
+                    hook(dead, why)
+        finally:
+            self._burying = False
 
     def waiting_count(self) -> int:
         return sum(1 for p in self.processes.values() if p.state in (WAITING, SLEEPING))

@@ -9,6 +9,7 @@ into this universe (see ``compiler``).
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable, Iterable
 
 from vm import value as V
@@ -53,6 +54,7 @@ KERNEL: tuple[tuple[str, str | None, str], ...] = (
 VM_CLASSES: tuple[str, ...] = (
     "Exception", "Error", "ArithmeticError", "ZeroDivide", "MessageNotUnderstood",
     "SubscriptOutOfBounds", "BlockCannotReturn", "NonBooleanReceiver", "Message",
+    "Down", "Exit", "Reference",
 )
 
 
@@ -70,6 +72,9 @@ class Universe:
         self.error_output: Callable[[str], Any] = _stderr_write
         self.loading: set[str] = set()
         self.exit_status: int | None = None    # set by `system exit:`
+        self.started = time.monotonic()
+        self.signals: Any = None               # vm.signals.Signals, set by the machine
+        self.timeout_marker: Any = None        # what a timed-out receive answers internally
         self.scheduler: Any = None          # set by the machine that owns this universe
         self.interpreter: Any = None
         self.system_object: Any = None
@@ -118,6 +123,7 @@ class Universe:
         self.globals["nil"] = V.NIL
         self.globals["true"] = V.TRUE
         self.globals["false"] = V.FALSE
+        self.timeout_marker = Instance(self.Object, [])
         for name in VM_CLASSES:
             self.load_kernel_class(name)
 
@@ -173,6 +179,10 @@ class Universe:
 
     def bool(self, flag: bool) -> int:
         return V.TRUE if flag else V.FALSE
+
+    def clock_ms(self) -> float:
+        """Milliseconds since this VM started (what `system time` answers)."""
+        return (time.monotonic() - self.started) * 1000.0
 
     def next_ihash(self) -> int:
         self.ihash_counter += 1

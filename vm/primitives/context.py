@@ -8,7 +8,9 @@ from typing import Any
 
 from vm import value as V
 from vm.errors import PrimitiveFailed
-from vm.objects import FLAG_CURTAILED, FLAG_ENSURE, FLAG_HANDLER, CompiledBlock, Context
+from vm.objects import (
+    FLAG_CURTAILED, FLAG_ENSURE, FLAG_HANDLER, LAUNCHER_FILE, CompiledBlock, Context,
+)
 from vm.primitives.block import reset_context
 from vm.primitives.registry import control, mark_method, primitive
 
@@ -16,7 +18,6 @@ from vm.primitives.registry import control, mark_method, primitive
 mark_method("Block", "on:do:", FLAG_HANDLER)
 mark_method("Block", "ensure:", FLAG_ENSURE)
 mark_method("Block", "ifCurtailed:", FLAG_CURTAILED)
-LAUNCHER_FILE = "<launch>"            # the VM's own entry methods; not shown in traces
 HANDLER_ACTIVE_TEMP = "active"     # on:do: — true while its handler may catch
 UNWIND_DONE_TEMP = "complete"      # ensure:/ifCurtailed: — set once the block has run
 

@@ -3,16 +3,12 @@ clocks, garbage collection and leaving the VM."""
 from __future__ import annotations
 
 import gc
-import time
 
 from vm import value as V
 from vm.errors import LoadError, SmalltalkSyntaxError
 from vm.objects import VClass
 from vm.primitives.context import trace_lines
 from vm.primitives.registry import control, primitive
-
-_START = time.perf_counter()
-
 
 @primitive("System", "global:")
 def system_global(vm, rcv, name):
@@ -99,13 +95,13 @@ def system_print_stack_trace(interp, ctx, argc):
 @primitive("System", "time")
 def system_time(vm, rcv):
     """Milliseconds since the VM started."""
-    return vm.make_int(int((time.perf_counter() - _START) * 1000))
+    return vm.make_int(int(vm.clock_ms()))
 
 
 @primitive("System", "ticks")
 def system_ticks(vm, rcv):
     """Microseconds since the VM started."""
-    return vm.make_int(int((time.perf_counter() - _START) * 1_000_000))
+    return vm.make_int(int(vm.clock_ms() * 1000))
 
 
 @primitive("System", "fullGC")

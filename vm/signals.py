@@ -1,0 +1,160 @@
+"""Erlang's rules for links, monitors and exit signals, over the scheduler's processes.
+
+- Links are bidirectional and idempotent. When a process dies, every linked process
+  gets an exit signal with its reason: a trapping process receives an ``Exit`` (from,
+  reason) message; otherwise a non-``#normal`` reason kills it with the same reason and
+  ``#normal`` is ignored.
+- ``exit: #kill`` (and ``kill``) cannot be trapped; the victim's reason becomes
+  ``#killed`` (which spreads along its links as an ordinary, trappable reason).
+- Monitors are one-way and independent: each ``monitor:`` makes a new reference, and
+  the watcher gets a ``Down`` (ref, process, reason) message when the process dies.
+- Linking to or monitoring a dead process gives ``#noproc`` at once.
+- A registered name is gone before links and monitors are told (see
+  ``Scheduler.terminate``).
+
+This module decides what signals do; it does not schedule or run code.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from vm import value as V
+from vm.process import Process
+
+
+class Signals:
+    def __init__(self, universe: Any, scheduler: Any) -> None:
+        self.vm = universe
+        self.scheduler = scheduler
+        scheduler.on_death.append(self.process_died)
+        universe.signals = self
+        self.refs = itertools.count(1)
+        self.crash_reporter: Any = None       # called with (process, reason) for unhandled errors
+
+    # ------------------------------------------------------------------ symbols
+
+    def sym(self, name: str) -> int:
+        return self.vm.symbol(name)
+
+    def is_normal(self, reason: Any) -> bool:
+        return reason == self.sym("normal")
+
+    # ------------------------------------------------------------------ messages
+
+    def make(self, class_name: str, **fields: Any) -> Any:
+        vm = self.vm
+        cls = vm.kernel_class(class_name)
+        obj = vm.new_instance(cls)
+        names = vm.all_field_names(cls)
+        for key, val in fields.items():
+            obj.fields[names.index(key)] = val
+        return obj
+
+    def new_ref(self) -> Any:
+        return self.make("Reference", id=self.vm.make_int(next(self.refs)))
+
+    # ------------------------------------------------------------------ links
+
+    def link(self, proc: Process, other: Process) -> None:
+        if other is proc:
+            return
+        if not other.alive:
+            self.exit_signal(proc, other, self.sym("noproc"))
+            return
+        if proc.links is None:
+            proc.links = set()
+        if other.links is None:
+            other.links = set()
+        proc.links.add(other)
+        other.links.add(proc)
+
+    def unlink(self, proc: Process, other: Process) -> None:
+        if proc.links:
+            proc.links.discard(other)
+        if other.links:
+            other.links.discard(proc)
+
+    # ------------------------------------------------------------------ monitors
+
+    def monitor(self, watcher: Process, target: Process) -> Any:
+        ref = self.new_ref()
+        if not target.alive:
+            self.scheduler.deliver(watcher, self.make(
+                "Down", ref=ref, process=target, reason=self.sym("noproc")))
+            return ref
+        if watcher.monitors is None:
+            watcher.monitors = {}
+        if target.monitored_by is None:
+            target.monitored_by = {}
+        watcher.monitors[ref] = target
+        target.monitored_by[ref] = watcher
+        return ref
+
+    def demonitor(self, watcher: Process, ref: Any) -> bool:
+        target = watcher.monitors.pop(ref, None) if watcher.monitors else None
+        if target is None:
+            return False
+        if target.monitored_by:
+            target.monitored_by.pop(ref, None)
+        return True
+
+    # ------------------------------------------------------------------ exit signals
+
+    def exit_signal(self, target: Process, sender: Any, reason: Any) -> None:
+        """Deliver an exit signal from ``sender`` (a process, or nil) to ``target``."""
+        if not target.alive:
+            return
+        if reason == self.sym("kill"):
+            self.scheduler.terminate(target, self.sym("killed"))
+        elif target.trap_exit:
+            self.scheduler.deliver(target, self.make("Exit", **{"from": sender, "reason": reason}))
+        elif self.is_normal(reason):
+            if sender is target:            # `Process current exit: #normal` ends it
+                self.scheduler.terminate(target, reason)
+        else:
+            self.scheduler.terminate(target, reason)
+
+    def process_died(self, proc: Process, reason: Any) -> None:
+        links, proc.links = proc.links, None
+        for other in links or ():
+            if other.links:
+                other.links.discard(proc)
+            self.exit_signal(other, proc, reason)
+        watchers, proc.monitored_by = proc.monitored_by, None
+        for ref, watcher in (watchers or {}).items():
+            if watcher.monitors:
+                watcher.monitors.pop(ref, None)
+            self.scheduler.deliver(watcher, self.make("Down", ref=ref, process=proc, reason=reason))
+        watched, proc.monitors = proc.monitors, None
+        for ref, target in (watched or {}).items():
+            if target.monitored_by:
+                target.monitored_by.pop(ref, None)
+        promises, proc.on_exit = proc.on_exit, None
+        if not self.is_normal(reason):
+            for promise in promises or ():
+                self.scheduler.spawn_send(promise, "breakWith:", [reason]).report_crash = False
+            if proc.report_crash and self.crash_reporter is not None and proc.crash_trace is not None:
+                self.crash_reporter(proc, reason)
+
+    # ------------------------------------------------------------------ names
+
+    def register(self, proc: Process, name: str) -> bool:
+        """Erlang's register/2: false if the name is taken or the process is dead."""
+        holder = self.scheduler.registry.get(name)
+        if (holder is not None and holder.alive) or not proc.alive or proc.name is not None:
+            return False
+        self.scheduler.registry[name] = proc
+        proc.name = name
+        return True
+
+    def unregister(self, name: str) -> bool:
+        proc = self.scheduler.registry.pop(name, None)
+        if proc is None:
+            return False
+        proc.name = None
+        return True
+
+    def named(self, name: str) -> Any:
+        proc = self.scheduler.registry.get(name)
+        return proc if proc is not None and proc.alive else V.NIL
