@@ -73,7 +73,8 @@ def resolve_program(target: str, classpath: list[str]) -> tuple[str, list[str]]:
 def command_run(options: argparse.Namespace) -> int:
     name, classpath = resolve_program(options.program, split_classpath(options.classpath))
     machine = make_machine(classpath)
-    machine.universe.load_class(name)          # syntax errors surface here, before running
+    if machine.universe.load_class(name) is None:   # syntax errors surface here too
+        raise LoadError(f"class {name} not found on the classpath")
     outcome = machine.run_program([name, *options.arguments])
     return report_outcome(outcome)
 

@@ -91,9 +91,21 @@ class CodeGenerator:
     # ------------------------------------------------------------------ entry points
 
     def compile_method(self, mdef: A.MethodDef) -> CompiledMethod:
+        try:
+            return self._compile_method(mdef)
+        except RecursionError:
+            raise self._error("expression nested too deeply", mdef.line, 1) from None
+
+    def compile_doit(self, doit: A.DoIt, selector: str = "doIt") -> CompiledMethod:
+        try:
+            return self._compile_doit(doit, selector)
+        except RecursionError:
+            raise self._error("expression nested too deeply", 1, 1) from None
+
+    def _compile_method(self, mdef: A.MethodDef) -> CompiledMethod:
         scope = Scope(None, is_block=False)
         for name in mdef.params:
-            self._declare(scope, name, mdef.line, read_only=True)
+            self._declare(scope, name, mdef.line)      # SOM lets methods assign their arguments
         scope.num_args = len(mdef.params)
         unit = _Unit(scope, mdef.line)
         self.unit = unit
@@ -112,7 +124,7 @@ class CodeGenerator:
                 self._adopt_blocks(literal, method)
         return method
 
-    def compile_doit(self, doit: A.DoIt, selector: str = "doIt") -> CompiledMethod:
+    def _compile_doit(self, doit: A.DoIt, selector: str) -> CompiledMethod:
         """A do-it is a method of no arguments whose last statement's value is returned."""
         scope = Scope(None, is_block=False)
         unit = _Unit(scope, 1)
@@ -154,14 +166,14 @@ class CodeGenerator:
 
     # ------------------------------------------------------------------ errors
 
-    def _error(self, message: str, line: int, column: int = 0) -> SmalltalkSyntaxError:
-        return SmalltalkSyntaxError(message, self.filename, line, column)
+    def _error(self, message: str, line: int, column: int = 1) -> SmalltalkSyntaxError:
+        return SmalltalkSyntaxError(message, self.filename, max(line, 1), max(column, 1))
 
     def _declare(self, scope: Scope, name: str, line: int, read_only: bool = False) -> int:
         if name in PSEUDO_VARIABLES:
-            raise self._error(f"'{name}' cannot be used as a variable name", line)
+            raise self._error(f"'{name}' cannot be used as a variable name", line, 1)
         if scope.declared_in_innermost_frame(name):
-            raise self._error(f"'{name}' is declared twice", line)
+            raise self._error(f"'{name}' is declared twice", line, 1)
         return scope.declare(name, read_only)
 
     def _declare_temps(self, scope: Scope, temps: list[str], line: int) -> list[int]:
@@ -230,7 +242,7 @@ class CodeGenerator:
             unit.line = node.line or unit.line
             unit.emit(B.EVENTUAL_SEND, unit.site(node.selector, len(node.args)))
         else:
-            raise self._error(f"cannot compile {kind.__name__}", line)
+            raise self._error(f"cannot compile {kind.__name__}", line, 1)
         if not for_value:
             unit.emit(B.POP)
 
@@ -302,7 +314,7 @@ class CodeGenerator:
         if found is not None:
             depth, slot = found
             if slot in unit.scope.scope_at(depth).read_only:
-                raise self._error(f"cannot assign to argument '{name}'", node.line, node.column)
+                raise self._error(f"cannot assign to the loop variable '{name}'", node.line, node.column)
             if depth == 0:
                 unit.emit(B.STORE_LOCAL if for_value else B.POP_LOCAL, slot)
             else:
@@ -332,17 +344,26 @@ class CodeGenerator:
     def _send(self, node: A.Send, for_value: bool) -> None:
         if self._try_inline(node, for_value):
             return
+        # A chain of sends (`a foo bar`, `1 + 2 + 3 ...`) is compiled innermost first
+        # by walking down the receivers, so a long chain needs no deep recursion.
+        chain = [node]
+        receiver = node.receiver
+        while type(receiver) is A.Send and receiver.selector not in _INLINERS:
+            chain.append(receiver)
+            receiver = receiver.receiver
         unit = self.unit
-        is_super = isinstance(node.receiver, A.Variable) and node.receiver.name == "super"
-        self._expr(node.receiver, True)
-        for arg in node.args:
-            self._expr(arg, True)
-        unit.line = node.line or unit.line
-        site = unit.site(node.selector, len(node.args))
-        if is_super:
-            unit.emit(B.SUPER_SEND, site)
-        else:
-            unit.emit(B.SPECIAL_SENDS.get(node.selector, B.SEND), site)
+        self._expr(receiver, True)
+        for send in reversed(chain):
+            is_super = send.receiver is receiver and isinstance(receiver, A.Variable) \
+                and receiver.name == "super"
+            for arg in send.args:
+                self._expr(arg, True)
+            unit.line = send.line or unit.line
+            site = unit.site(send.selector, len(send.args))
+            if is_super:
+                unit.emit(B.SUPER_SEND, site)
+            else:
+                unit.emit(B.SPECIAL_SENDS.get(send.selector, B.SEND), site)
         if not for_value:
             unit.emit(B.POP)
 
@@ -350,7 +371,7 @@ class CodeGenerator:
         outer_unit = self.unit
         scope = Scope(outer_unit.scope, is_block=True)
         for name in node.params:
-            self._declare(scope, name, node.line, read_only=True)
+            self._declare(scope, name, node.line)
         scope.num_args = len(node.params)
         unit = _Unit(scope, node.line or outer_unit.line)
         self.unit = unit
@@ -421,7 +442,7 @@ class CodeGenerator:
         scope.open_frame()
         try:
             if block.params:
-                slot = self._declare(scope, block.params[0], block.line, read_only=True)
+                slot = self._declare(scope, block.params[0], block.line)
                 unit.emit(B.POP_LOCAL, slot)
             elif value_slot_from_stack:
                 unit.emit(B.POP)

@@ -21,9 +21,9 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     """Create or redefine the class ``cdef`` describes and install its methods."""
     try:
         superclass = universe.resolve_superclass(cdef.superclass)
+        cls = universe.define_class(cdef.name, superclass, cdef.instance_fields, cdef.class_fields)
     except LoadError as error:
         raise SmalltalkSyntaxError(str(error), filename, cdef.line, 1) from None
-    cls = universe.define_class(cdef.name, superclass, cdef.instance_fields, cdef.class_fields)
     cls.source = source
     cls.source_file = filename
     _install(universe, cls, cdef.instance_methods, filename)

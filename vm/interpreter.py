@@ -18,7 +18,7 @@ from vm import bytecodes as B
 from vm import value as V
 from vm.errors import PrimitiveFailed, SignalException, VMFatal
 from vm.objects import (
-    FLAG_CURTAILED, FLAG_ENSURE, KIND_BYTECODE, KIND_CONTROL, Closure, Context,
+    FLAG_CURTAILED, FLAG_ENSURE, KIND_BYTECODE, KIND_CONTROL, Closure, Context, VArray,
 )
 
 # What run() reports to the scheduler.
@@ -65,7 +65,7 @@ class Interpreter:
         PUSH_GLOBAL, PUSH_BLOCK, PUSH_CONTEXT, DUP = B.PUSH_GLOBAL, B.PUSH_BLOCK, B.PUSH_CONTEXT, B.DUP
         SUPER_SEND, EVENTUAL_SEND = B.SUPER_SEND, B.EVENTUAL_SEND
         JUMP_IF_NIL, JUMP_IF_NOT_NIL = B.JUMP_IF_NIL, B.JUMP_IF_NOT_NIL
-        RETURN_SELF, RETURN_NONLOCAL = B.RETURN_SELF, B.RETURN_NONLOCAL
+        RETURN_SELF, RETURN_NONLOCAL, MAKE_ARRAY = B.RETURN_SELF, B.RETURN_NONLOCAL, B.MAKE_ARRAY
 
         ctx = process.ctx
         while True:
@@ -287,6 +287,13 @@ class Interpreter:
                     elif op == PUSH_CONTEXT:
                         stack.append(ctx)
                         pc += 1
+                        continue
+                    elif op == MAKE_ARRAY:
+                        count = code[pc + 1]
+                        items = stack[len(stack) - count:]
+                        del stack[len(stack) - count:]
+                        stack.append(VArray(vm.Array, items))
+                        pc += 2
                         continue
                     elif op == SUPER_SEND or op == EVENTUAL_SEND:
                         budget -= 1

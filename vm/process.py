@@ -25,7 +25,8 @@ WAIT_WAKE = 3            # an explicit wake (promises)
 class Process:
     __slots__ = ("cls", "pid", "ctx", "state", "result", "exit_reason", "crash_trace",
                  "mailbox", "links", "monitors", "monitored_by", "trap_exit", "name",
-                 "wait_mode", "wait_arg", "wake_timer", "wake_pending", "report_crash",
+                 "wait_mode", "wait_arg", "wake_timer", "timeout_value", "wake_pending",
+                 "report_crash",
                  "on_exit", "ihash")
 
     def __init__(self, cls: Any, pid: int, ctx: Any) -> None:
@@ -45,6 +46,7 @@ class Process:
         self.wait_mode = 0
         self.wait_arg: Any = None
         self.wake_timer: Any = None         # timer entry while sleeping or in receiveWithin:
+        self.timeout_value: Any = None      # what the parking primitive answers on timeout
         self.wake_pending = False           # a wake that came while it was not parked
         self.report_crash = True            # log an unhandled error to stderr when it dies
         self.on_exit: list | None = None    # promises to break if it dies abnormally

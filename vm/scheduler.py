@@ -110,6 +110,7 @@ class Scheduler:
         proc.ctx.stack.append(value)
         proc.wait_mode = 0
         proc.wait_arg = None
+        proc.timeout_value = None
         if proc.state != RUNNABLE:
             proc.state = RUNNABLE
             self.run_queue.append(proc)
@@ -123,13 +124,16 @@ class Scheduler:
         proc.wait_mode = mode
         proc.wait_arg = arg
         if timeout_ms is not None:
-            proc.wake_timer = self.add_timer(timeout_ms / 1000.0,
-                                             lambda: self._time_out(proc, on_timeout))
+            self.set_wake_timer(proc, timeout_ms / 1000.0, on_timeout)
 
-    def _time_out(self, proc: Process, value: Any) -> None:
+    def set_wake_timer(self, proc: Process, seconds: float, on_timeout: Any) -> None:
+        proc.timeout_value = on_timeout
+        proc.wake_timer = self.add_timer(seconds, lambda: self._time_out(proc))
+
+    def _time_out(self, proc: Process) -> None:
         proc.wake_timer = None
         if proc.state in (WAITING, SLEEPING):
-            self.make_runnable(proc, value)
+            self.make_runnable(proc, proc.timeout_value)
 
     def deliver(self, proc: Process, message: Any) -> None:
         """Put a message in a mailbox (never fails; a dead process drops it) and wake a

@@ -275,6 +275,11 @@ class Universe:
         existing = self.globals.get(name)
         if isinstance(existing, VClass) and not existing.is_meta:
             cls = existing
+            ancestor = superclass
+            while ancestor is not None:
+                if ancestor is cls:
+                    raise LoadError(f"{name} cannot inherit from itself (through {superclass.name})")
+                ancestor = ancestor.superclass
             if cls.superclass is not superclass:
                 self._reparent(cls, superclass)
                 cls.layout = superclass.layout if superclass is not None else "object"

@@ -156,11 +156,11 @@ def int_ge(vm, rcv, arg):
 
 @primitive("Integer", "=")
 def int_eq(vm, rcv, arg):
-    try:
-        b = number(vm, arg)
-    except PrimitiveFailed:
+    """Numeric equality; anything that is not a number is simply not equal."""
+    kind = type(arg)
+    if not (kind is float or kind is LargeInt or (kind is int and V.INT_LO <= arg < V.INT_HI)):
         return V.FALSE
-    return V.TRUE if vm.int_of(rcv) == b else V.FALSE
+    return V.TRUE if vm.int_of(rcv) == number(vm, arg) else V.FALSE
 
 
 @primitive("Integer", "~=")
