@@ -13,25 +13,49 @@ import os
 import sys
 from typing import Sequence
 
+import image.store
 import lib
-from compiler.front import compile_statements, load_class_source
+from compiler.front import compile_input, compile_statements, load_class_source
+from image.format import ImageFileError, read_header
+from image.snapshot import ImageError
 from vm.bytecodes import disassemble
 from vm.errors import LoadError, SmalltalkSyntaxError, VMFatal
 from vm.machine import Machine, Outcome
 from vm.objects import VClass
+from vm.process import Process
 
 LIB_DIR = os.path.dirname(os.path.abspath(lib.__file__))
 
 EXIT_ERROR = 1
+EXIT_BAD_IMAGE = 2
+
+
+class BadImage(Exception):
+    """An image that cannot be loaded (reported with status 2)."""
 
 
 def split_classpath(value: str | None) -> list[str]:
     return [p for p in (value or "").split(os.pathsep) if p]
 
 
-def make_machine(classpath: list[str]) -> Machine:
-    machine = Machine(LIB_DIR, classpath, load_class_source)
-    machine.bootstrap()
+def make_machine(classpath: list[str], image_path: str | None = None) -> Machine:
+    """A machine with every layer wired in: from an image file, else from the cached
+    default image (set VM_IMAGE_CACHE=0 to bootstrap from lib/ instead)."""
+    main: Process | None = None
+    if image_path is not None:
+        try:
+            machine, main = image.store.load(image_path, LIB_DIR, classpath, load_class_source)
+        except (ImageFileError, ImageError) as error:
+            raise BadImage(f"cannot load image {image_path}: {error}") from None
+    elif os.environ.get("VM_IMAGE_CACHE", "1") == "0":
+        machine = Machine(LIB_DIR, classpath, load_class_source)
+        machine.bootstrap()
+    else:
+        machine = image.store.default_machine(LIB_DIR, classpath, load_class_source)
+    universe = machine.universe
+    universe.image_saver = lambda path: image.store.save(machine, path, machine.main)
+    universe.doit_compiler = lambda text: compile_input(universe, text, "<evaluate>")
+    machine.resumed_main = main
     return machine
 
 
@@ -71,6 +95,12 @@ def resolve_program(target: str, classpath: list[str]) -> tuple[str, list[str]]:
 
 
 def command_run(options: argparse.Namespace) -> int:
+    if options.image is not None:
+        machine = make_machine(split_classpath(options.classpath), options.image)
+        return report_outcome(machine.resume(machine.resumed_main))
+    if options.program is None:
+        report("vm run: give a class or a .som file (or --image FILE)")
+        return EXIT_ERROR
     name, classpath = resolve_program(options.program, split_classpath(options.classpath))
     machine = make_machine(classpath)
     if machine.universe.load_class(name) is None:   # syntax errors surface here too
@@ -185,6 +215,18 @@ def _inherits(cls: VClass, ancestor: VClass | None) -> bool:
     return False
 
 
+# ---------------------------------------------------------------------- image
+
+def command_image_info(options: argparse.Namespace) -> int:
+    try:
+        header = read_header(options.file)
+    except ImageFileError as error:
+        raise BadImage(f"{options.file}: {error}") from None
+    for line in image.store.describe(header):
+        print(line)
+    return 0
+
+
 # ---------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a program: send run: (or run) to a new instance")
     run.add_argument("-cp", "--classpath", help="folders searched for classes, ':'-separated")
-    run.add_argument("program", help="a class name or a .som file")
+    run.add_argument("--image", metavar="FILE", help="resume a saved image instead")
+    run.add_argument("program", nargs="?", help="a class name or a .som file")
     run.add_argument("arguments", nargs=argparse.REMAINDER, help="passed to the program")
     run.set_defaults(handler=command_run)
 
@@ -211,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("-cp", "--classpath")
     test.add_argument("paths", nargs="+")
     test.set_defaults(handler=command_test)
+
+    image_command = commands.add_parser("image", help="inspect image files")
+    image_actions = image_command.add_subparsers(dest="action", required=True)
+    info = image_actions.add_parser("info", help="print an image's header without loading it")
+    info.add_argument("file")
+    info.set_defaults(handler=command_image_info)
     return parser
 
 
@@ -224,6 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(f"vm: {error}")
     except VMFatal as error:
         report(f"vm: fatal: {error}")
+    except BadImage as error:
+        report(f"vm: {error}")
+        return EXIT_BAD_IMAGE
     except KeyboardInterrupt:
         report("vm: interrupted")
         return 130

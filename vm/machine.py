@@ -37,9 +37,14 @@ class Machine:
         self.interpreter = Interpreter(self.universe)
         self.scheduler = Scheduler(self.universe, self.interpreter)
         self.signals = Signals(self.universe, self.scheduler)
+        self.main: Process | None = None      # the program's main process, if running one
 
     def bootstrap(self) -> None:
         self.universe.bootstrap()
+        self.after_load()
+
+    def after_load(self) -> None:
+        """Wire what the kernel classes must exist for (after bootstrap or an image)."""
         self.scheduler.process_class = self.universe.Process
         self.signals.crash_reporter = self.report_crash
 
@@ -77,11 +82,25 @@ class Machine:
         """SOM's entry point: ``system initialize: arguments``."""
         universe = self.universe
         args = universe.new_array([universe.new_string(a) for a in arguments])
-        proc = self.spawn_send(universe.system_object, "initialize:", [args])
-        return self.finish(proc)
+        self.main = self.spawn_send(universe.system_object, "initialize:", [args])
+        return self.finish(self.main)
+
+    def resume(self, main: Process | None) -> Outcome:
+        """Run a machine loaded from an image: until its main process ends, or, with
+        none, until no process can run any more."""
+        self.main = main
+        if main is not None:
+            return self.finish(main)
+        result = self.scheduler.run_until(lambda: not self.scheduler.processes)
+        if result == "exit":
+            return Outcome("exit", exit_code=self.universe.exit_status or 0)
+        if result == "deadlock":
+            return Outcome("deadlock", waiting=self.scheduler.waiting_count())
+        return Outcome("value", value=V.NIL)
 
     def evaluate(self, method: Any, receiver: Any = V.NIL) -> Outcome:
-        return self.finish(self.spawn_method(receiver, method))
+        self.main = self.spawn_method(receiver, method)
+        return self.finish(self.main)
 
     def send(self, receiver: Any, selector: str, args: list | None = None) -> Outcome:
         return self.finish(self.spawn_send(receiver, selector, args or []))

@@ -49,7 +49,7 @@ class Scheduler:
         self.timer_seq = itertools.count()
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.processes: dict[int, Process] = {}
-        self.pids = itertools.count(1)
+        self.next_pid = 1
         self.current: Process | None = None
         self.registry: dict[str, Process] = {}
         self.outside_sources = 0          # open REPL/network feeds that may still post work
@@ -62,7 +62,8 @@ class Scheduler:
     # ------------------------------------------------------------------ processes
 
     def spawn(self, ctx: Context) -> Process:
-        proc = Process(self.process_class, next(self.pids), ctx)
+        proc = Process(self.process_class, self.next_pid, ctx)
+        self.next_pid += 1
         self.processes[proc.pid] = proc
         self.run_queue.append(proc)
         return proc
@@ -93,6 +94,13 @@ class Scheduler:
         stack = list(args)
         stack.extend(nils(method.num_temps))
         return Context(self.vm.Context, method, stack, receiver, None, None, None)
+
+    def peek_pid(self) -> int:
+        """The pid the next process will get (images keep numbering going)."""
+        return self.next_pid
+
+    def restart_pids(self, next_pid: int) -> None:
+        self.next_pid = next_pid
 
     def live_processes(self) -> list[Process]:
         return list(self.processes.values())

@@ -16,7 +16,6 @@ This module decides what signals do; it does not schedule or run code.
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from vm import value as V
@@ -29,7 +28,7 @@ class Signals:
         self.scheduler = scheduler
         scheduler.on_death.append(self.process_died)
         universe.signals = self
-        self.refs = itertools.count(1)
+        self.next_ref = 1
         self.crash_reporter: Any = None       # called with (process, reason) for unhandled errors
 
     # ------------------------------------------------------------------ symbols
@@ -52,7 +51,15 @@ class Signals:
         return obj
 
     def new_ref(self) -> Any:
-        return self.make("Reference", id=self.vm.make_int(next(self.refs)))
+        ref = self.make("Reference", id=self.vm.make_int(self.next_ref))
+        self.next_ref += 1
+        return ref
+
+    def peek_ref(self) -> int:
+        return self.next_ref
+
+    def restart_refs(self, next_ref: int) -> None:
+        self.next_ref = next_ref
 
     # ------------------------------------------------------------------ links
 

@@ -75,6 +75,9 @@ class Universe:
         self.started = time.monotonic()
         self.signals: Any = None               # vm.signals.Signals, set by the machine
         self.timeout_marker: Any = None        # what a timed-out receive answers internally
+        # Given by the composition root: `system saveImage:` and `system evaluate:`.
+        self.image_saver: Callable[[str], Any] | None = None
+        self.doit_compiler: Callable[[str], Any] | None = None
         self.scheduler: Any = None          # set by the machine that owns this universe
         self.interpreter: Any = None
         self.system_object: Any = None
@@ -104,18 +107,7 @@ class Universe:
         skeleton["Class"].subclasses.append(object_meta)
         for name, cls in skeleton.items():
             self.globals[name] = cls
-        self.Object, self.Class, self.Metaclass = skeleton["Object"], skeleton["Class"], metaclass
-        self.Nil, self.Boolean = skeleton["Nil"], skeleton["Boolean"]
-        self.TrueClass, self.FalseClass = skeleton["True"], skeleton["False"]
-        self.Integer, self.Double = skeleton["Integer"], skeleton["Double"]
-        self.Character, self.String, self.Symbol = skeleton["Character"], skeleton["String"], skeleton["Symbol"]
-        self.Array, self.ByteArray = skeleton["Array"], skeleton["ByteArray"]
-        self.Block, self.Method, self.Primitive = skeleton["Block"], skeleton["Method"], skeleton["Primitive"]
-        self.Context, self.System = skeleton["Context"], skeleton["System"]
-        self.Process = skeleton["Process"]
-        self.block_classes = (skeleton["Block1"], skeleton["Block2"], skeleton["Block3"])
-        self.class_of = V.make_class_of(self.Integer, self.Double, self.Nil, self.TrueClass,
-                                        self.FalseClass, self.Character, self.Symbol)
+        self.adopt_kernel()
         for name, _, _ in KERNEL:
             self.load_kernel_class(name)
         self.system_object = Instance(self.System, [V.NIL] * self.field_count(self.System))
@@ -126,6 +118,22 @@ class Universe:
         self.timeout_marker = Instance(self.Object, [])
         for name in VM_CLASSES:
             self.load_kernel_class(name)
+
+    def adopt_kernel(self) -> None:
+        """Point the universe's kernel-class attributes (and class_of) at the classes
+        the globals hold — after bootstrap, or after an image is loaded."""
+        g = self.globals
+        self.Object, self.Class, self.Metaclass = g["Object"], g["Class"], g["Metaclass"]
+        self.Nil, self.Boolean = g["Nil"], g["Boolean"]
+        self.TrueClass, self.FalseClass = g["True"], g["False"]
+        self.Integer, self.Double = g["Integer"], g["Double"]
+        self.Character, self.String, self.Symbol = g["Character"], g["String"], g["Symbol"]
+        self.Array, self.ByteArray = g["Array"], g["ByteArray"]
+        self.Block, self.Method, self.Primitive = g["Block"], g["Method"], g["Primitive"]
+        self.Context, self.System, self.Process = g["Context"], g["System"], g["Process"]
+        self.block_classes = (g["Block1"], g["Block2"], g["Block3"])
+        self.class_of = V.make_class_of(self.Integer, self.Double, self.Nil, self.TrueClass,
+                                        self.FalseClass, self.Character, self.Symbol)
 
     def _new_class_pair(self, name: str, superclass: VClass | None, layout: str) -> VClass:
         meta_super = superclass.cls if superclass is not None else self.Class

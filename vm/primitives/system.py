@@ -140,3 +140,49 @@ def system_exit(interp, ctx, argc):
 def system_class_named(vm, rcv, name):
     found = vm.globals.get(vm.str_of(name))
     return found if isinstance(found, VClass) else V.NIL
+
+
+@control("System", "saveImage:")
+def system_save_image(interp, ctx, argc):
+    """Snapshot the whole VM. Answers #saved here; the same call answers #resumed when
+    the image is resumed later (the snapshot is taken with #resumed as its result)."""
+    vm = interp.vm
+    path_value = ctx.stack.pop()
+    ctx.stack.pop()
+    if vm.image_saver is None:
+        return interp.signal_exception(ctx, "Error", "this VM cannot save images")
+    try:
+        path = vm.str_of(path_value)
+    except Exception:  # noqa: BLE001
+        return interp.signal_exception(ctx, "Error", "saveImage: needs a path String")
+    ctx.stack.append(vm.symbol("resumed"))
+    interp.process.ctx = ctx
+    try:
+        vm.image_saver(path)
+    except Exception as error:  # noqa: BLE001 — a failed save is the program's error, not the VM's
+        ctx.stack.pop()
+        return interp.signal_exception(ctx, "Error", f"cannot save image {path}: {error}")
+    ctx.stack[-1] = vm.symbol("saved")
+    return ctx
+
+
+@control("System", "evaluate:")
+def system_evaluate(interp, ctx, argc):
+    """Evaluate a do-it (statements, a class definition or a method definition) and
+    answer its value, the class or the method."""
+    vm = interp.vm
+    text_value = ctx.stack.pop()
+    ctx.stack.pop()
+    if vm.doit_compiler is None:
+        return interp.signal_exception(ctx, "Error", "this VM has no compiler")
+    try:
+        compiled = vm.doit_compiler(vm.str_of(text_value))
+    except SmalltalkSyntaxError as error:
+        return interp.signal_exception(ctx, "Error", error.located())
+    except Exception as error:  # noqa: BLE001
+        return interp.signal_exception(ctx, "Error", str(error))
+    if compiled.kind == "statements":
+        ctx.stack.append(V.NIL)
+        return interp.method_context(ctx, compiled.method, 0)
+    ctx.stack.append(compiled.cls if compiled.kind == "class" else compiled.method)
+    return ctx

@@ -1,0 +1,159 @@
+"""The image file: header, body, checksum; atomic writes; refusing bad files.
+
+Layout (little-endian):
+
+    magic        8 bytes   b"SOMVMIMG"
+    version      u16       FORMAT_VERSION of the writer
+    flags        u16       reserved, 0
+    header_size  u32       bytes from the start of the file to the body
+    created      f64       Unix time of the save
+    body_size    u64
+    objects      u32       counts, for `vm image info` without loading the heap
+    classes      u32
+    processes    u32
+    creator      u16 + UTF-8   the VM version that wrote it
+    body         CBOR (see image.snapshot)
+    checksum     32 bytes  SHA-256 of everything before it
+
+A file is written to a temporary file in the same folder, fsynced and renamed over the
+target, so a crash never leaves a half-written image where the previous one was.
+This module knows nothing of the VM's objects.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import cbor2
+
+MAGIC = b"SOMVMIMG"
+FORMAT_VERSION = 1
+_FIXED = struct.Struct("<8sHHIdQIII")
+_CREATOR_LEN = struct.Struct("<H")
+CHECKSUM_SIZE = 32
+MAX_BODY = 1 << 40
+
+
+class ImageFileError(Exception):
+    """A file that is not a loadable image; ``str()`` is a one-line reason."""
+
+
+@dataclass
+class Header:
+    version: int
+    flags: int
+    created: float
+    body_size: int
+    objects: int
+    classes: int
+    processes: int
+    creator: str
+    header_size: int
+    file_size: int
+
+
+def encode(body: object, counts: dict, creator: str, now: float | None = None) -> bytes:
+    payload = cbor2.dumps(body)
+    creator_bytes = creator.encode("utf-8")[:65535]
+    header_size = _FIXED.size + _CREATOR_LEN.size + len(creator_bytes)
+    header = _FIXED.pack(MAGIC, FORMAT_VERSION, 0, header_size, time.time() if now is None else now,
+                         len(payload), counts.get("objects", 0), counts.get("classes", 0),
+                         counts.get("processes", 0))
+    header += _CREATOR_LEN.pack(len(creator_bytes)) + creator_bytes
+    digest = hashlib.sha256(header + payload).digest()
+    return header + payload + digest
+
+
+def parse_header(data: bytes) -> Header:
+    """The header of an image file's bytes, checked for magic, version and size (not
+    the checksum)."""
+    if len(data) < len(MAGIC) or data[:len(MAGIC)] != MAGIC:
+        raise ImageFileError("not an image file (bad magic number)")
+    if len(data) < _FIXED.size + _CREATOR_LEN.size:
+        raise ImageFileError(f"truncated image: only {len(data)} bytes")
+    (_, version, flags, header_size, created, body_size, objects, classes,
+     processes) = _FIXED.unpack_from(data)
+    if version > FORMAT_VERSION:
+        raise ImageFileError(f"image format version {version} is newer than this VM's ({FORMAT_VERSION})")
+    if version < 1:
+        raise ImageFileError(f"image format version {version} is not supported")
+    (creator_len,) = _CREATOR_LEN.unpack_from(data, _FIXED.size)
+    if header_size != _FIXED.size + _CREATOR_LEN.size + creator_len or body_size > MAX_BODY:
+        raise ImageFileError("corrupt image header")
+    if len(data) < header_size:
+        raise ImageFileError(f"truncated image: only {len(data)} bytes")
+    creator = data[_FIXED.size + _CREATOR_LEN.size:header_size].decode("utf-8", "replace")
+    expected = header_size + body_size + CHECKSUM_SIZE
+    if len(data) < expected:
+        raise ImageFileError(f"truncated image: {len(data)} of {expected} bytes")
+    if len(data) > expected:
+        raise ImageFileError(f"corrupt image: {len(data) - expected} unexpected bytes after the end")
+    return Header(version, flags, created, body_size, objects, classes, processes, creator,
+                  header_size, len(data))
+
+
+def decode(data: bytes) -> tuple[Header, object]:
+    """Header and body of a whole image file's bytes, or ImageFileError."""
+    header = parse_header(data)
+    end = header.header_size + header.body_size
+    if hashlib.sha256(data[:end]).digest() != data[end:end + CHECKSUM_SIZE]:
+        raise ImageFileError("corrupt image: checksum mismatch")
+    try:
+        body = cbor2.loads(data[header.header_size:end])
+    except Exception as error:  # noqa: BLE001 — any decoding failure is a corrupt file
+        raise ImageFileError(f"corrupt image body: {type(error).__name__}") from None
+    return header, body
+
+
+def read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise ImageFileError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def read_header(path: str) -> Header:
+    return parse_header(read_file(path))
+
+
+def write_atomically(path: str, data: bytes, progress: Callable[[str], None] | None = None) -> None:
+    """Write ``data`` to ``path`` so that a crash at any moment leaves either the old
+    file or the new one, never a mixture."""
+    target = os.path.abspath(path)
+    folder = os.path.dirname(target)
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".",
+                                     suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            view = memoryview(data)
+            chunk = 1 << 22
+            for start in range(0, len(data), chunk):
+                handle.write(view[start:start + chunk])
+                if progress is not None:
+                    progress(f"writing {min(start + chunk, len(data)) * 100 // max(len(data), 1)}%")
+            handle.flush()
+            os.fsync(handle.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)      # mkstemp makes it private; images are ordinary files
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
