@@ -15,6 +15,7 @@ from typing import Sequence
 
 import image.store
 import lib
+import node.wire
 from compiler.front import compile_input, compile_statements, load_class_source
 from image.format import ImageFileError, read_header
 from image.snapshot import ImageError
@@ -55,6 +56,7 @@ def make_machine(classpath: list[str], image_path: str | None = None) -> Machine
     universe = machine.universe
     universe.image_saver = lambda path: image.store.save(machine, path, machine.main)
     universe.doit_compiler = lambda text: compile_input(universe, text, "<evaluate>")
+    universe.wire_codec = node.wire
     machine.resumed_main = main
     return machine
 

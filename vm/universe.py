@@ -78,6 +78,7 @@ class Universe:
         # Given by the composition root: `system saveImage:` and `system evaluate:`.
         self.image_saver: Callable[[str], Any] | None = None
         self.doit_compiler: Callable[[str], Any] | None = None
+        self.wire_codec: Any = None            # node.wire, for the Wire class
         self.scheduler: Any = None          # set by the machine that owns this universe
         self.interpreter: Any = None
         self.system_object: Any = None
