@@ -217,6 +217,19 @@ def _inherits(cls: VClass, ancestor: VClass | None) -> bool:
     return False
 
 
+# ---------------------------------------------------------------------- repl
+
+def command_repl(options: argparse.Namespace) -> int:
+    from repl.app import run
+    from repl.session import ReplSession
+    machine = make_machine(split_classpath(options.classpath), options.image)
+    session = ReplSession(machine, options.image)
+    try:
+        return run(session)
+    finally:
+        session.close()
+
+
 # ---------------------------------------------------------------------- image
 
 def command_image_info(options: argparse.Namespace) -> int:
@@ -256,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("-cp", "--classpath")
     test.add_argument("paths", nargs="+")
     test.set_defaults(handler=command_test)
+
+    repl = commands.add_parser("repl", help="the interactive read-eval-print loop")
+    repl.add_argument("-cp", "--classpath")
+    repl.add_argument("--image", metavar="FILE", help="resume a saved image")
+    repl.set_defaults(handler=command_repl)
 
     image_command = commands.add_parser("image", help="inspect image files")
     image_actions = image_command.add_subparsers(dest="action", required=True)

@@ -17,7 +17,7 @@ from compiler.scope import Scope
 from vm import bytecodes as B
 from vm import value as V
 from vm.errors import SmalltalkSyntaxError
-from vm.objects import KIND_BYTECODE, KIND_PRIMITIVE, CompiledBlock, CompiledMethod, SendSite
+from vm.objects import KIND_PRIMITIVE, CompiledBlock, CompiledMethod, SendSite, VClass
 
 PSEUDO_VARIABLES = ("self", "super", "nil", "true", "false", "thisContext")
 
@@ -79,12 +79,16 @@ class CodeGenerator:
     """Compiles the methods of one class (or a do-it) against its field names."""
 
     def __init__(self, universe: Any, field_names: list[str], filename: str,
-                 resolve_unknown: Callable[[str], bool] | None = None) -> None:
+                 resolve_unknown: Callable[[str], bool] | None = None,
+                 workspace: bool = False) -> None:
         self.vm = universe
         self.field_names = field_names
         self.filename = filename
         # Decides whether an undeclared name is a global (True) or an error (False).
         self.resolve_unknown = resolve_unknown
+        # In a REPL do-it, assigning an undeclared name makes it a workspace variable
+        # (kept as a global, so it lives on between inputs and in saved images).
+        self.workspace = workspace
         self.unit: _Unit | None = None
         self.method_node: Any = None
 
@@ -321,6 +325,12 @@ class CodeGenerator:
                 unit.emit(B.STORE_OUTER if for_value else B.POP_OUTER, depth, slot)
         elif name in self.field_names:
             unit.emit(B.STORE_FIELD if for_value else B.POP_FIELD, self.field_names.index(name))
+        elif self.workspace:
+            if isinstance(self.vm.globals.get(name), VClass):
+                raise self._error(f"cannot assign to the class {name}", node.line, node.column)
+            unit.emit(B.STORE_GLOBAL, unit.literal(("global", name), name))
+            if not for_value:
+                unit.emit(B.POP)
         else:
             raise self._error(f"cannot assign to undeclared variable '{name}'", node.line, node.column)
 

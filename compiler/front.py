@@ -78,7 +78,8 @@ class Compiled:
 
 
 def compile_input(universe: Any, text: str, filename: str = "<doit>",
-                  resolve_unknown: Callable[[str], bool] | None = None) -> Compiled:
+                  resolve_unknown: Callable[[str], bool] | None = None,
+                  workspace: bool = False) -> Compiled:
     node = parse_input(text, filename)
     if isinstance(node, A.ClassDef):
         return Compiled("class", cls=define_class(universe, node, filename, text))
@@ -90,7 +91,7 @@ def compile_input(universe: Any, text: str, filename: str = "<doit>",
             raise SmalltalkSyntaxError(f"no class named {node.class_name}", filename, node.line, 1)
         cls = target.cls if node.class_side else target
         return Compiled("method", method=compile_method_in(universe, cls, node.method, filename), cls=cls)
-    generator = CodeGenerator(universe, [], filename, resolve_unknown)
+    generator = CodeGenerator(universe, [], filename, resolve_unknown, workspace)
     method = generator.compile_doit(node)
     method.holder = universe.Nil
     method.source = text

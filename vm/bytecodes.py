@@ -68,6 +68,7 @@ JUMP_IF_NOT_NIL = _op("JUMP_IF_NOT_NIL", ("target",), "pop; jump if not nil")
 RETURN_SELF = _op("RETURN_SELF", (), "return the receiver to the sender")
 RETURN_NONLOCAL = _op("RETURN_NONLOCAL", (), "return top of stack from the block's home method")
 MAKE_ARRAY = _op("MAKE_ARRAY", ("count",), "pop count values into a new Array (brace arrays)")
+STORE_GLOBAL = _op("STORE_GLOBAL", ("literal",), "store top of stack in the global named by a literal (REPL workspace variables)")
 
 OPCODES: tuple[Opcode, ...] = tuple(_TABLE)
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}

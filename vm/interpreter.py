@@ -66,6 +66,7 @@ class Interpreter:
         SUPER_SEND, EVENTUAL_SEND = B.SUPER_SEND, B.EVENTUAL_SEND
         JUMP_IF_NIL, JUMP_IF_NOT_NIL = B.JUMP_IF_NIL, B.JUMP_IF_NOT_NIL
         RETURN_SELF, RETURN_NONLOCAL, MAKE_ARRAY = B.RETURN_SELF, B.RETURN_NONLOCAL, B.MAKE_ARRAY
+        STORE_GLOBAL = B.STORE_GLOBAL
 
         ctx = process.ctx
         while True:
@@ -287,6 +288,10 @@ class Interpreter:
                     elif op == PUSH_CONTEXT:
                         stack.append(ctx)
                         pc += 1
+                        continue
+                    elif op == STORE_GLOBAL:
+                        globals_[literals[code[pc + 1]]] = stack[-1]
+                        pc += 2
                         continue
                     elif op == MAKE_ARRAY:
                         count = code[pc + 1]
