@@ -72,6 +72,8 @@ def encode(body: object, counts: dict, creator: str, now: float | None = None) -
 def parse_header(data: bytes) -> Header:
     """The header of an image file's bytes, checked for magic, version and size (not
     the checksum)."""
+    if not data:
+        raise ImageFileError("empty file, not an image")
     if len(data) < len(MAGIC) or data[:len(MAGIC)] != MAGIC:
         raise ImageFileError("not an image file (bad magic number)")
     if len(data) < _FIXED.size + _CREATOR_LEN.size:
