@@ -200,11 +200,12 @@ def load_bytes(folder: Path, data: bytes) -> None:
 
 def test_every_truncation_point_is_refused(small_image: bytes) -> None:
     reasons = set()
-    for length in range(len(small_image)):
+    for length in range(1, len(small_image)):
         with pytest.raises(ImageFileError) as caught:
             image_format.decode(small_image[:length])
         reasons.add(assert_one_line_reason(caught.value).split(":")[0])
     assert reasons <= {"not an image file (bad magic number)", "truncated image"}, reasons
+    assert "truncated image" in reasons
 
 
 @FUZZ
