@@ -15,6 +15,7 @@ from compiler.codegen import CodeGenerator
 from compiler.parser import parse_class, parse_doit, parse_input
 from vm.errors import LoadError, SmalltalkSyntaxError
 from vm.objects import CompiledMethod, VClass
+from vm.quicken import quicken
 
 
 def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "") -> VClass:
@@ -65,6 +66,7 @@ def compile_statements(universe: Any, text: str, filename: str = "<doit>",
     method = generator.compile_doit(doit)
     method.holder = universe.Nil
     method.source = text
+    quicken(method)
     return method
 
 
@@ -95,4 +97,5 @@ def compile_input(universe: Any, text: str, filename: str = "<doit>",
     method = generator.compile_doit(node)
     method.holder = universe.Nil
     method.source = text
+    quicken(method)
     return Compiled("statements", method=method)

@@ -21,9 +21,11 @@ from typing import Any
 
 from vm import value as V
 from vm.objects import (
-    KIND_BYTECODE, CompiledBlock, CompiledMethod, Closure, Context, Instance, LargeInt,
+    KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONTROL, KIND_PRIMITIVE, BlockContext,
+    CompiledBlock, CompiledMethod, Closure, Context, Instance, LargeInt, MethodContext,
     SendSite, VArray, VBytes, VClass, VString,
 )
+from vm.quicken import quicken
 from vm.primitives.registry import lookup_primitive
 from vm.process import DEAD, RUNNABLE, Process
 
@@ -169,7 +171,7 @@ class Writer:
                     obj.num_temps, _u32(obj.code), self.literals(obj.literals),
                     [[s.selector, s.argc] for s in obj.sites], _u32(obj.line_starts),
                     _u32(obj.line_numbers), obj.first_line, obj.source, obj.source_file,
-                    obj.kind, obj.flags, obj.temp_names, obj.ihash]
+                    _canonical_kind(obj.kind), obj.flags, obj.temp_names, obj.ihash]
         if kind is CompiledBlock:
             return [R_BLOCK, obj.num_args, obj.num_temps, _u32(obj.code), self.literals(obj.literals),
                     [[s.selector, s.argc] for s in obj.sites], _u32(obj.line_starts),
@@ -177,10 +179,10 @@ class Writer:
         if kind is Closure:
             return [R_CLOSURE, self.ref(obj.cls), self.ref(obj.code), self.opt(obj.outer),
                     self.word(obj.receiver), obj.ihash]
-        if kind is Context:
+        if isinstance(obj, Context):
             return [R_CONTEXT, self.ref(obj.method), obj.pc, self.words(obj.stack),
                     self.word(obj.receiver), self.opt(obj.sender), self.opt(obj.outer),
-                    self.opt(obj.closure), obj.ihash]
+                    self.opt(obj.closure)]
         if kind is Process:
             return self.encode_process(obj, now)
         raise ImageError(f"cannot save an object of type {kind.__name__}")
@@ -322,22 +324,25 @@ class Reader:
         obj.holder = self.optional(holder)
         self.fill_code(obj, code, literals, sites, starts, numbers)
         obj.primitive = None
-        if obj.kind != KIND_BYTECODE:
+        obj.trivial = None
+        if obj.kind in (KIND_PRIMITIVE, KIND_CONTROL):
             found = lookup_primitive(obj.holder.name, obj.selector)
             if found is None:
                 raise ImageError(f"this VM has no primitive {obj.holder.name}>>{obj.selector}")
             obj.primitive = found[0]
+        elif obj.kind != KIND_BYTECODE:
+            raise ImageError(f"unknown method kind {obj.kind}")
 
     def fill_context(self, obj: Context, record: list) -> None:
-        _, method, obj.pc, stack, receiver, sender, outer, closure, obj.ihash = record
-        obj.cls = None             # the Context class is known once the globals are
+        _, method, obj.pc, stack, receiver, sender, outer, closure = record
         obj.method = self.obj(method)
         obj.stack = self.values(stack)
         obj.receiver = self.value(receiver)
         obj.sender = self.optional(sender)
-        obj.outer = self.optional(outer)
-        obj.closure = self.optional(closure)
-        obj.home = None            # set once every context exists (see finish_contexts)
+        if isinstance(obj, BlockContext):
+            obj.outer = self.optional(outer)
+            obj.closure = self.optional(closure)
+            obj.home = None        # set once every context exists (see finish_contexts)
 
     def fill_process(self, obj: Process, record: list) -> None:
         (_, obj.pid, ctx, obj.state, result, reason, obj.crash_trace, mailbox, links,
@@ -360,14 +365,21 @@ class Reader:
 
     def finish_contexts(self) -> None:
         for obj in self.objects:
-            if type(obj) is Context:
-                obj.home = obj if obj.outer is None else _home(obj)
+            if isinstance(obj, BlockContext):
+                obj.home = _home(obj)
 
 
 def _home(ctx: Context) -> Context:
     while ctx.outer is not None:
         ctx = ctx.outer
     return ctx
+
+
+def _canonical_kind(kind: int) -> int:
+    """Quickened kinds are derived again on load: save what the compiler made."""
+    if kind in (KIND_BYTECODE, KIND_PRIMITIVE, KIND_CONTROL):
+        return kind
+    return KIND_CONTROL if kind == KIND_BLOCK_VALUE else KIND_BYTECODE
 
 
 def _new(cls: type) -> Any:
@@ -388,7 +400,7 @@ _SHELLS = {
     R_METHOD: lambda r: _new(CompiledMethod),
     R_BLOCK: lambda r: _new(CompiledBlock),
     R_CLOSURE: lambda r: _new(Closure),
-    R_CONTEXT: lambda r: _new(Context),
+    R_CONTEXT: lambda r: _new(BlockContext if len(r) > 7 and r[7] != V.NIL else MethodContext),
     R_PROCESS: lambda r: _new(Process),
 }
 
@@ -409,10 +421,15 @@ def install(machine: Any, snapshot: dict) -> Process | None:
         universe.globals = {name: reader.value(word) for name, word in roots["globals"].items()}
         universe.adopt_kernel()
         for obj in reader.objects:
-            if type(obj) is Context:
-                obj.cls = universe.Context
-            elif type(obj) is Process:
+            kind = type(obj)
+            if kind is MethodContext:
+                obj.__class__ = universe.method_context_class
+            elif kind is BlockContext:
+                obj.__class__ = universe.block_context_class
+            elif kind is Process:
                 obj.cls = universe.Process
+            elif kind is CompiledMethod:
+                quicken(obj)
         reader.finish_contexts()
         universe.system_object = reader.value(roots["system"])
         universe.timeout_marker = reader.value(roots["timeout_marker"])

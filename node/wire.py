@@ -179,7 +179,7 @@ class _Encoder:
             return "object", list(value.fields)
         if kind is Closure or kind is CompiledBlock:
             raise WireError("a block cannot be sent: code travels as source")
-        if kind is Context:
+        if isinstance(value, Context):
             raise WireError("a context cannot be sent")
         raise WireError(f"cannot send {vm.class_of(value).name}: the wire has no encoding for it")
 

@@ -70,6 +70,17 @@ RETURN_NONLOCAL = _op("RETURN_NONLOCAL", (), "return top of stack from the block
 MAKE_ARRAY = _op("MAKE_ARRAY", ("count",), "pop count values into a new Array (brace arrays)")
 STORE_GLOBAL = _op("STORE_GLOBAL", ("literal",), "store top of stack in the global named by a literal (REPL workspace variables)")
 
+# Quickened opcodes: never emitted by the compiler, never saved in images. vm/quicken.py
+# writes them into a method's `fast` copy of its code, each in place of the first
+# instruction of a sequence it stands for (with the operand indexing the method's
+# `fused` table); the rest of the sequence stays in place, so a jump into its middle,
+# or a fused instruction whose fast path does not apply, simply runs the original code.
+Q_CMP_JUMP = _op("Q_CMP_JUMP", ("fused",), "local <op> local/literal, then a conditional jump")
+Q_ARITH = _op("Q_ARITH", ("fused",), "local +-* local/literal [, store in a local [, jump back]]")
+Q_RETURN_LOCAL = _op("Q_RETURN_LOCAL", ("fused",), "return a local")
+Q_RETURN_FIELD = _op("Q_RETURN_FIELD", ("fused",), "return an instance variable")
+QUICKENED = frozenset({Q_CMP_JUMP, Q_ARITH, Q_RETURN_LOCAL, Q_RETURN_FIELD})
+
 OPCODES: tuple[Opcode, ...] = tuple(_TABLE)
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 JUMPS = frozenset({JUMP, JUMP_BACK, JUMP_IF_FALSE, JUMP_IF_TRUE, JUMP_IF_NIL, JUMP_IF_NOT_NIL})

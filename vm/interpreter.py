@@ -1,14 +1,15 @@
-"""The stackless bytecode interpreter.
+"""The stackless bytecode interpreter: the dispatch loop.
 
-Frames are ``Context`` objects: a send pushes one and the same Python loop continues, a
+Frames are Context objects: a send pushes one and the same Python loop continues, a
 return pops one, so the Python stack never grows with Smalltalk call depth. ``run``
 executes one process until it uses up its reduction budget (sends and backward jumps),
 parks, finishes or dies, and reports which to the scheduler.
 
-The semantics of sending live in ``send``/``activate``/``dnu``; the loop inlines only the
-common case (inline-cache hit on a bytecode method, SmallInteger/Double arithmetic) and
-defers to those helpers for everything else. This module must not import the compiler,
-images or the node layer.
+The loop runs a method's quickened code (``vm.quicken``) and inlines only the common
+cases: inline-cache hits on bytecode methods, trivial methods and block activations,
+SmallInteger/Double arithmetic and comparisons. Everything else — and the meaning of
+all of it — is in ``vm.semantics``. A running context's ``pc`` is stored only when the
+loop leaves it (or exposes it as thisContext).
 """
 from __future__ import annotations
 
@@ -16,31 +17,28 @@ from typing import Any
 
 from vm import bytecodes as B
 from vm import value as V
-from vm.errors import PrimitiveFailed, SignalException, VMFatal
+from vm.errors import VMFatal
 from vm.objects import (
-    FLAG_CURTAILED, FLAG_ENSURE, KIND_BYTECODE, KIND_CONTROL, Closure, Context, VArray,
+    KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL, KIND_GETTER, KIND_SETTER,
+    Closure, VArray,
 )
+from vm.semantics import Semantics, nils
 
 # What run() reports to the scheduler.
 YIELDED = 0      # budget used up; still runnable
 SWITCHED = 1     # a control primitive parked or ended the process
 FINISHED = 2     # the bottom context returned; process.result holds the value
 
-_NILS = tuple(tuple([V.NIL] * n) for n in range(256))
-_UNWIND_FLAGS = FLAG_ENSURE | FLAG_CURTAILED
+_ABSENT = object()
+
+__all__ = ["Interpreter", "YIELDED", "SWITCHED", "FINISHED", "nils"]
 
 
-def nils(count: int) -> tuple:
-    return _NILS[count] if count < 256 else tuple([V.NIL] * count)
-
-
-class Interpreter:
+class Interpreter(Semantics):
     def __init__(self, universe: Any) -> None:
         self.vm = universe
         universe.interpreter = self
         self.process: Any = None          # the process being run
-
-    # ------------------------------------------------------------------ loop
 
     def run(self, process: Any, budget: int) -> int:
         """Run ``process`` for at most ``budget`` reductions."""
@@ -49,7 +47,10 @@ class Interpreter:
         class_of = vm.class_of
         lookup = vm.lookup
         globals_ = vm.globals
-        context_cls = vm.Context
+        method_kind = vm.method_context_class
+        block_kind = vm.block_context_class
+        new_method = method_kind.__new__
+        new_block = block_kind.__new__
         block_classes = vm.block_classes
         NIL, TRUE, FALSE, ZERO = V.NIL, V.TRUE, V.FALSE, V.ZERO
         INT_LO, INT_HI = V.INT_LO, V.INT_HI
@@ -67,11 +68,14 @@ class Interpreter:
         JUMP_IF_NIL, JUMP_IF_NOT_NIL = B.JUMP_IF_NIL, B.JUMP_IF_NOT_NIL
         RETURN_SELF, RETURN_NONLOCAL, MAKE_ARRAY = B.RETURN_SELF, B.RETURN_NONLOCAL, B.MAKE_ARRAY
         STORE_GLOBAL = B.STORE_GLOBAL
+        Q_CMP_JUMP, Q_ARITH = B.Q_CMP_JUMP, B.Q_ARITH
+        Q_RETURN_LOCAL, Q_RETURN_FIELD = B.Q_RETURN_LOCAL, B.Q_RETURN_FIELD
 
         ctx = process.ctx
         while True:
             method = ctx.method
-            code = method.code
+            code = method.fast
+            fused = method.fused
             literals = method.literals
             sites = method.sites
             stack = ctx.stack
@@ -81,6 +85,61 @@ class Interpreter:
                 op = code[pc]
                 if op == PUSH_LOCAL:
                     stack.append(stack[code[pc + 1]])
+                    pc += 2
+                    continue
+                if op == Q_CMP_JUMP:
+                    a, b, b_local, cmp, on_false, target, after = fused[code[pc + 1]]
+                    x = stack[a]
+                    if b_local:
+                        b = stack[b]
+                    if (type(x) is int and INT_LO <= x < INT_HI and type(b) is int and INT_LO <= b < INT_HI) \
+                            or (type(x) is float and type(b) is float):
+                        if cmp == 0:
+                            flag = x < b
+                        elif cmp == 1:
+                            flag = x <= b
+                        elif cmp == 2:
+                            flag = x > b
+                        elif cmp == 3:
+                            flag = x >= b
+                        elif cmp == 4:
+                            flag = x == b
+                        else:
+                            flag = x != b
+                        pc = (after if flag else target) if on_false else (target if flag else after)
+                        continue
+                    stack.append(x)
+                    pc += 2
+                    continue
+                if op == Q_ARITH:
+                    a, b, b_local, kind, dest, back, after = fused[code[pc + 1]]
+                    x = stack[a]
+                    if b_local:
+                        b = stack[b]
+                    if type(x) is int and INT_LO <= x < INT_HI and type(b) is int and INT_LO <= b < INT_HI:
+                        if kind == 0:
+                            r = x + b - ZERO
+                        elif kind == 1:
+                            r = x - b + ZERO
+                        else:
+                            r = (x - ZERO) * (b - ZERO) + ZERO
+                        if INT_LO <= r < INT_HI:
+                            if dest < 0:
+                                stack.append(r)
+                                pc = after
+                                continue
+                            stack[dest] = r
+                            if back < 0:
+                                pc = after
+                                continue
+                            budget -= 1
+                            if budget < 0:
+                                ctx.pc = after - 2          # resume at the JUMP_BACK
+                                process.ctx = ctx
+                                return YIELDED
+                            pc = back
+                            continue
+                    stack.append(x)
                     pc += 2
                     continue
                 if op == PUSH_FIELD:
@@ -96,16 +155,31 @@ class Interpreter:
                         stack.append(literals[code[pc + 1]])
                         pc += 2
                         continue
-                    if op == RETURN:
-                        result = stack[-1]
+                    if op == RETURN or op == Q_RETURN_LOCAL or op == Q_RETURN_FIELD or op == RETURN_SELF:
+                        if op == RETURN:
+                            result = stack[-1]
+                        elif op == Q_RETURN_LOCAL:
+                            result = stack[fused[code[pc + 1]][0]]
+                        elif op == Q_RETURN_FIELD:
+                            result = rcv.fields[fused[code[pc + 1]][0]]
+                        else:
+                            result = rcv
                         ctx.pc = -1
                         ctx = ctx.sender
                         if ctx is None:
                             process.result = result
                             process.ctx = None
                             return FINISHED
-                        ctx.stack.append(result)
-                        break
+                        method = ctx.method
+                        code = method.fast
+                        fused = method.fused
+                        literals = method.literals
+                        sites = method.sites
+                        stack = ctx.stack
+                        stack.append(result)
+                        pc = ctx.pc
+                        rcv = ctx.receiver
+                        continue
                     if op == POP:
                         del stack[-1]
                         pc += 1
@@ -124,6 +198,8 @@ class Interpreter:
                             ctx.pc = pc
                             stack.append(cond)
                             ctx = self.send_selector(ctx, cond, "mustBeBoolean", 0)
+                            if ctx is None:
+                                return SWITCHED
                             break
                         continue
                     if op == JUMP:
@@ -137,11 +213,16 @@ class Interpreter:
                             return YIELDED
                         pc = code[pc + 1]
                         continue
-                    if op == SEND_ADD:
+                    if op == SEND_ADD or op == SEND_SUB or op == SEND_MUL:
                         b = stack[-1]
                         a = stack[-2]
                         if type(a) is int and type(b) is int and INT_LO <= a < INT_HI and INT_LO <= b < INT_HI:
-                            r = a + b - ZERO
+                            if op == SEND_ADD:
+                                r = a + b - ZERO
+                            elif op == SEND_SUB:
+                                r = a - b + ZERO
+                            else:
+                                r = (a - ZERO) * (b - ZERO) + ZERO
                             if INT_LO <= r < INT_HI:
                                 del stack[-1]
                                 stack[-1] = r
@@ -149,22 +230,7 @@ class Interpreter:
                                 continue
                         elif type(a) is float and type(b) is float:
                             del stack[-1]
-                            stack[-1] = a + b
-                            pc += 2
-                            continue
-                    elif op == SEND_SUB:
-                        b = stack[-1]
-                        a = stack[-2]
-                        if type(a) is int and type(b) is int and INT_LO <= a < INT_HI and INT_LO <= b < INT_HI:
-                            r = a - b + ZERO
-                            if INT_LO <= r < INT_HI:
-                                del stack[-1]
-                                stack[-1] = r
-                                pc += 2
-                                continue
-                        elif type(a) is float and type(b) is float:
-                            del stack[-1]
-                            stack[-1] = a - b
+                            stack[-1] = a + b if op == SEND_ADD else (a - b if op == SEND_SUB else a * b)
                             pc += 2
                             continue
                     elif op == SEND_LT or op == SEND_GT or op == SEND_LE or op == SEND_GE \
@@ -187,21 +253,6 @@ class Interpreter:
                                 flag = a != b
                             del stack[-1]
                             stack[-1] = TRUE if flag else FALSE
-                            pc += 2
-                            continue
-                    elif op == SEND_MUL:
-                        b = stack[-1]
-                        a = stack[-2]
-                        if type(a) is int and type(b) is int and INT_LO <= a < INT_HI and INT_LO <= b < INT_HI:
-                            r = (a - ZERO) * (b - ZERO) + ZERO
-                            if INT_LO <= r < INT_HI:
-                                del stack[-1]
-                                stack[-1] = r
-                                pc += 2
-                                continue
-                        elif type(a) is float and type(b) is float:
-                            del stack[-1]
-                            stack[-1] = a * b
                             pc += 2
                             continue
                     elif op == POP_FIELD:
@@ -255,19 +306,12 @@ class Interpreter:
                         if found is _ABSENT:
                             ctx.pc = pc + 2
                             ctx = self.missing_global(ctx, name)
+                            if ctx is None:
+                                return SWITCHED
                             break
                         stack.append(found)
                         pc += 2
                         continue
-                    elif op == RETURN_SELF:
-                        ctx.pc = -1
-                        ctx = ctx.sender
-                        if ctx is None:
-                            process.result = rcv
-                            process.ctx = None
-                            return FINISHED
-                        ctx.stack.append(rcv)
-                        break
                     elif op == JUMP_IF_NIL or op == JUMP_IF_NOT_NIL:
                         is_nil = stack.pop() == NIL
                         if is_nil == (op == JUMP_IF_NIL):
@@ -283,9 +327,10 @@ class Interpreter:
                         ctx.pc = pc
                         ctx = self.nonlocal_return(ctx, stack.pop())
                         if ctx is None:
-                            return FINISHED
+                            return SWITCHED
                         break
                     elif op == PUSH_CONTEXT:
+                        ctx.pc = pc + 1          # so that thisContext reads a current pc
                         stack.append(ctx)
                         pc += 1
                         continue
@@ -332,6 +377,8 @@ class Interpreter:
                     if m is None:
                         ctx.pc = pc
                         ctx = self.dnu(ctx, r, site.selector, argc)
+                        if ctx is None:
+                            return SWITCHED
                         break
                     site.token = cls.token
                     site.target = m
@@ -346,9 +393,62 @@ class Interpreter:
                         del stack[-1]
                     if m.num_temps:
                         new_stack.extend(nils(m.num_temps))
-                    ctx = Context(context_cls, m, new_stack, r, ctx, None, None)
-                    break
-                if kind == KIND_CONTROL:
+                    new_ctx = new_method(method_kind)
+                    new_ctx.method = m
+                    new_ctx.stack = new_stack
+                    new_ctx.receiver = r
+                    new_ctx.sender = ctx
+                    ctx = new_ctx
+                    method = m
+                    code = m.fast
+                    fused = m.fused
+                    literals = m.literals
+                    sites = m.sites
+                    stack = new_stack
+                    pc = 0
+                    rcv = r
+                    continue
+                if kind == KIND_GETTER:
+                    stack[-1] = r.fields[m.trivial]
+                    continue
+                if kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == argc:
+                    block = r.code
+                    ctx.pc = pc
+                    if argc:
+                        new_stack = stack[-argc:]
+                        del stack[-argc - 1:]
+                    else:
+                        new_stack = []
+                        del stack[-1]
+                    if block.num_temps:
+                        new_stack.extend(nils(block.num_temps))
+                    new_ctx = new_block(block_kind)
+                    new_ctx.method = block
+                    new_ctx.stack = new_stack
+                    rcv = new_ctx.receiver = r.receiver
+                    new_ctx.sender = ctx
+                    outer = new_ctx.outer = r.outer
+                    new_ctx.closure = r
+                    new_ctx.home = outer.home
+                    ctx = new_ctx
+                    method = block
+                    code = block.fast
+                    fused = block.fused
+                    literals = block.literals
+                    sites = block.sites
+                    stack = new_stack
+                    pc = 0
+                    continue
+                if kind == KIND_SETTER:
+                    r.fields[m.trivial] = stack.pop()
+                    continue
+                if kind == KIND_CONSTANT:
+                    if argc:
+                        del stack[-argc:]
+                    if m.trivial is not None:
+                        stack[-1] = m.trivial
+                    continue
+                if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
                     ctx.pc = pc
                     ctx = m.primitive(self, ctx, argc)
                     if ctx is None:
@@ -364,178 +464,8 @@ class Interpreter:
                 except Exception as error:  # noqa: BLE001 — every primitive error becomes Smalltalk's
                     ctx.pc = pc
                     ctx = self.primitive_error(ctx, m, argc, error)
+                    if ctx is None:
+                        return SWITCHED
                     break
                 del stack[-argc - 1:]
                 stack.append(result)
-
-    # ------------------------------------------------------------------ sending
-
-    def send_selector(self, ctx: Context, receiver: Any, selector: str, argc: int) -> Context:
-        """Send ``selector`` to the receiver and ``argc`` arguments already on top of
-        ``ctx``'s stack (receiver included); answer the context to continue in."""
-        cls = self.vm.class_of(receiver)
-        method = self.vm.lookup(cls, selector)
-        if method is None:
-            return self.dnu(ctx, receiver, selector, argc)
-        return self.activate(ctx, method, argc)
-
-    def send(self, ctx: Context, selector: str, argc: int) -> Context:
-        receiver = ctx.stack[-1 - argc]
-        return self.send_selector(ctx, receiver, selector, argc)
-
-    def push_and_send(self, ctx: Context, receiver: Any, selector: str, args: list) -> Context:
-        ctx.stack.append(receiver)
-        ctx.stack.extend(args)
-        return self.send_selector(ctx, receiver, selector, len(args))
-
-    def super_send(self, ctx: Context, site: Any) -> Context:
-        holder = ctx.method.home_method.holder
-        start = holder.superclass
-        method = self.vm.lookup(start, site.selector) if start is not None else None
-        receiver = ctx.stack[-1 - site.argc]
-        if method is None:
-            return self.dnu(ctx, receiver, site.selector, site.argc)
-        return self.activate(ctx, method, site.argc)
-
-    def activate(self, ctx: Context, method: Any, argc: int) -> Context | None:
-        """Run ``method`` on the receiver and arguments on top of ``ctx``'s stack."""
-        kind = method.kind
-        stack = ctx.stack
-        if kind == KIND_BYTECODE:
-            return self.method_context(ctx, method, argc)
-        if kind == KIND_CONTROL:
-            return method.primitive(self, ctx, argc)
-        receiver = stack[-1 - argc]
-        args = stack[len(stack) - argc:]
-        try:
-            result = method.primitive(self.vm, receiver, *args)
-        except Exception as error:  # noqa: BLE001
-            return self.primitive_error(ctx, method, argc, error)
-        del stack[-argc - 1:]
-        stack.append(result)
-        return ctx
-
-    def method_context(self, ctx: Context, method: Any, argc: int) -> Context:
-        stack = ctx.stack
-        receiver = stack[-1 - argc]
-        new_stack = stack[len(stack) - argc:]
-        del stack[-argc - 1:]
-        new_stack.extend(nils(method.num_temps))
-        return Context(self.vm.Context, method, new_stack, receiver, ctx, None, None)
-
-    def block_context(self, ctx: Context, closure: Closure, args: list) -> Context:
-        """A context running ``closure`` with ``args``; its sender is ``ctx``."""
-        code = closure.code
-        new_stack = list(args)
-        new_stack.extend(nils(code.num_temps))
-        return Context(self.vm.Context, code, new_stack, closure.receiver, ctx, closure.outer, closure)
-
-    def dnu(self, ctx: Context, receiver: Any, selector: str, argc: int) -> Context:
-        vm = self.vm
-        stack = ctx.stack
-        args = vm.new_array(stack[len(stack) - argc:])
-        del stack[-argc - 1:]
-        handler = vm.lookup(vm.class_of(receiver), "doesNotUnderstand:arguments:")
-        if handler is None:
-            raise VMFatal(f"{vm.class_of(receiver).name} does not understand #{selector} "
-                          "nor #doesNotUnderstand:arguments:")
-        stack.append(receiver)
-        stack.append(vm.symbol(selector))
-        stack.append(args)
-        return self.activate(ctx, handler, 2)
-
-    # ------------------------------------------------------------------ errors
-
-    def primitive_error(self, ctx: Context, method: Any, argc: int, error: Exception) -> Context:
-        """A primitive raised: run its fallback body, or signal the matching exception
-        in the sender with the receiver and arguments popped."""
-        if isinstance(error, PrimitiveFailed) and method.code:
-            return self.method_context(ctx, method, argc)
-        stack = ctx.stack
-        del stack[-argc - 1:]
-        vm = self.vm
-        if isinstance(error, SignalException):
-            exc = vm.make_exception(error.class_name, error.message_text, **error.fields)
-        elif isinstance(error, PrimitiveFailed):
-            reason = f": {error.reason}" if error.reason else ""
-            exc = vm.make_exception("Error", f"primitive {method.holder.name}>>{method.selector} failed{reason}")
-        elif isinstance(error, VMFatal):
-            raise error
-        else:
-            exc = vm.make_exception(
-                "Error", f"internal error in primitive {method.holder.name}>>{method.selector}: "
-                         f"{type(error).__name__}: {error}")
-        return self.push_and_send(ctx, exc, "signal", [])
-
-    def signal_exception(self, ctx: Context, class_name: str, text: str, **fields: Any) -> Context:
-        exc = self.vm.make_exception(class_name, text, **fields)
-        return self.push_and_send(ctx, exc, "signal", [])
-
-    def missing_global(self, ctx: Context, name: str) -> Context:
-        """A global read found nothing: load the class along the classpath, else send
-        ``unknownGlobal:`` to the receiver."""
-        vm = self.vm
-        try:
-            found = vm.global_value(name)
-        except Exception as error:  # noqa: BLE001 — a broken class file is the program's error
-            return self.signal_exception(ctx, "Error", f"cannot load {name}: {error}")
-        if found is not None:
-            ctx.stack.append(found)
-            return ctx
-        return self.push_and_send(ctx, ctx.receiver, "unknownGlobal:", [vm.symbol(name)])
-
-    # ------------------------------------------------------------------ returns
-
-    def nonlocal_return(self, ctx: Context, result: Any) -> Context | None:
-        """``^ result`` inside a block: leave the home method, running the unwind blocks
-        of any ensure:/ifCurtailed: activations on the way."""
-        home = ctx.home
-        walker = ctx
-        needs_unwind = False
-        while walker is not home:
-            if walker is None:
-                break
-            if walker.method.flags & _UNWIND_FLAGS:
-                needs_unwind = True
-            walker = walker.sender
-        if walker is None or home.pc < 0:
-            # The home method has returned (or lives in another process): the block escaped.
-            ctx.pc += 1            # the compiler puts a RETURN after every RETURN_NONLOCAL
-            return self.push_and_send(ctx, ctx.receiver, "escapedBlock:", [ctx.closure])
-        if needs_unwind:
-            return self.push_and_send(ctx, ctx, "unwindTo:returning:", [home, result])
-        return self.return_from(ctx, home, result)
-
-    def return_from(self, top: Context, target: Context, result: Any) -> Context | None:
-        """Pop every context from ``top`` down to and including ``target``, marking them
-        returned, and continue in ``target``'s sender with ``result``."""
-        walker = top
-        while walker is not target:
-            walker.pc = -1
-            walker = walker.sender
-        target.pc = -1
-        sender = target.sender
-        if sender is None:
-            self.process.result = result
-            self.process.ctx = None
-            return None
-        sender.stack.append(result)
-        return sender
-
-    # ------------------------------------------------------------------ eventual sends
-
-    def eventual_send(self, ctx: Context, site: Any) -> Context:
-        """``receiver ~> message``: hand the message to the hosted runtime, which queues
-        it and answers a Promise."""
-        vm = self.vm
-        stack = ctx.stack
-        argc = site.argc
-        args = vm.new_array(stack[len(stack) - argc:])
-        del stack[len(stack) - argc:]
-        receiver = stack.pop()
-        promise_class = vm.kernel_class("Promise")
-        return self.push_and_send(ctx, promise_class, "send:to:with:",
-                                  [vm.symbol(site.selector), receiver, args])
-
-
-_ABSENT = object()

@@ -122,6 +122,11 @@ LAUNCHER_FILE = "<launch>"
 KIND_BYTECODE = 0
 KIND_PRIMITIVE = 1    # a Python function (vm, receiver, *args) -> value
 KIND_CONTROL = 2      # a Python function (interpreter, context, argc) -> context
+# Kinds the quickener gives methods the interpreter can run without a context.
+KIND_GETTER = 3       # ^ field            (trivial = field index)
+KIND_SETTER = 4       # field := arg       (trivial = field index; answers self)
+KIND_CONSTANT = 5     # ^ literal / ^ self (trivial = the value, or None for self)
+KIND_BLOCK_VALUE = 6  # Block>>value and friends: a new block activation
 
 
 class CodeUnit:
@@ -139,7 +144,8 @@ class CodeUnit:
 class CompiledMethod(CodeUnit):
     __slots__ = ("cls", "selector", "holder", "num_args", "num_temps", "code", "literals",
                  "sites", "line_starts", "line_numbers", "first_line", "source",
-                 "source_file", "kind", "primitive", "flags", "temp_names", "ihash")
+                 "source_file", "kind", "primitive", "flags", "temp_names", "ihash",
+                 "fast", "fused", "trivial")
 
     def __init__(self, cls: Any, selector: str, num_args: int, num_temps: int,
                  code: list[int], literals: list, sites: list[SendSite]) -> None:
@@ -161,6 +167,9 @@ class CompiledMethod(CodeUnit):
         self.flags = 0
         self.temp_names: list[str] = []    # names of all slots, arguments first
         self.ihash = 0
+        self.fast = code                   # the code the interpreter runs (see vm.quicken)
+        self.fused: tuple = ()
+        self.trivial: Any = None           # field index or value of a trivial method
 
     @property
     def home_method(self) -> "CompiledMethod":
@@ -174,7 +183,7 @@ class CompiledMethod(CodeUnit):
 class CompiledBlock(CodeUnit):
     """The code of a block literal; ``method`` is the method it appears in."""
     __slots__ = ("num_args", "num_temps", "code", "literals", "sites", "line_starts",
-                 "line_numbers", "first_line", "method", "temp_names", "flags")
+                 "line_numbers", "first_line", "method", "temp_names", "flags", "fast", "fused")
 
     def __init__(self, num_args: int, num_temps: int, code: list[int], literals: list,
                  sites: list[SendSite]) -> None:
@@ -189,6 +198,8 @@ class CompiledBlock(CodeUnit):
         self.method: CompiledMethod | None = None
         self.temp_names: list[str] = []
         self.flags = 0                      # blocks are never unwind markers
+        self.fast = code
+        self.fused: tuple = ()
 
     @property
     def home_method(self) -> CompiledMethod:
@@ -216,30 +227,66 @@ class Context:
     Smalltalk call depth.
 
     ``stack`` holds the arguments and temporaries (slots 0..n-1) followed by the operand
-    stack. ``outer`` is the defining context of a block activation (None for a method);
-    ``home`` is the method activation a non-local return leaves (itself for a method).
-    ``pc`` is only current while the context is not running; -1 marks a context that has
-    returned (a block whose home is dead has escaped).
+    stack. ``pc`` is only current while the context is not running; -1 marks a context
+    that has returned (a block whose home is dead has escaped). A send creates one of
+    these for every activation, so the two concrete kinds keep per-activation stores to
+    a minimum: a method activation has no ``outer``/``closure`` and is its own
+    ``home``; each VM makes subclasses of both whose class attribute ``cls`` is its
+    Context class (see ``context_classes``).
     """
-    __slots__ = ("cls", "method", "pc", "stack", "receiver", "sender", "outer", "home",
-                 "closure", "ihash")
-
-    def __init__(self, cls: Any, method: Any, stack: list, receiver: Any, sender: Any,
-                 outer: Any, closure: Any) -> None:
-        self.cls = cls
-        self.method = method
-        self.pc = 0
-        self.stack = stack
-        self.receiver = receiver
-        self.sender = sender
-        self.outer = outer
-        self.home = self if outer is None else outer.home
-        self.closure = closure
-        self.ihash = 0
+    __slots__ = ("method", "pc", "stack", "receiver", "sender")
 
     @property
     def is_dead(self) -> bool:
         return self.pc < 0
 
     def __repr__(self) -> str:
-        return f"<Context {self.method!r} pc={self.pc}>"
+        return f"<{type(self).__name__} {self.method!r} pc={getattr(self, 'pc', '?')}>"
+
+
+class MethodContext(Context):
+    __slots__ = ()
+    outer = None
+    closure = None
+
+    @property
+    def home(self) -> "MethodContext":
+        return self
+
+
+class BlockContext(Context):
+    """``outer`` is the defining context, ``home`` the method activation a non-local
+    return leaves, ``closure`` the block being run."""
+    __slots__ = ("outer", "closure", "home")
+
+
+def context_classes(context_class: Any) -> tuple[type, type]:
+    """Subclasses of MethodContext and BlockContext for one VM, answering
+    ``context_class`` (that VM's Context class) as their ``cls``."""
+    method_kind = type("MethodContext", (MethodContext,), {"__slots__": (), "cls": context_class})
+    block_kind = type("BlockContext", (BlockContext,), {"__slots__": (), "cls": context_class})
+    return method_kind, block_kind
+
+
+def new_method_context(kind: type, method: Any, stack: list, receiver: Any, sender: Any) -> MethodContext:
+    ctx = kind.__new__(kind)
+    ctx.method = method
+    ctx.pc = 0
+    ctx.stack = stack
+    ctx.receiver = receiver
+    ctx.sender = sender
+    return ctx
+
+
+def new_block_context(kind: type, closure: "Closure", stack: list, sender: Any) -> BlockContext:
+    ctx = kind.__new__(kind)
+    ctx.method = closure.code
+    ctx.pc = 0
+    ctx.stack = stack
+    ctx.receiver = closure.receiver
+    ctx.sender = sender
+    outer = closure.outer
+    ctx.outer = outer
+    ctx.closure = closure
+    ctx.home = outer.home if outer is not None else None
+    return ctx

@@ -18,7 +18,8 @@ from typing import Any, Callable
 from vm import bytecodes as B
 from vm import value as V
 from vm.interpreter import FINISHED, YIELDED, Interpreter, nils
-from vm.objects import LAUNCHER_FILE, CompiledMethod, Context, SendSite
+from vm.objects import LAUNCHER_FILE, CompiledMethod, Context, SendSite, new_method_context
+from vm.quicken import quicken
 from vm.process import (
     DEAD, RUNNABLE, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process,
 )
@@ -86,6 +87,7 @@ class Scheduler:
             method.holder = self.vm.Object
             method.source_file = LAUNCHER_FILE
             method.temp_names = [f"arg{i}" for i in range(argc)]
+            quicken(method)
             self._launchers[key] = method
         return method
 
@@ -93,7 +95,7 @@ class Scheduler:
         """A bottom context running ``method`` on ``receiver`` with ``args``."""
         stack = list(args)
         stack.extend(nils(method.num_temps))
-        return Context(self.vm.Context, method, stack, receiver, None, None, None)
+        return new_method_context(self.vm.method_context_class, method, stack, receiver, None)
 
     def peek_pid(self) -> int:
         """The pid the next process will get (images keep numbering going)."""

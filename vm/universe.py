@@ -16,8 +16,9 @@ from vm import value as V
 from vm.errors import LoadError, PrimitiveFailed, SignalException
 from vm.objects import (
     KIND_BYTECODE, KIND_CONTROL, KIND_PRIMITIVE, CompiledMethod, Instance, LargeInt,
-    VArray, VBytes, VClass, VString,
+    VArray, VBytes, VClass, VString, context_classes,
 )
+from vm.quicken import quicken
 from vm.primitives.registry import lookup_primitive, method_flags
 
 ClassLoader = Callable[["Universe", str, str], VClass]
@@ -90,6 +91,8 @@ class Universe:
         self.Array = self.ByteArray = self.Block = self.Method = self.Primitive = None
         self.Context = self.System = self.Process = None
         self.block_classes: tuple[VClass, ...] = ()
+        self.method_context_class: Any = None     # per-VM Context subclasses (vm.objects)
+        self.block_context_class: Any = None
 
     # ------------------------------------------------------------- bootstrap
 
@@ -135,6 +138,7 @@ class Universe:
         self.block_classes = (g["Block1"], g["Block2"], g["Block3"])
         self.class_of = V.make_class_of(self.Integer, self.Double, self.Nil, self.TrueClass,
                                         self.FalseClass, self.Character, self.Symbol)
+        self.method_context_class, self.block_context_class = context_classes(self.Context)
 
     def _new_class_pair(self, name: str, superclass: VClass | None, layout: str) -> VClass:
         meta_super = superclass.cls if superclass is not None else self.Class
@@ -298,6 +302,8 @@ class Universe:
             layout = superclass.layout if superclass is not None else "object"
             cls = self._new_class_pair(name, superclass, layout)
             self.globals[name] = cls
+        if instance_fields and cls.layout != "object":
+            raise LoadError(f"{name}: instances of a subclass of {superclass.name} cannot have instance variables")
         cls.instance_fields = list(instance_fields)
         cls.cls.instance_fields = list(class_fields)
         size = self.field_count(cls.cls)
@@ -337,6 +343,7 @@ class Universe:
                 method.kind = KIND_CONTROL if control else KIND_PRIMITIVE
                 if not method.code:
                     method.cls = self.Primitive
+        quicken(method)
         cls.methods[method.selector] = method
         self.invalidate(cls)
 

@@ -2,7 +2,7 @@
 context, never a Python call) and arity."""
 from __future__ import annotations
 
-from vm.interpreter import nils
+from vm.semantics import nils
 from vm.objects import Closure, VArray
 from vm.primitives.registry import control, primitive
 
@@ -50,6 +50,12 @@ def block_value_3(interp, ctx, argc):
 @control("Block", "value:with:with:with:")
 def block_value_4(interp, ctx, argc):
     return _evaluate(interp, ctx, 4)
+
+
+# The interpreter activates these inline (vm.quicken gives them KIND_BLOCK_VALUE); the
+# functions run when the inline path does not apply (not a block, wrong arity).
+for _evaluator in (block_value, block_value_1, block_value_2, block_value_value):
+    _evaluator.evaluates_block = True
 
 
 @control("Block", "valueWithArguments:")

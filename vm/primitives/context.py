@@ -23,7 +23,7 @@ UNWIND_DONE_TEMP = "complete"      # ensure:/ifCurtailed: — set once the block
 
 
 def _ctx(rcv: Any) -> Context:
-    if type(rcv) is not Context:
+    if not isinstance(rcv, Context):
         raise PrimitiveFailed("receiver is not a context")
     return rcv
 
@@ -182,7 +182,7 @@ def context_prim_return(interp, ctx, argc):
     caller has already run the unwind blocks in between."""
     result = ctx.stack.pop()
     target = ctx.stack.pop()
-    if type(target) is not Context or target.pc < 0 or not _on_stack(ctx, target):
+    if not isinstance(target, Context) or target.pc < 0 or not _on_stack(ctx, target):
         return interp.signal_exception(ctx, "Error", "cannot return: the context is not on this stack")
     return interp.return_from(ctx, target, result)
 
@@ -191,7 +191,7 @@ def context_prim_return(interp, ctx, argc):
 def context_prim_restart(interp, ctx, argc):
     """Cut the stack back to the receiver and start it over."""
     target = ctx.stack.pop()
-    if type(target) is not Context or target.pc < 0 or not _on_stack(ctx, target):
+    if not isinstance(target, Context) or target.pc < 0 or not _on_stack(ctx, target):
         return interp.signal_exception(ctx, "Error", "cannot restart: the context is not on this stack")
     walker = ctx
     while walker is not target:

@@ -66,7 +66,7 @@ def identity_hash(vm: Any, value: Any) -> int:
     try:
         h = value.ihash
     except AttributeError:
-        return hash_of(vm, value)
+        return (id(value) >> 4) & 0x3FFFFFFF    # contexts and processes-in-flight: not kept in images
     if not h:
         h = value.ihash = vm.next_ihash()
     return h

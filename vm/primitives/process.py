@@ -8,8 +8,8 @@ from typing import Any
 
 from vm import value as V
 from vm.errors import PrimitiveFailed
-from vm.interpreter import nils
-from vm.objects import Closure, Context
+from vm.semantics import nils
+from vm.objects import Closure, Context, new_block_context
 from vm.primitives.context import trace_lines
 from vm.primitives.registry import control, primitive
 from vm.process import DEAD, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
@@ -39,8 +39,7 @@ def _leave_if_dead(interp, ctx):
 def _spawn(vm, closure) -> Process:
     if type(closure) is not Closure or closure.code.num_args != 0:
         raise PrimitiveFailed("spawn needs a block of no arguments")
-    ctx = Context(vm.Context, closure.code, list(nils(closure.code.num_temps)),
-                  closure.receiver, None, closure.outer, closure)
+    ctx = new_block_context(vm.block_context_class, closure, list(nils(closure.code.num_temps)), None)
     return vm.scheduler.spawn(ctx)
 
 
@@ -344,7 +343,7 @@ def process_record_crash(vm, rcv, exc):
         names = vm.all_field_names(exc.cls)
         if "signalContext" in names:
             signal_ctx = fields[names.index("signalContext")]
-    start = signal_ctx if type(signal_ctx) is Context else None
+    start = signal_ctx if isinstance(signal_ctx, Context) else None
     while start is not None and start.receiver is exc:
         start = start.sender          # the exception's own signalling machinery
     _proc(rcv).crash_trace = trace_lines(start)

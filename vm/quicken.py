@@ -1,0 +1,141 @@
+"""Quickening: after a method is compiled (or loaded from an image), derive what the
+interpreter actually runs from its canonical bytecode.
+
+- A method whose whole body is `^ field`, `field := arg`, `^ self` or `^ literal` gets a
+  trivial kind (KIND_GETTER, KIND_SETTER, KIND_CONSTANT): a send to it needs no
+  context. Block-evaluating primitives get KIND_BLOCK_VALUE (activated inline).
+- ``fast`` is a copy of the code in which the first instruction of common sequences
+  (compare-and-branch, arithmetic into a local, loop increments, returning a local or
+  a field) is replaced by a quickened opcode whose operand indexes ``fused``, a table
+  of the sequence's operands. Nothing else moves, so program counters, line tables and
+  images see only the canonical code, and a quickened instruction whose fast path does
+  not apply runs the first instruction's plain meaning and falls through to the rest.
+
+This module transforms code; it never executes it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from vm import bytecodes as B
+from vm import value as V
+from vm.objects import (
+    KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL, KIND_GETTER, KIND_SETTER,
+    CompiledBlock, CompiledMethod,
+)
+
+# Sub-operations of the fused instructions (the interpreter tests them in this order).
+CMP_OPS = {B.SEND_LT: 0, B.SEND_LE: 1, B.SEND_GT: 2, B.SEND_GE: 3, B.SEND_EQ: 4, B.SEND_NE: 5}
+ARITH_OPS = {B.SEND_ADD: 0, B.SEND_SUB: 1, B.SEND_MUL: 2}
+
+
+def quicken(unit: CompiledMethod | CompiledBlock) -> None:
+    """Set the trivial kind (methods) and the fast code of ``unit`` and its blocks."""
+    if isinstance(unit, CompiledMethod):
+        classify(unit)
+    fast, fused = fuse(unit)
+    unit.fast = fast
+    unit.fused = tuple(fused)
+    for literal in unit.literals:
+        if isinstance(literal, CompiledBlock):
+            quicken(literal)
+
+
+def classify(method: CompiledMethod) -> None:
+    if method.kind == KIND_CONTROL and getattr(method.primitive, "evaluates_block", False):
+        method.kind = KIND_BLOCK_VALUE
+        return
+    if method.kind != KIND_BYTECODE or method.primitive is not None:
+        return
+    code = method.code
+    trivial = _trivial(code, method)
+    if trivial is not None:
+        method.kind, method.trivial = trivial
+
+
+def _trivial(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
+    if code == [B.RETURN_SELF]:
+        return KIND_CONSTANT, None
+    if len(code) == 3 and code[0] == B.PUSH_FIELD and code[2] == B.RETURN and method.num_args == 0:
+        return KIND_GETTER, code[1]
+    if len(code) == 3 and code[0] == B.PUSH_LITERAL and code[2] == B.RETURN:
+        value = method.literals[code[1]]
+        if type(value) in (int, float):        # immutable values only: literals can be mutable
+            return KIND_CONSTANT, value
+    if len(code) == 2 and code[1] == B.RETURN and code[0] in (B.PUSH_NIL, B.PUSH_TRUE, B.PUSH_FALSE):
+        return KIND_CONSTANT, {B.PUSH_NIL: V.NIL, B.PUSH_TRUE: V.TRUE, B.PUSH_FALSE: V.FALSE}[code[0]]
+    if (len(code) == 5 and code[0] == B.PUSH_LOCAL and code[1] == 0 and code[2] == B.POP_FIELD
+            and code[4] == B.RETURN_SELF and method.num_args == 1 and method.num_temps == 0):
+        return KIND_SETTER, code[3]
+    return None
+
+
+def _small_int_literal(unit: Any, index: int) -> Any:
+    value = unit.literals[index]
+    if type(value) is int and V.INT_LO <= value < V.INT_HI:
+        return value
+    return None
+
+
+def fuse(unit: Any) -> tuple[list[int], list[tuple]]:
+    """The fast code of a unit and its fused-operand table. Jump targets inside a
+    fused sequence need no care: the sequence's own instructions stay in place."""
+    code = unit.code
+    instructions = list(B.instructions(code))
+    fast = list(code)
+    fused: list[tuple] = []
+    for i, (pc, op, args) in enumerate(instructions):
+        following = instructions[i + 1:i + 5]
+        entry = None
+        if op.code == B.PUSH_LOCAL:
+            entry = _local_sequence(unit, args[0], following)
+        elif op.code == B.PUSH_FIELD and following and following[0][1].code == B.RETURN:
+            entry = (B.Q_RETURN_FIELD, (args[0],))
+        if entry is not None:
+            opcode, data = entry
+            fast[pc] = opcode
+            fast[pc + 1] = len(fused)
+            fused.append(data)
+    return fast, fused
+
+
+def _operand(unit: Any, instruction: tuple) -> tuple[bool, Any] | None:
+    """(is_local, slot or value) of a second operand, when it can be fused."""
+    _, op, args = instruction
+    if op.code == B.PUSH_LOCAL:
+        return True, args[0]
+    if op.code == B.PUSH_LITERAL:
+        value = _small_int_literal(unit, args[0])
+        if value is not None:
+            return False, value
+    return None
+
+
+def _local_sequence(unit: Any, slot: int, following: list) -> tuple[int, tuple] | None:
+    if not following:
+        return None
+    if following[0][1].code == B.RETURN:
+        return B.Q_RETURN_LOCAL, (slot,)
+    if len(following) < 2:
+        return None
+    second = _operand(unit, following[0])
+    if second is None:
+        return None
+    is_local, b = second
+    send_pc, send_op, _ = following[1]
+    if send_op.code in CMP_OPS and len(following) >= 3:
+        jump_pc, jump_op, jump_args = following[2]
+        if jump_op.code in (B.JUMP_IF_FALSE, B.JUMP_IF_TRUE):
+            return B.Q_CMP_JUMP, (slot, b, is_local, CMP_OPS[send_op.code],
+                                  jump_op.code == B.JUMP_IF_FALSE, jump_args[0], jump_pc + 2)
+        return None
+    if send_op.code in ARITH_OPS:
+        dest, back, after = -1, -1, send_pc + 2
+        if len(following) >= 3 and following[2][1].code == B.POP_LOCAL:
+            dest = following[2][2][0]
+            after = following[2][0] + 2
+            if len(following) >= 4 and following[3][1].code == B.JUMP_BACK:
+                back = following[3][2][0]
+                after = following[3][0] + 2
+        return B.Q_ARITH, (slot, b, is_local, ARITH_OPS[send_op.code], dest, back, after)
+    return None
