@@ -21,7 +21,8 @@ from typing import Any
 
 from vm import value as V
 from vm.objects import (
-    KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONTROL, KIND_PRIMITIVE, BlockContext,
+    KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONTROL,
+    KIND_PRIMITIVE, BlockContext,
     CompiledBlock, CompiledMethod, Closure, Context, Instance, LargeInt, MethodContext,
     SendSite, VArray, VBytes, VClass, VString,
 )
@@ -379,7 +380,9 @@ def _canonical_kind(kind: int) -> int:
     """Quickened kinds are derived again on load: save what the compiler made."""
     if kind in (KIND_BYTECODE, KIND_PRIMITIVE, KIND_CONTROL):
         return kind
-    return KIND_CONTROL if kind == KIND_BLOCK_VALUE else KIND_BYTECODE
+    if kind == KIND_BLOCK_VALUE:
+        return KIND_CONTROL
+    return KIND_PRIMITIVE if kind in (KIND_ARRAY_AT, KIND_ARRAY_AT_PUT) else KIND_BYTECODE
 
 
 def _new(cls: type) -> Any:

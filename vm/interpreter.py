@@ -19,8 +19,8 @@ from vm import bytecodes as B
 from vm import value as V
 from vm.errors import VMFatal
 from vm.objects import (
-    KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL, KIND_GETTER, KIND_SETTER,
-    Closure, VArray,
+    KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT,
+    KIND_CONTROL, KIND_GETTER, KIND_SETTER, Closure, VArray,
 )
 from vm.semantics import Semantics, nils
 
@@ -52,7 +52,7 @@ class Interpreter(Semantics):
         new_method = method_kind.__new__
         new_block = block_kind.__new__
         block_classes = vm.block_classes
-        NIL, TRUE, FALSE, ZERO = V.NIL, V.TRUE, V.FALSE, V.ZERO
+        NIL, TRUE, FALSE, ZERO, ONE = V.NIL, V.TRUE, V.FALSE, V.ZERO, V.ONE
         INT_LO, INT_HI = V.INT_LO, V.INT_HI
         PUSH_LOCAL, PUSH_FIELD, SEND, PUSH_SELF = B.PUSH_LOCAL, B.PUSH_FIELD, B.SEND, B.PUSH_SELF
         PUSH_LITERAL, RETURN, POP, POP_LOCAL = B.PUSH_LITERAL, B.RETURN, B.POP, B.POP_LOCAL
@@ -92,7 +92,9 @@ class Interpreter(Semantics):
                     x = stack[a]
                     if b_local:
                         b = stack[b]
-                    if (type(x) is int and INT_LO <= x < INT_HI and type(b) is int and INT_LO <= b < INT_HI) \
+                    # Every immediate word is >= INT_LO, so for an int `< INT_HI` alone
+                    # says "SmallInteger"; a fused literal operand is one already.
+                    if (type(x) is int and x < INT_HI and (not b_local or (type(b) is int and b < INT_HI))) \
                             or (type(x) is float and type(b) is float):
                         if cmp == 0:
                             flag = x < b
@@ -116,7 +118,7 @@ class Interpreter(Semantics):
                     x = stack[a]
                     if b_local:
                         b = stack[b]
-                    if type(x) is int and INT_LO <= x < INT_HI and type(b) is int and INT_LO <= b < INT_HI:
+                    if type(x) is int and x < INT_HI and (not b_local or (type(b) is int and b < INT_HI)):
                         if kind == 0:
                             r = x + b - ZERO
                         elif kind == 1:
@@ -216,7 +218,9 @@ class Interpreter(Semantics):
                     if op == SEND_ADD or op == SEND_SUB or op == SEND_MUL:
                         b = stack[-1]
                         a = stack[-2]
-                        if type(a) is int and type(b) is int and INT_LO <= a < INT_HI and INT_LO <= b < INT_HI:
+                        ta = type(a)
+                        tb = type(b)
+                        if ta is int and tb is int and a < INT_HI and b < INT_HI:
                             if op == SEND_ADD:
                                 r = a + b - ZERO
                             elif op == SEND_SUB:
@@ -228,17 +232,34 @@ class Interpreter(Semantics):
                                 stack[-1] = r
                                 pc += 2
                                 continue
-                        elif type(a) is float and type(b) is float:
-                            del stack[-1]
-                            stack[-1] = a + b if op == SEND_ADD else (a - b if op == SEND_SUB else a * b)
-                            pc += 2
-                            continue
+                        elif ta is float or tb is float:
+                            # Mixed SmallInteger/Double arithmetic answers a Double.
+                            if ta is int and a < INT_HI:
+                                a = float(a - ZERO)
+                            elif tb is int and b < INT_HI:
+                                b = float(b - ZERO)
+                            if type(a) is float and type(b) is float:
+                                del stack[-1]
+                                stack[-1] = a + b if op == SEND_ADD else (a - b if op == SEND_SUB else a * b)
+                                pc += 2
+                                continue
                     elif op == SEND_LT or op == SEND_GT or op == SEND_LE or op == SEND_GE \
                             or op == SEND_EQ or op == SEND_NE:
                         b = stack[-1]
                         a = stack[-2]
-                        if (type(a) is int and type(b) is int and INT_LO <= a < INT_HI
-                                and INT_LO <= b < INT_HI) or (type(a) is float and type(b) is float):
+                        ta = type(a)
+                        tb = type(b)
+                        if ta is int and tb is int:
+                            ok = a < INT_HI and b < INT_HI
+                        elif ta is float or tb is float:
+                            if ta is int and a < INT_HI:
+                                a = float(a - ZERO)
+                            elif tb is int and b < INT_HI:
+                                b = float(b - ZERO)
+                            ok = type(a) is float and type(b) is float
+                        else:
+                            ok = False
+                        if ok:
                             if op == SEND_LT:
                                 flag = a < b
                             elif op == SEND_GT:
@@ -411,6 +432,19 @@ class Interpreter(Semantics):
                 if kind == KIND_GETTER:
                     stack[-1] = r.fields[m.trivial]
                     continue
+                if kind == KIND_ARRAY_AT:
+                    i = stack[-1]
+                    if t is VArray and type(i) is int and ONE <= i < ONE + len(r.items):
+                        del stack[-1]
+                        stack[-1] = r.items[i - ONE]
+                        continue
+                elif kind == KIND_ARRAY_AT_PUT:
+                    i = stack[-2]
+                    if t is VArray and type(i) is int and ONE <= i < ONE + len(r.items):
+                        value = stack.pop()
+                        del stack[-1]
+                        r.items[i - ONE] = stack[-1] = value
+                        continue
                 if kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == argc:
                     block = r.code
                     ctx.pc = pc

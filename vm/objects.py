@@ -127,6 +127,8 @@ KIND_GETTER = 3       # ^ field            (trivial = field index)
 KIND_SETTER = 4       # field := arg       (trivial = field index; answers self)
 KIND_CONSTANT = 5     # ^ literal / ^ self (trivial = the value, or None for self)
 KIND_BLOCK_VALUE = 6  # Block>>value and friends: a new block activation
+KIND_ARRAY_AT = 7     # Array>>at: (the primitive, inlined for in-range SmallInteger indices)
+KIND_ARRAY_AT_PUT = 8 # Array>>at:put:
 
 
 class CodeUnit:

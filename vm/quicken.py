@@ -20,8 +20,8 @@ from typing import Any
 from vm import bytecodes as B
 from vm import value as V
 from vm.objects import (
-    KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL, KIND_GETTER, KIND_SETTER,
-    CompiledBlock, CompiledMethod,
+    KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL, KIND_GETTER, KIND_PRIMITIVE,
+    KIND_SETTER, CompiledBlock, CompiledMethod,
 )
 
 # Sub-operations of the fused instructions (the interpreter tests them in this order).
@@ -44,6 +44,10 @@ def quicken(unit: CompiledMethod | CompiledBlock) -> None:
 def classify(method: CompiledMethod) -> None:
     if method.kind == KIND_CONTROL and getattr(method.primitive, "evaluates_block", False):
         method.kind = KIND_BLOCK_VALUE
+        return
+    inline_kind = getattr(method.primitive, "inline_kind", None)
+    if method.kind == KIND_PRIMITIVE and inline_kind is not None:
+        method.kind = inline_kind
         return
     if method.kind != KIND_BYTECODE or method.primitive is not None:
         return

@@ -69,6 +69,7 @@ class Semantics:
             return self.method_context(ctx, method, argc)
         if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
             return method.primitive(self, ctx, argc)
+        # KIND_PRIMITIVE, KIND_ARRAY_AT and KIND_ARRAY_AT_PUT all call the primitive here.
         if kind == KIND_GETTER:
             stack[-1] = stack[-1].fields[method.trivial]
             return ctx

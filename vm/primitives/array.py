@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from vm import value as V
 from vm.errors import PrimitiveFailed
-from vm.objects import VArray, VBytes, VClass
+from vm.objects import KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, VArray, VBytes, VClass
 from vm.primitives.registry import primitive
 
 
@@ -35,6 +35,11 @@ def array_at_put(vm, rcv, index, val):
     items = _items(rcv)
     items[check_index(vm, index, len(items))] = val
     return val
+
+
+# The interpreter runs these inline for in-range SmallInteger indices (see vm.quicken).
+array_at.inline_kind = KIND_ARRAY_AT
+array_at_put.inline_kind = KIND_ARRAY_AT_PUT
 
 
 @primitive("Array", "length")
