@@ -69,9 +69,10 @@ def encode(body: object, counts: dict, creator: str, now: float | None = None) -
     return header + payload + digest
 
 
-def parse_header(data: bytes) -> Header:
+def parse_header(data: bytes, file_size: int | None = None) -> Header:
     """The header of an image file's bytes, checked for magic, version and size (not
-    the checksum)."""
+    the checksum). ``data`` may be just the start of the file when ``file_size`` is
+    given."""
     if not data:
         raise ImageFileError("empty file, not an image")
     if len(data) < len(MAGIC) or data[:len(MAGIC)] != MAGIC:
@@ -90,13 +91,14 @@ def parse_header(data: bytes) -> Header:
     if len(data) < header_size:
         raise ImageFileError(f"truncated image: only {len(data)} bytes")
     creator = data[_FIXED.size + _CREATOR_LEN.size:header_size].decode("utf-8", "replace")
+    size = len(data) if file_size is None else file_size
     expected = header_size + body_size + CHECKSUM_SIZE
-    if len(data) < expected:
-        raise ImageFileError(f"truncated image: {len(data)} of {expected} bytes")
-    if len(data) > expected:
-        raise ImageFileError(f"corrupt image: {len(data) - expected} unexpected bytes after the end")
+    if size < expected:
+        raise ImageFileError(f"truncated image: {size} of {expected} bytes")
+    if size > expected:
+        raise ImageFileError(f"corrupt image: {size - expected} unexpected bytes after the end")
     return Header(version, flags, created, body_size, objects, classes, processes, creator,
-                  header_size, len(data))
+                  header_size, size)
 
 
 def decode(data: bytes) -> tuple[Header, object]:
@@ -121,7 +123,14 @@ def read_file(path: str) -> bytes:
 
 
 def read_header(path: str) -> Header:
-    return parse_header(read_file(path))
+    """The header of an image file, reading only its start."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(_FIXED.size + _CREATOR_LEN.size + 65536)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError as error:
+        raise ImageFileError(f"cannot read {path}: {error.strerror or error}") from None
+    return parse_header(start, size)
 
 
 def write_atomically(path: str, data: bytes, progress: Callable[[str], None] | None = None) -> None:

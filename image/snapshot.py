@@ -35,6 +35,8 @@ R_INSTANCE, R_ARRAY, R_STRING, R_BYTES, R_LARGE, R_CLASS, R_METHOD, R_BLOCK, R_C
     R_CONTEXT, R_PROCESS = range(11)
 
 _pack_double = struct.Struct("<d").pack
+_unpack_double = struct.Struct("<d").unpack
+_pack_word = struct.Struct("<Q").pack
 _unpack_word = struct.Struct("<Q").unpack
 _little = sys.byteorder == "little"
 
@@ -241,15 +243,20 @@ class Reader:
         return None if word == V.NIL else self.value(word)
 
     def values(self, data: bytes) -> list:
-        value = self.value
-        out = []
-        for w in _from_u64(data):
+        words = _from_u64(data)
+        objects = self.objects
+        int_lo, ref_base, ref_end = V.INT_LO, V.REF_BASE, V.REF_BASE + len(objects)
+        for i, w in enumerate(words):
             # Immediates are their own carriers: only doubles and references need work.
-            if V.INT_LO <= w < V.REF_BASE:
-                out.append(w)
+            if int_lo <= w < ref_base:
+                continue
+            if ref_base <= w < ref_end:
+                words[i] = objects[w - ref_base]
+            elif w >> 51 != 0xFFF:
+                words[i] = _unpack_double(_pack_word(w))[0]
             else:
-                out.append(value(w))
-        return out
+                words[i] = self.value(w)      # NaN, reserved tags, bad references: checked there
+        return words
 
     def load(self) -> dict:
         shells = []

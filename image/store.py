@@ -7,6 +7,7 @@ VM's own sources, so a stale one is never used: it is rebuilt.
 """
 from __future__ import annotations
 
+import gc
 import glob
 import hashlib
 import os
@@ -14,7 +15,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from image.format import ImageFileError, decode, encode, read_file, write_atomically
+from image.format import ImageFileError, decode, encode, parse_header, read_file, write_atomically
 from image.snapshot import ImageError, Writer, install
 from vm.machine import Machine
 from vm.process import Process
@@ -65,17 +66,32 @@ class Progress:
             sys.stderr.flush()
 
 
+class _NoCollection:
+    """Python's cyclic garbage collector paused: building or walking a million objects
+    otherwise triggers collections that scan them all, again and again."""
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_enabled:
+            gc.enable()
+
+
 def save(machine: Machine, path: str, main: Process | None = None) -> dict:
     """Write ``machine`` to ``path``; answer the counts written."""
     progress = Progress(f"saving {path}")
-    writer = Writer(machine)
-    snapshot = writer.snapshot(main)
-    progress("encoding")
-    data = encode(snapshot, snapshot["counts"], f"smalltalk-vm {vm_version()}")
+    with _NoCollection():
+        writer = Writer(machine)
+        snapshot = writer.snapshot(main)
+        progress("encoding")
+        data = encode(snapshot, snapshot["counts"], f"smalltalk-vm {vm_version()}")
+    del writer, snapshot
     progress("writing")
     write_atomically(path, data, progress)
     progress.done()
-    return snapshot["counts"]
+    return counts_of(data)
 
 
 def load(path: str, lib_dir: str, classpath: list[str],
@@ -84,15 +100,21 @@ def load(path: str, lib_dir: str, classpath: list[str],
     Raises ImageFileError or ImageError with a one-line reason."""
     progress = Progress(f"loading {path}")
     data = read_file(path)
-    _header, body = decode(data)
-    progress("rebuilding objects")
-    if not isinstance(body, dict) or "roots" not in body or "records" not in body:
-        raise ImageError("corrupt image body")
-    machine = Machine(lib_dir, classpath, class_loader)
-    main = install(machine, body)
-    machine.after_load()
+    with _NoCollection():
+        _header, body = decode(data)
+        progress("rebuilding objects")
+        if not isinstance(body, dict) or "roots" not in body or "records" not in body:
+            raise ImageError("corrupt image body")
+        machine = Machine(lib_dir, classpath, class_loader)
+        main = install(machine, body)
+        machine.after_load()
     progress.done()
     return machine, main
+
+
+def counts_of(data: bytes) -> dict:
+    header = parse_header(data)
+    return {"objects": header.objects, "classes": header.classes, "processes": header.processes}
 
 
 # ---------------------------------------------------------------------- default image
