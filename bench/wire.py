@@ -1,0 +1,158 @@
+"""Wire-values benchmark (issue 6): encode+decode throughput of node/wire.py for a
+mixed message of about 1 KB (numbers, big integers, doubles, strings, nested arrays, a
+dictionary, symbols, a user object), against ``pickle`` (protocol 5) of the equivalent
+Python structure in the same run; plain ``cbor2`` of that Python structure is shown
+for reference.
+
+Run: ``python -m bench.wire [--iterations N] [--repeats K] [--json FILE]``.
+Each figure is the median over K repetitions of N encode+decode round trips.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import cbor2  # noqa: E402
+
+from cli.main import make_machine  # noqa: E402
+from compiler.front import compile_input  # noqa: E402
+from node import wire  # noqa: E402
+
+POINT_CLASS = "BenchWirePoint = Object ( | x y label tags | )"
+MESSAGE_SOURCE = """
+| point d |
+point := BenchWirePoint new.
+point instVarNamed: #x put: 12; instVarNamed: #y put: -3.25; instVarNamed: #label put: 'origin of the plot';
+    instVarNamed: #tags put: #(#red #green #blue).
+d := Dictionary new.
+d at: 'name' put: 'bench message'; at: 'count' put: 1234567; at: 'ratio' put: 0.125;
+  at: 'big' put: (2 raisedTo: 100); at: 'flags' put: { true. false. nil };
+  at: 'owner' put: point; at: 'kind' put: #measurement.
+^ { d.
+    #(1 2 3 4 5 6 7 8 9 10 -11 -12 1000000 -1000000 4294967296).
+    #(#(1.5 2.5 3.5) #('alpha' 'beta' 'gamma' 'delta') #(#(#(#deep 'nested' 42)))).
+    { 'The quick brown fox jumps over the lazy dog. ' + 'The quick brown fox jumps over the lazy dog. '.
+      'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt.'.
+      'ütf-8 ✓ text'. #symbolOne. #symbol:two: }.
+    { 3.141592653589793. 2.718281828459045. 0.0 - 0.0. 1.0e300. (2 raisedTo: 70) negated }.
+    Array new: 20 withAll: 'item'.
+    #(16r7FFFFFFF 16r100000000 -65536 255 256 65535 65536 3 1 4 1 5 9 2 6 5 3 5 8 9 7 9).
+    'Sphinx of black quartz, judge my vow. Pack my box with five dozen liquor jugs; how vexingly quick '
+        + 'daft zebras jump! The five boxing wizards jump quickly.'.
+    #(#alpha #beta #gamma #delta #epsilon #zeta #eta #theta) }
+"""
+
+
+class Point:
+    """The Python counterpart of BenchWirePoint: an object with four attributes."""
+
+    def __init__(self, x: Any, y: Any, label: str, tags: list) -> None:
+        self.x, self.y, self.label, self.tags = x, y, label, tags
+
+
+def python_message() -> list:
+    """The equivalent Python structure (Symbols as interned str)."""
+    point = Point(12, -3.25, "origin of the plot", [sys.intern("red"), sys.intern("green"), sys.intern("blue")])
+    return [
+        {"name": "bench message", "count": 1234567, "ratio": 0.125, "big": 2 ** 100,
+         "flags": [True, False, None], "owner": point, "kind": sys.intern("measurement")},
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -11, -12, 1000000, -1000000, 4294967296],
+        [[1.5, 2.5, 3.5], ["alpha", "beta", "gamma", "delta"], [[[sys.intern("deep"), "nested", 42]]]],
+        ["The quick brown fox jumps over the lazy dog. " * 2,
+         "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt.",
+         "ütf-8 ✓ text", sys.intern("symbolOne"), sys.intern("symbol:two:")],
+        [3.141592653589793, 2.718281828459045, -0.0, 1.0e300, -(2 ** 70)],
+        ["item"] * 20,
+        [0x7FFFFFFF, 0x100000000, -65536, 255, 256, 65535, 65536, 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9],
+        "Sphinx of black quartz, judge my vow. Pack my box with five dozen liquor jugs; how vexingly quick "
+        "daft zebras jump! The five boxing wizards jump quickly.",
+        [sys.intern(name) for name in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")],
+    ]
+
+
+def vm_message() -> tuple[Any, Any]:
+    """(universe, the mixed message as VM values)."""
+    machine = make_machine([])
+    universe = machine.universe
+    compile_input(universe, POINT_CLASS, "<bench>")
+    compiled = compile_input(universe, MESSAGE_SOURCE, "<bench>")
+    outcome = machine.evaluate(compiled.method)
+    if outcome.status != "value":
+        raise SystemExit(f"building the message failed: {outcome.error_text}")
+    return universe, outcome.value
+
+
+def timed(round_trip: Callable[[], Any], iterations: int, repeats: int) -> float:
+    """Median seconds per round trip."""
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(iterations):
+            round_trip()
+        samples.append((time.perf_counter() - started) / iterations)
+    return statistics.median(samples)
+
+
+def cbor2_default(encoder: Any, value: Any) -> None:
+    encoder.encode(cbor2.CBORTag(wire.TAG_OBJECT, ["Point", vars(value)]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=500, help="round trips per repetition")
+    parser.add_argument("--repeats", type=int, default=7, help="repetitions (the median is reported)")
+    parser.add_argument("--json", help="write the results to this file")
+    args = parser.parse_args(argv)
+
+    universe, message = vm_message()
+    data = wire.encode(universe, message)
+    wire.decode(universe, data)                                      # warm the class lookups
+    plain = python_message()
+    pickled = pickle.dumps(plain, protocol=5)
+    cbor_plain = cbor2.dumps(plain, default=cbor2_default)
+
+    repeat = dict(iterations=args.iterations, repeats=args.repeats)
+    results = {
+        "message_bytes": {"wire": len(data), "pickle": len(pickled), "cbor2": len(cbor_plain)},
+        "seconds_per_round_trip": {
+            "wire": timed(lambda: wire.decode(universe, wire.encode(universe, message)), **repeat),
+            "pickle": timed(lambda: pickle.loads(pickle.dumps(plain, protocol=5)), **repeat),
+            "cbor2": timed(lambda: cbor2.loads(cbor2.dumps(plain, default=cbor2_default)), **repeat),
+        },
+        "wire_seconds_per_step": {
+            "encode": timed(lambda: wire.encode(universe, message), **repeat),
+            "decode": timed(lambda: wire.decode(universe, data), **repeat),
+        },
+        "iterations": args.iterations, "repeats": args.repeats,
+    }
+    per = results["seconds_per_round_trip"]
+    results["wire_over_pickle"] = per["wire"] / per["pickle"]
+    results["wire_over_cbor2"] = per["wire"] / per["cbor2"]
+
+    print(f"mixed message: {len(data)} bytes on the wire, {len(pickled)} pickled, {len(cbor_plain)} as plain cbor2")
+    for name, seconds in per.items():
+        rate = 1 / seconds
+        print(f"  {name:7s} encode+decode: {seconds * 1e6:9.1f} us/message  {rate:9.0f} messages/s"
+              f"  {rate * results['message_bytes'][name] / 1e6:6.2f} MB/s")
+    steps = results["wire_seconds_per_step"]
+    print(f"  (wire alone: encode {steps['encode'] * 1e6:.1f} us, decode {steps['decode'] * 1e6:.1f} us)")
+    print(f"wire / pickle: {results['wire_over_pickle']:.1f}x the time "
+          f"(wire / cbor2: {results['wire_over_cbor2']:.1f}x)")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
