@@ -91,6 +91,7 @@ def _show(session: ReplSession, text: str, out: TextIO, err: TextIO) -> bool:
 def run_interactive(session: ReplSession) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.completion import Completer, Completion
+    from prompt_toolkit.filters import is_searching
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.key_binding import KeyBindings
     from prompt_toolkit.layout.processors import HighlightMatchingBracketProcessor
@@ -120,7 +121,7 @@ def run_interactive(session: ReplSession) -> int:
 
     bindings = KeyBindings()
 
-    @bindings.add("enter")
+    @bindings.add("enter", filter=~is_searching)
     def _submit_when_complete(event) -> None:
         buffer = event.current_buffer
         text = buffer.text

@@ -215,12 +215,19 @@ class ReplSession:
     def names(self) -> tuple[list[str], list[str]]:
         """(class names and other globals, workspace variables)."""
         def collect() -> tuple[list[str], list[str]]:
-            classes, variables = [], []
-            for name, value in self.universe.globals.items():
+            universe = self.universe
+            classes, variables = set(), []
+            for name, value in universe.globals.items():
                 if isinstance(value, VClass):
-                    classes.append(name)
+                    classes.add(name)
                 elif name not in ("nil", "true", "false"):
                     variables.append(name)
+            # Classes not loaded yet: every class file along the classpath and in lib/.
+            for folder in [*universe.classpath, universe.lib_dir]:
+                try:
+                    classes.update(f[:-4] for f in os.listdir(folder) if f.endswith(".som"))
+                except OSError:
+                    pass
             return sorted(classes), sorted(variables)
         return self.host.call(collect, timeout=2)
 
@@ -268,10 +275,8 @@ def receiver_class(universe: Any, receiver: str | None) -> VClass | None:
 
 
 def class_definition(universe: Any, cls: VClass) -> str:
-    """A class's source: its file's text when it has one, else rebuilt from its
-    methods' sources."""
-    if cls.source:
-        return cls.source.rstrip()
+    """A class's definition as it is now, rebuilt from its fields and its methods'
+    sources (so methods added or redefined after the class show as they are)."""
     superclass = cls.superclass.name if cls.superclass is not None else "nil"
     lines = [f"{cls.name} = {superclass} ("]
     if cls.instance_fields:

@@ -61,7 +61,9 @@ def completion_context(before_cursor: str) -> tuple[str | None, str]:
     word_match = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", before_cursor)
     word = word_match.group(0) if word_match else ""
     rest = before_cursor[:len(before_cursor) - len(word)]
-    if not rest.strip() or rest.rstrip()[-1:] in "(.[|^=:;{" or rest.rstrip().endswith(":="):
+    if rest.rstrip().endswith(";"):
+        return "", word                         # a cascade: a message to a receiver we cannot type
+    if not rest.strip() or rest.rstrip()[-1:] in "(.[|^=:{" or rest.rstrip().endswith(":="):
         return None, word
     receiver = _RECEIVER.search(rest)
     if receiver is None:
