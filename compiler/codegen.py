@@ -568,18 +568,22 @@ class CodeGenerator:
         return True
 
     def _inline_to_do(self, node: A.Send, args: list, for_value: bool) -> bool:
+        """``to:do:``, ``downTo:do:``, ``to:by:do:``, ``downTo:by:do:`` with a literal
+        one-argument block. A step that is not a literal is evaluated once; its sign
+        picks one of two copies of the loop."""
         selector = node.selector
         body = args[-1]
         if not self._is_block(body, 1):
             return False
-        step = 1
+        step: Any = 1
         if selector == "downTo:do:":
             step = -1
         elif selector in ("to:by:do:", "downTo:by:do:"):
             by = args[1]
-            if not (isinstance(by, A.Literal) and by.kind == "int" and by.value != 0):
-                return False
-            step = by.value if selector == "to:by:do:" else -by.value
+            if isinstance(by, A.Literal) and by.kind == "int" and by.value != 0:
+                step = by.value if selector == "to:by:do:" else -by.value
+            else:
+                step = by                   # an expression: its sign is known at run time
         unit = self.unit
         scope = unit.scope
         self._expr(node.receiver, True)          # stays on the stack: the loop's value
@@ -592,26 +596,58 @@ class CodeGenerator:
             self._expr(args[0], True)
             unit.line = node.line or unit.line
             unit.emit(B.POP_LOCAL, limit)
-            top = unit.here()
-            unit.emit(B.PUSH_LOCAL, counter)
-            unit.emit(B.PUSH_LOCAL, limit)
-            compare = "<=" if step > 0 else ">="
-            unit.emit(B.SPECIAL_SENDS[compare], unit.site(compare, 1))
-            leave = unit.emit_jump(B.JUMP_IF_FALSE)
-            self._inline_body(body, False)
-            unit.line = node.line or unit.line
-            unit.emit(B.PUSH_LOCAL, counter)
-            unit.emit(B.PUSH_LITERAL, unit.literal(("int", repr(abs(step))), self.vm.make_int(abs(step))))
-            op = "+" if step > 0 else "-"
-            unit.emit(B.SPECIAL_SENDS[op], unit.site(op, 1))
-            unit.emit(B.POP_LOCAL, counter)
-            unit.emit(B.JUMP_BACK, top)
-            unit.patch(leave)
+            if isinstance(step, int):
+                self._counting_loop(node, body, counter, limit, step)
+            else:
+                by_slot = scope.hidden("step")
+                self._expr(step, True)
+                unit.line = node.line or unit.line
+                if selector == "downTo:by:do:":
+                    unit.emit(B.SEND, unit.site("negated", 0))
+                unit.emit(B.POP_LOCAL, by_slot)
+                unit.emit(B.PUSH_LOCAL, by_slot)
+                unit.emit(B.PUSH_LITERAL, unit.literal(("int", "0"), V.ZERO))
+                unit.emit(B.SEND_GT, unit.site(">", 1))
+                to_descending = unit.emit_jump(B.JUMP_IF_FALSE)
+                self._counting_loop(node, body, counter, limit, 1, by_slot)
+                end = unit.emit_jump(B.JUMP)
+                unit.patch(to_descending)
+                self._counting_loop(node, body, counter, limit, -1, by_slot)
+                unit.patch(end)
         finally:
             scope.close_frame()
         if not for_value:
             unit.emit(B.POP)
         return True
+
+    def _counting_loop(self, node: A.Send, body: A.Block, counter: int, limit: int,
+                       step: int, step_slot: int | None = None) -> None:
+        """``counter`` runs to ``limit`` by ``step`` (a literal, or the value in
+        ``step_slot`` whose sign is that of ``step``), running the body each time."""
+        unit = self.unit
+        top = unit.here()
+        unit.emit(B.PUSH_LOCAL, counter)
+        unit.emit(B.PUSH_LOCAL, limit)
+        compare = "<=" if step > 0 else ">="
+        unit.emit(B.SPECIAL_SENDS[compare], unit.site(compare, 1))
+        leave = unit.emit_jump(B.JUMP_IF_FALSE)
+        unit.scope.open_frame()             # the body may be compiled twice: own temps each time
+        try:
+            self._inline_body(body, False)
+        finally:
+            unit.scope.close_frame()
+        unit.line = node.line or unit.line
+        unit.emit(B.PUSH_LOCAL, counter)
+        if step_slot is not None:
+            unit.emit(B.PUSH_LOCAL, step_slot)
+            op = "+"
+        else:
+            unit.emit(B.PUSH_LITERAL, unit.literal(("int", repr(abs(step))), self.vm.make_int(abs(step))))
+            op = "+" if step > 0 else "-"
+        unit.emit(B.SPECIAL_SENDS[op], unit.site(op, 1))
+        unit.emit(B.POP_LOCAL, counter)
+        unit.emit(B.JUMP_BACK, top)
+        unit.patch(leave)
 
     def _inline_times_repeat(self, node: A.Send, args: list, for_value: bool) -> bool:
         if not self._is_block(args[0]):

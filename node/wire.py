@@ -16,6 +16,7 @@ points into a tagged item still being decoded, which cyclic objects need.)
 from __future__ import annotations
 
 import math
+import re
 import struct
 from typing import Any, Callable
 
@@ -38,6 +39,7 @@ TAG_METHOD_SOURCE = 51006   # [class name, class side?, source text]
 TAG_VECTOR = 51007          # [elements]
 TAG_SET = 51008             # [elements]
 TAG_CLASS = 51009           # text: a class, by name
+TAG_INDEXED = 51010         # [class name, array | text | bytes]: a subclass of Array/String/ByteArray
 
 TAGS = {
     TAG_BIGNUM: "unsigned bignum (RFC 8949)", TAG_NEG_BIGNUM: "negative bignum (RFC 8949)",
@@ -45,8 +47,10 @@ TAGS = {
     TAG_SYMBOL: "Symbol", TAG_CHARACTER: "Character", TAG_OBJECT: "object by value",
     TAG_REMOTE_REF: "remote reference", TAG_EXCEPTION: "exception",
     TAG_METHOD_SOURCE: "method source", TAG_VECTOR: "Vector", TAG_SET: "Set",
-    TAG_CLASS: "class by name",
+    TAG_CLASS: "class by name", TAG_INDEXED: "instance of a subclass of Array, String or ByteArray",
 }
+
+_CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 DEFAULT_MAX_DEPTH = 256
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -150,10 +154,14 @@ class _Encoder:
         """The encoding of a heap object and its children, in writing order."""
         vm = self.vm
         kind = type(value)
-        if kind is VString or kind is VBytes or kind is LargeInt or kind is VClass:
-            return kind.__name__, []
         if kind is VArray:
-            return "array", value.items
+            return ("array", value.items) if value.cls is vm.Array else ("indexed", value.items)
+        if kind is VString:
+            return ("VString", []) if value.cls is vm.String else ("indexed", [])
+        if kind is VBytes:
+            return ("VBytes", []) if value.cls is vm.ByteArray else ("indexed", [])
+        if kind is LargeInt or kind is VClass:
+            return kind.__name__, []
         if kind is CompiledMethod:
             return "method", []
         if kind is Instance:
@@ -200,17 +208,27 @@ class _Encoder:
             pending.extend(self.classify(value)[1])
         return shared
 
+    def frame(self, depth: int) -> int:
+        """The decoder opens a frame here (a tag, or a non-empty array or map): refuse
+        what it would refuse. Answers the depth of what is inside."""
+        if depth >= self.max_depth:
+            raise WireError(f"the value is nested deeper than {self.max_depth} levels")
+        return depth + 1
+
     def encode(self, root: Any) -> bytes:
         shared = self.shared_objects(root)
         indices: dict[int, int] = {}
         vm = self.vm
+        frame = self.frame
+        # Work items: (value, depth), depth counting the frames the decoder will have
+        # open when it reads the value.
         stack: list[tuple[Any, int]] = [(root, 0)]
         while stack:
             value, depth = stack.pop()
-            if depth > self.max_depth:
-                raise WireError(f"the value is nested deeper than {self.max_depth} levels")
             kind = type(value)
             if kind is int:
+                if not V.INT_LO <= value < V.INT_HI and value not in (V.NIL, V.TRUE, V.FALSE):
+                    frame(depth)                # Characters and Symbols are tagged
                 self.immediate(value)
                 continue
             if kind is float:
@@ -222,46 +240,71 @@ class _Encoder:
                 continue
             key = id(value)
             if key in indices:
+                frame(depth)
                 self.head(6, TAG_SHAREDREF)
                 self.head(0, indices[key])
                 continue
             if key in shared:
                 indices[key] = len(indices)
+                depth = frame(depth)
                 self.head(6, TAG_SHAREABLE)
             what, children = self.classify(value)
-            below = depth + 1
             if what == "VString":
                 self.text(value.chars)
             elif what == "VBytes":
                 self.head(2, len(value.data))
                 self.out += value.data
             elif what == "LargeInt":
+                if not -(1 << 64) <= value.n < 1 << 64:
+                    frame(depth)
                 self.integer(value.n)
             elif what == "VClass":
                 if value.is_meta:
                     raise WireError("a metaclass cannot be sent")
+                frame(depth)
                 self.head(6, TAG_CLASS)
                 self.text(value.name)
             elif what == "array":
+                inner = frame(depth) if children else depth
                 self.head(4, len(children))
-                stack.extend((child, below) for child in reversed(children))
+                stack.extend((child, inner) for child in reversed(children))
             elif what == "vector" or what == "set":
+                inner = frame(depth)
+                inner = frame(inner) if children else inner
                 self.head(6, TAG_VECTOR if what == "vector" else TAG_SET)
                 self.head(4, len(children))
-                stack.extend((child, below + 1) for child in reversed(children))
+                stack.extend((child, inner) for child in reversed(children))
+            elif what == "indexed":
+                inner = frame(frame(depth))
+                self.head(6, TAG_INDEXED)
+                self.head(4, 2)
+                self.text(value.cls.name)
+                if kind is VString:
+                    self.text(value.chars)
+                elif kind is VBytes:
+                    self.head(2, len(value.data))
+                    self.out += value.data
+                else:
+                    inner = frame(inner) if children else inner
+                    self.head(4, len(children))
+                    stack.extend((child, inner) for child in reversed(children))
             elif what == "map":
+                inner = frame(depth) if children else depth
                 self.head(5, len(children) // 2)
-                stack.extend((child, below) for child in reversed(children))
+                stack.extend((child, inner) for child in reversed(children))
             elif what == "object":
                 names = vm.all_field_names(value.cls)
+                inner = frame(frame(depth))
+                inner = frame(inner) if names else inner
                 self.head(6, TAG_OBJECT)
                 self.head(4, 2)
                 self.text(value.cls.name)
                 self.head(5, len(names))
                 for name, child in reversed(list(zip(names, children))):
-                    stack.append((child, below + 2))
-                    stack.append((_Name(name), below + 2))
+                    stack.append((child, inner))
+                    stack.append((_Name(name), inner))
             elif what == "exception":
+                frame(frame(depth))
                 text = _fields(vm, value).get("messageText", V.NIL)
                 self.head(6, TAG_EXCEPTION)
                 self.head(4, 2)
@@ -271,10 +314,15 @@ class _Encoder:
                 else:
                     self.out.append(0xF6)
             elif what == "method_source":
+                frame(frame(depth))
                 fields = _fields(vm, value)
-                self.method_source(vm.str_of(fields["className"]), fields["classSide"] == V.TRUE,
-                                   vm.str_of(fields["source"]))
+                if type(fields["className"]) is not VString or type(fields["source"]) is not VString \
+                        or fields["classSide"] not in (V.TRUE, V.FALSE):
+                    raise WireError("a MethodSource needs its class name, side and source")
+                self.method_source(fields["className"].chars, fields["classSide"] == V.TRUE,
+                                   fields["source"].chars)
             elif what == "method":
+                frame(frame(depth))
                 holder = value.holder
                 if holder is None or not value.source:
                     raise WireError("a method without source cannot be sent")
@@ -291,8 +339,15 @@ class _Encoder:
 
 
 def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> bytes:
-    """The CBOR bytes of a VM value. Raises WireError for what cannot be sent."""
-    return _Encoder(vm, max_depth).encode(value)
+    """The CBOR bytes of a VM value. Raises WireError — and nothing else — for what
+    cannot be sent (including objects whose internals are not what their class
+    expects)."""
+    try:
+        return _Encoder(vm, max_depth).encode(value)
+    except WireError:
+        raise
+    except Exception as error:  # noqa: BLE001 — e.g. a Dictionary with broken fields
+        raise WireError(f"cannot encode the value: {type(error).__name__}: {error}") from None
 
 
 # ====================================================================== decoding
@@ -461,7 +516,8 @@ class _Decoder:
     def open_array(self, n: int) -> _Frame:
         top = self.stack[-1] if self.stack else None
         slot = self.parent_slot()
-        if top is not None and top.tag in (TAG_OBJECT, TAG_EXCEPTION, TAG_METHOD_SOURCE, TAG_REMOTE_REF):
+        if top is not None and top.tag in (TAG_OBJECT, TAG_EXCEPTION, TAG_METHOD_SOURCE,
+                                           TAG_REMOTE_REF, TAG_INDEXED):
             frame = _Frame(n, tag=-1, slot=slot)       # a record: plain Python list
             frame.state = top.tag
             return frame
@@ -582,9 +638,11 @@ class _Decoder:
             return value
         if tag == TAG_OBJECT:
             record = value.items if isinstance(value, _Frame) else None
-            if record is None or len(record) != 2 or not isinstance(record[1], Instance):
+            if record is None or len(record) != 2 or value.obj is None or record[1] is not value.obj:
                 raise WireError("an object needs [class name, {fields}]")
             return record[1]
+        if tag == TAG_INDEXED:
+            return self.new_indexed(value)
         if tag == TAG_EXCEPTION:
             return self.new_exception(value)
         if tag == TAG_METHOD_SOURCE:
@@ -600,6 +658,8 @@ class _Decoder:
 
     # -- VM objects
     def find_class(self, name: str) -> VClass:
+        if not _CLASS_NAME.match(name):
+            raise WireError(f"{name!r} is not a class name")
         try:
             cls = self.vm.global_value(name)
         except Exception as error:  # noqa: BLE001 — a broken class file is still a refusal
@@ -619,9 +679,23 @@ class _Decoder:
         if type(name) is not str:
             raise WireError("an object needs a class name")
         cls = self.find_class(name)
-        if cls.layout != "object":
+        if cls.layout != "object" or cls is self.vm.System:
             raise WireError(f"{name} instances cannot be made from fields")
         return self.vm.new_instance(cls)
+
+    def new_indexed(self, value: Any) -> Any:
+        record = value.items if isinstance(value, _Frame) else None
+        if record is None or len(record) != 2 or type(record[0]) is not str:
+            raise WireError("an indexable instance needs [class name, contents]")
+        cls = self.find_class(record[0])
+        contents = record[1]
+        if cls.layout == "array" and type(contents) is VArray and contents.cls is self.vm.Array:
+            return VArray(cls, contents.items)
+        if cls.layout == "string" and type(contents) is str:
+            return VString(cls, contents)
+        if cls.layout == "bytes" and type(contents) is bytes:
+            return VBytes(cls, bytearray(contents))
+        raise WireError(f"{record[0]} instances cannot hold that content")
 
     def set_field(self, obj: Instance, name: str, value: Any) -> None:
         names = self.vm.all_field_names(obj.cls)

@@ -52,6 +52,8 @@ class Interpreter(Semantics):
         new_method = method_kind.__new__
         new_block = block_kind.__new__
         block_classes = vm.block_classes
+        integer_class = vm.Integer
+        double_class = vm.Double
         NIL, TRUE, FALSE, ZERO, ONE = V.NIL, V.TRUE, V.FALSE, V.ZERO, V.ONE
         INT_LO, INT_HI = V.INT_LO, V.INT_HI
         PUSH_LOCAL, PUSH_FIELD, SEND, PUSH_SELF = B.PUSH_LOCAL, B.PUSH_FIELD, B.SEND, B.PUSH_SELF
@@ -282,15 +284,19 @@ class Interpreter(Semantics):
                         continue
                     elif op == PUSH_OUTER:
                         outer = ctx.outer
-                        for _ in range(code[pc + 1] - 1):
+                        depth = code[pc + 1]
+                        while depth > 1:
                             outer = outer.outer
+                            depth -= 1
                         stack.append(outer.stack[code[pc + 2]])
                         pc += 3
                         continue
                     elif op == POP_OUTER or op == STORE_OUTER:
                         outer = ctx.outer
-                        for _ in range(code[pc + 1] - 1):
+                        depth = code[pc + 1]
+                        while depth > 1:
                             outer = outer.outer
+                            depth -= 1
                         outer.stack[code[pc + 2]] = stack.pop() if op == POP_OUTER else stack[-1]
                         pc += 3
                         continue
@@ -390,7 +396,12 @@ class Interpreter(Semantics):
                 argc = site.argc
                 r = stack[-1 - argc]
                 t = type(r)
-                cls = class_of(r) if (t is int or t is float) else r.cls
+                if t is int:
+                    cls = integer_class if r < INT_HI else class_of(r)
+                elif t is float:
+                    cls = double_class
+                else:
+                    cls = r.cls
                 if site.token is cls.token:
                     m = site.target
                 else:

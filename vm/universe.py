@@ -375,6 +375,8 @@ class Universe:
     # ------------------------------------------------------------- loading
 
     def find_class_file(self, name: str) -> str | None:
+        if not name.isidentifier() or not name.isascii():
+            return None                      # never a path: `A/../B` names no class
         for directory in [*self.classpath, self.lib_dir]:
             path = os.path.join(directory, name + ".som")
             if os.path.isfile(path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from vm import value as V
 from vm.errors import PrimitiveFailed
-from vm.objects import KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, VArray, VBytes, VClass
+from vm.objects import KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, VArray, VBytes, VClass, VString
 from vm.primitives.registry import primitive
 
 
@@ -68,6 +68,11 @@ def array_new(vm, rcv, size):
 
 @primitive("Array class", "new:withAll:")
 def array_new_with_all(vm, rcv, size, val):
+    """Fill with ``val`` when its `value` is itself (numbers, booleans, nil, characters,
+    strings); anything else (a block) fails over to the library's loop, which sends
+    `value` for each element."""
+    if type(val) not in (int, float, VString):
+        raise PrimitiveFailed("the library evaluates `value` for each element")
     return VArray(rcv, [val] * _new_size(vm, size))
 
 

@@ -4,7 +4,6 @@ in the node layer (node/wire.py); the composition root hands it to the universe 
 the VM must not import the node layer."""
 from __future__ import annotations
 
-from vm.errors import PrimitiveFailed
 from vm.objects import VBytes
 from vm.primitives.registry import primitive
 
@@ -29,7 +28,7 @@ def wire_encode(vm, rcv, value):
 def wire_decode(vm, rcv, data):
     codec = _codec(vm)
     if type(data) is not VBytes:
-        raise PrimitiveFailed("decode: needs a ByteArray")
+        raise vm.signal("WireError", "Wire decode: needs a ByteArray")
     try:
         return codec.decode(vm, bytes(data.data))
     except codec.WireError as error:
