@@ -20,8 +20,9 @@ from vm import value as V
 from vm.errors import VMFatal
 from vm.objects import (
     KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT,
-    KIND_CONTROL, KIND_GETTER, KIND_SETTER, Closure, VArray,
+    KIND_CONTROL, KIND_GETTER, KIND_NATIVE, KIND_SETTER, Closure, VArray,
 )
+from vm.native import make_native
 from vm.semantics import Semantics, nils
 
 # What run() reports to the scheduler.
@@ -74,8 +75,21 @@ class Interpreter(Semantics):
         Q_RETURN_LOCAL, Q_RETURN_FIELD = B.Q_RETURN_LOCAL, B.Q_RETURN_FIELD
 
         ctx = process.ctx
+        deopted = None        # a context native code just handed back: interpret it now
         while True:
             method = ctx.method
+            native = method.native
+            if native is not None and ctx is not deopted and ctx.pc in method.native_entries:
+                following, budget = native(self, ctx, budget)
+                if following is None:
+                    return SWITCHED
+                if budget < 0:
+                    process.ctx = following
+                    return YIELDED
+                deopted = ctx if following is ctx else None
+                ctx = following
+                continue
+            deopted = None
             code = method.fast
             fused = method.fused
             literals = method.literals
@@ -142,6 +156,10 @@ class Interpreter(Semantics):
                                 process.ctx = ctx
                                 return YIELDED
                             pc = back
+                            method.heat -= 1
+                            if method.heat < 0 and (method.native is not None or make_native(vm, method)):
+                                ctx.pc = pc         # enter the native code at the loop head
+                                break
                             continue
                     stack.append(x)
                     pc += 2
@@ -175,12 +193,14 @@ class Interpreter(Semantics):
                             process.ctx = None
                             return FINISHED
                         method = ctx.method
+                        stack = ctx.stack
+                        stack.append(result)
+                        if method.native is not None:
+                            break                   # the trampoline resumes it natively
                         code = method.fast
                         fused = method.fused
                         literals = method.literals
                         sites = method.sites
-                        stack = ctx.stack
-                        stack.append(result)
                         pc = ctx.pc
                         rcv = ctx.receiver
                         continue
@@ -216,6 +236,10 @@ class Interpreter(Semantics):
                             process.ctx = ctx
                             return YIELDED
                         pc = code[pc + 1]
+                        method.heat -= 1
+                        if method.heat < 0 and (method.native is not None or make_native(vm, method)):
+                            ctx.pc = pc             # enter the native code at the loop head
+                            break
                         continue
                     if op == SEND_ADD or op == SEND_SUB or op == SEND_MUL:
                         b = stack[-1]
@@ -415,7 +439,7 @@ class Interpreter(Semantics):
                     site.token = cls.token
                     site.target = m
                 kind = m.kind
-                if kind == KIND_BYTECODE:
+                if kind == KIND_BYTECODE or kind == KIND_NATIVE:
                     ctx.pc = pc
                     if argc:
                         new_stack = stack[-argc:]
@@ -431,6 +455,13 @@ class Interpreter(Semantics):
                     new_ctx.receiver = r
                     new_ctx.sender = ctx
                     ctx = new_ctx
+                    if kind == KIND_NATIVE:
+                        new_ctx.pc = 0
+                        break
+                    m.heat -= 1
+                    if m.heat < 0 and make_native(vm, m):
+                        new_ctx.pc = 0
+                        break
                     method = m
                     code = m.fast
                     fused = m.fused
@@ -459,6 +490,10 @@ class Interpreter(Semantics):
                 if kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == argc:
                     block = r.code
                     ctx.pc = pc
+                    if block.native is None:
+                        block.heat -= 1
+                        if block.heat < 0:
+                            make_native(vm, block)
                     if argc:
                         new_stack = stack[-argc:]
                         del stack[-argc - 1:]
@@ -476,6 +511,9 @@ class Interpreter(Semantics):
                     new_ctx.closure = r
                     new_ctx.home = outer.home
                     ctx = new_ctx
+                    if block.native is not None:
+                        new_ctx.pc = 0
+                        break
                     method = block
                     code = block.fast
                     fused = block.fused

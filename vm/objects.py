@@ -129,6 +129,7 @@ KIND_CONSTANT = 5     # ^ literal / ^ self (trivial = the value, or None for sel
 KIND_BLOCK_VALUE = 6  # Block>>value and friends: a new block activation
 KIND_ARRAY_AT = 7     # Array>>at: (the primitive, inlined for in-range SmallInteger indices)
 KIND_ARRAY_AT_PUT = 8 # Array>>at:put:
+KIND_NATIVE = 9       # a bytecode method the second tier has compiled (vm.native)
 
 
 class CodeUnit:
@@ -147,7 +148,7 @@ class CompiledMethod(CodeUnit):
     __slots__ = ("cls", "selector", "holder", "num_args", "num_temps", "code", "literals",
                  "sites", "line_starts", "line_numbers", "first_line", "source",
                  "source_file", "kind", "primitive", "flags", "temp_names", "ihash",
-                 "fast", "fused", "trivial")
+                 "fast", "fused", "trivial", "native", "native_entries", "heat")
 
     def __init__(self, cls: Any, selector: str, num_args: int, num_temps: int,
                  code: list[int], literals: list, sites: list[SendSite]) -> None:
@@ -172,6 +173,9 @@ class CompiledMethod(CodeUnit):
         self.fast = code                   # the code the interpreter runs (see vm.quicken)
         self.fused: tuple = ()
         self.trivial: Any = None           # field index or value of a trivial method
+        self.native: Callable | None = None  # the second tier's function (see vm.native)
+        self.native_entries: frozenset = frozenset()
+        self.heat = 0
 
     @property
     def home_method(self) -> "CompiledMethod":
@@ -185,7 +189,8 @@ class CompiledMethod(CodeUnit):
 class CompiledBlock(CodeUnit):
     """The code of a block literal; ``method`` is the method it appears in."""
     __slots__ = ("num_args", "num_temps", "code", "literals", "sites", "line_starts",
-                 "line_numbers", "first_line", "method", "temp_names", "flags", "fast", "fused")
+                 "line_numbers", "first_line", "method", "temp_names", "flags", "fast", "fused",
+                 "native", "native_entries", "heat")
 
     def __init__(self, num_args: int, num_temps: int, code: list[int], literals: list,
                  sites: list[SendSite]) -> None:
@@ -202,6 +207,9 @@ class CompiledBlock(CodeUnit):
         self.flags = 0                      # blocks are never unwind markers
         self.fast = code
         self.fused: tuple = ()
+        self.native: Callable | None = None
+        self.native_entries: frozenset = frozenset()
+        self.heat = 0
 
     @property
     def home_method(self) -> CompiledMethod:

@@ -19,6 +19,7 @@ from typing import Any
 
 from vm import bytecodes as B
 from vm import value as V
+from vm.native import native_threshold
 from vm.objects import (
     KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL, KIND_GETTER, KIND_PRIMITIVE,
     KIND_SETTER, CompiledBlock, CompiledMethod,
@@ -36,6 +37,9 @@ def quicken(unit: CompiledMethod | CompiledBlock) -> None:
     fast, fused = fuse(unit)
     unit.fast = fast
     unit.fused = tuple(fused)
+    unit.native = None
+    unit.native_entries = frozenset()
+    unit.heat = native_threshold()
     for literal in unit.literals:
         if isinstance(literal, CompiledBlock):
             quicken(literal)

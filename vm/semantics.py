@@ -15,7 +15,8 @@ from vm import value as V
 from vm.errors import PrimitiveFailed, SignalException, VMFatal
 from vm.objects import (
     FLAG_CURTAILED, FLAG_ENSURE, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL,
-    KIND_GETTER, KIND_SETTER, Closure, Context, new_block_context, new_method_context,
+    KIND_GETTER, KIND_NATIVE, KIND_SETTER, Closure, Context, new_block_context,
+    new_method_context,
 )
 
 _NILS = tuple(tuple([V.NIL] * n) for n in range(256))
@@ -65,7 +66,7 @@ class Semantics:
         """Run ``method`` on the receiver and arguments on top of ``ctx``'s stack."""
         kind = method.kind
         stack = ctx.stack
-        if kind == KIND_BYTECODE:
+        if kind == KIND_BYTECODE or kind == KIND_NATIVE:
             return self.method_context(ctx, method, argc)
         if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
             return method.primitive(self, ctx, argc)
