@@ -22,7 +22,7 @@ from typing import Any
 from vm import value as V
 from vm.objects import (
     KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONTROL,
-    KIND_PRIMITIVE, BlockContext,
+    KIND_IDENTICAL, KIND_PRIMITIVE, BlockContext,
     CompiledBlock, CompiledMethod, Closure, Context, Instance, LargeInt, MethodContext,
     SendSite, VArray, VBytes, VClass, VString,
 )
@@ -389,7 +389,7 @@ def _canonical_kind(kind: int) -> int:
         return kind
     if kind == KIND_BLOCK_VALUE:
         return KIND_CONTROL
-    return KIND_PRIMITIVE if kind in (KIND_ARRAY_AT, KIND_ARRAY_AT_PUT) else KIND_BYTECODE
+    return KIND_PRIMITIVE if kind in (KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_IDENTICAL) else KIND_BYTECODE
 
 
 def _new(cls: type) -> Any:

@@ -20,9 +20,10 @@ from vm import value as V
 from vm.errors import VMFatal
 from vm.objects import (
     KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT,
-    KIND_CONTROL, KIND_GETTER, KIND_NATIVE, KIND_SETTER, Closure, VArray,
+    KIND_CONTROL, KIND_GETTER, KIND_IDENTICAL, KIND_NATIVE, KIND_SETTER, Closure, VArray,
 )
 from vm.native import make_native
+from vm.primitives.object import identical
 from vm.semantics import Semantics, nils
 
 # What run() reports to the scheduler.
@@ -54,6 +55,7 @@ class Interpreter(Semantics):
         new_block = block_kind.__new__
         block_classes = vm.block_classes
         integer_class = vm.Integer
+        nil_class = vm.Nil
         double_class = vm.Double
         NIL, TRUE, FALSE, ZERO, ONE = V.NIL, V.TRUE, V.FALSE, V.ZERO, V.ONE
         INT_LO, INT_HI = V.INT_LO, V.INT_HI
@@ -79,6 +81,12 @@ class Interpreter(Semantics):
         while True:
             method = ctx.method
             native = method.native
+            if native is None and ctx is not deopted:
+                # Entered from native code (a callee it made, or a sender it returned
+                # to): count the heat here, as the inline send path does.
+                method.heat -= 1
+                if method.heat < 0 and make_native(vm, method):
+                    native = method.native
             if native is not None and ctx is not deopted and ctx.pc in method.native_entries:
                 following, budget = native(self, ctx, budget)
                 if following is None:
@@ -421,7 +429,7 @@ class Interpreter(Semantics):
                 r = stack[-1 - argc]
                 t = type(r)
                 if t is int:
-                    cls = integer_class if r < INT_HI else class_of(r)
+                    cls = integer_class if r < INT_HI else (nil_class if r == NIL else class_of(r))
                 elif t is float:
                     cls = double_class
                 else:
@@ -473,6 +481,10 @@ class Interpreter(Semantics):
                     continue
                 if kind == KIND_GETTER:
                     stack[-1] = r.fields[m.trivial]
+                    continue
+                if kind == KIND_IDENTICAL:
+                    other = stack.pop()
+                    stack[-1] = TRUE if (r is other or identical(r, other)) else FALSE
                     continue
                 if kind == KIND_ARRAY_AT:
                     i = stack[-1]

@@ -26,11 +26,13 @@ from vm import bytecodes as B
 from vm import value as V
 from vm.objects import (
     KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT,
-    KIND_GETTER, KIND_NATIVE, KIND_SETTER, Closure, CompiledBlock, VArray,
+    KIND_GETTER, KIND_IDENTICAL, KIND_NATIVE, KIND_PRIMITIVE, KIND_SETTER, Closure,
+    CompiledBlock, VArray,
 )
+from vm.primitives.object import identical
 from vm.semantics import nils
 
-HOT = 1000              # sends into a method (or back jumps in it) before it is compiled
+HOT = 500               # sends into a method (or back jumps in it) before it is compiled
 MAX_CODE = 1500         # longer code stays interpreted (the generated source grows with it)
 NEVER = 1 << 62         # the heat of a unit the second tier has given up on
 
@@ -174,7 +176,9 @@ class NativeCompiler:
             "Closure": Closure, "VArray": VArray, "ArrayClass": vm.Array,
             "BlockClasses": vm.block_classes, "BlockClass": vm.Block,
             "IntegerClass": vm.Integer, "DoubleClass": vm.Double, "class_of": vm.class_of,
-            "lookup": vm.lookup, "KIND_BYTECODE": KIND_BYTECODE, "KIND_NATIVE": KIND_NATIVE,
+            "NilClass": vm.Nil, "identical": identical, "KIND_IDENTICAL": KIND_IDENTICAL,
+            "lookup": vm.lookup, "VM": vm, "KIND_PRIMITIVE": KIND_PRIMITIVE,
+            "KIND_BYTECODE": KIND_BYTECODE, "KIND_NATIVE": KIND_NATIVE,
             "KIND_GETTER": KIND_GETTER,
             "KIND_SETTER": KIND_SETTER, "KIND_CONSTANT": KIND_CONSTANT,
             "KIND_BLOCK_VALUE": KIND_BLOCK_VALUE, "KIND_ARRAY_AT": KIND_ARRAY_AT,
@@ -410,7 +414,7 @@ class NativeCompiler:
         r.line(f"r = {receiver}")
         r.line("t = type(r)")
         r.line("if t is int:")
-        r.line("    cls = IntegerClass if r < INT_HI else class_of(r)")
+        r.line("    cls = IntegerClass if r < INT_HI else (NilClass if r == NIL else class_of(r))")
         r.line("elif t is float:")
         r.line("    cls = DoubleClass")
         r.line("else:")
@@ -441,6 +445,10 @@ class NativeCompiler:
             r.line(f"        pc = {resume}")
             r.line("        continue")
         if argc == 1:
+            r.line("    if kind == KIND_IDENTICAL:")
+            r.line(f"        stack.append(TRUE if identical(r, {args[0]}) else FALSE)")
+            r.line(f"        pc = {resume}")
+            r.line("        continue")
             r.line("    if kind == KIND_SETTER:")
             r.line(f"        r.fields[m.trivial] = {args[0]}")
             r.line("        stack.append(r)")
@@ -458,6 +466,18 @@ class NativeCompiler:
             r.line(f"        stack.append({args[1]})")
             r.line(f"        pc = {resume}")
             r.line("        continue")
+        r.line("    if kind == KIND_PRIMITIVE:")
+        r.line("        try:")
+        r.line(f"            result = m.primitive(VM, r{', ' + arg_list if argc else ''})")
+        r.line("        except Exception as error:")
+        r.line("            stack.append(r)")
+        if argc:
+            r.line(f"            stack.extend(({arg_list},))")
+        r.line(f"            ctx.pc = {resume}")
+        r.line(f"            return interp.primitive_error(ctx, m, {argc}, error), budget")
+        r.line("        stack.append(result)")
+        r.line(f"        pc = {resume}")
+        r.line("        continue")
         r.line("    if kind == KIND_CONSTANT:")
         r.line("        stack.append(r if m.trivial is None else m.trivial)")
         r.line(f"        pc = {resume}")

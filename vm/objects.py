@@ -130,6 +130,7 @@ KIND_BLOCK_VALUE = 6  # Block>>value and friends: a new block activation
 KIND_ARRAY_AT = 7     # Array>>at: (the primitive, inlined for in-range SmallInteger indices)
 KIND_ARRAY_AT_PUT = 8 # Array>>at:put:
 KIND_NATIVE = 9       # a bytecode method the second tier has compiled (vm.native)
+KIND_IDENTICAL = 10   # Object>>== (the primitive, inlined)
 
 
 class CodeUnit:

@@ -145,18 +145,20 @@ def context_find_handler(vm, rcv):
     return V.NIL
 
 
-@primitive("Context", "takeUnwindBlock")
-def context_take_unwind_block(vm, rcv):
-    """If the receiver is an ensure:/ifCurtailed: activation whose block has not run,
-    mark it run and answer the block; otherwise nil."""
-    ctx = _ctx(rcv)
-    if not ctx.method.flags & (FLAG_ENSURE | FLAG_CURTAILED) or ctx.pc < 0:
-        return V.NIL
-    slot = temp_slot(ctx, UNWIND_DONE_TEMP)
-    if ctx.stack[slot] != V.NIL:
-        return V.NIL
-    ctx.stack[slot] = V.TRUE
-    return ctx.stack[0]
+@primitive("Context class", "takeUnwindBlockFrom:to:")
+def context_take_next_unwind_block(vm, rcv, top, target):
+    """The block of the first ensure:/ifCurtailed: activation from ``top`` down to (not
+    including) ``target`` (nil: the bottom of the stack) whose block has not run,
+    marked as run; nil when there is none."""
+    ctx = top if isinstance(top, Context) else None
+    while ctx is not None and ctx is not target:
+        if ctx.method.flags & (FLAG_ENSURE | FLAG_CURTAILED) and ctx.pc >= 0:
+            slot = temp_slot(ctx, UNWIND_DONE_TEMP)
+            if ctx.stack[slot] == V.NIL:
+                ctx.stack[slot] = V.TRUE
+                return ctx.stack[0]
+        ctx = ctx.sender
+    return V.NIL
 
 
 @primitive("Context", "bottomContext")

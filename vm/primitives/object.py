@@ -6,7 +6,7 @@ from typing import Any
 
 from vm import value as V
 from vm.errors import PrimitiveFailed
-from vm.objects import Instance, LargeInt, VArray, VBytes, VClass, VString
+from vm.objects import KIND_IDENTICAL, Instance, LargeInt, VArray, VBytes, VClass, VString
 from vm.primitives.array import check_index
 from vm.primitives.registry import control, primitive
 
@@ -80,6 +80,9 @@ def object_class(vm, rcv):
 @primitive("Object", "==")
 def object_identical(vm, rcv, other):
     return V.TRUE if identical(rcv, other) else V.FALSE
+
+
+object_identical.inline_kind = KIND_IDENTICAL    # the interpreter and native code inline it
 
 
 @primitive("Object", "hashcode")
