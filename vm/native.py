@@ -499,7 +499,7 @@ class NativeCompiler:
         r.line("        return callee, budget")
         # Everything else — primitives, control primitives, doesNotUnderstand: — by
         # the interpreter's semantics, with receiver and arguments on the real stack.
-        r.line(f"stack.append(r)")
+        r.line("stack.append(r)")
         if argc:
             r.line(f"stack.extend(({arg_list},))")
         r.line(f"ctx.pc = {resume}")
