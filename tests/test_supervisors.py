@@ -1,220 +1,24 @@
 """Supervisors (lib/Supervisor.som and friends, issue 4): hosted-language programs run
-in an in-process VM, checked against Erlang/OTP's supervisor semantics.
-
-Each program uses ``Probe`` (defined below): children made by ``probe worker: #id``
-record their start in ``probe events`` and then obey one command (#normal: return,
-#shutdown: exit with #shutdown, #error: an unhandled Error). ``probe end: p how: k
-under: sup`` answers once ``p`` is dead and the supervisor has dealt with it (the
-supervisor gets the child's Exit before our next request, which we then make).
-Every receive is bounded, so a broken supervisor fails a test instead of hanging it.
-"""
+in an in-process VM, checked against Erlang/OTP's supervisor semantics: restart
+intensity and escalation, links to the parent, ordered shutdown, dynamic children,
+requests and configuration errors, and the supervision example and the docs' example.
+The programs use ``Probe`` and ``run`` from tests/supervisor_support.py; the strategy x
+restart type x exit kind matrix is in tests/test_supervisors_matrix.py."""
 from __future__ import annotations
 
-import itertools
 import os
 import re
-import threading
 
 import pytest
 
 from conftest import ROOT, run_vm
-
-PROBE = r"""
-Probe = (
-    | events |
-    initialize = ( events := Vector new )
-    events = ( ^ events )
-    eventsFrom: index = (
-        | words |
-        words := Vector new.
-        index to: events size do: [ :i | words append: (events at: i) asString ].
-        ^ words isEmpty ifTrue: [ '-' ] ifFalse: [ words join: ' ' ] )
-
-    "A start block: record the start, then obey one command."
-    worker: id = ( ^ [ events append: id. self obey ] )
-    "The same for a #simpleOneForOne spec: the argument is recorded."
-    argumentWorker = ( ^ [ :argument | events append: argument. self obey ] )
-    obey = (
-        | command |
-        command := Process receive.
-        command == #error ifTrue: [ ^ Error signal: 'boom' ].
-        command == #shutdown ifTrue: [ Process current exit: #shutdown ].
-        ^ command )
-    "A child that traps exits and ignores them; records the Exits it gets."
-    stubborn: id = ( ^ [ Process current trapExit: true. events append: id.
-        [ true ] whileTrue: [ | m | m := Process receive. (m isKindOf: Exit) ifTrue: [ events append: #ignored ] ] ] )
-    "A child that traps exits, and on one records its id and ends normally."
-    polite: id = ( ^ [ Process current trapExit: true. events append: id.
-        Process receive: [ :m | m isKindOf: Exit ]. events append: 'bye' + id ] )
-
-    end: process how: kind under: sup = (
-        | ref |
-        ref := Process current monitor: process.
-        process send: kind.
-        self awaitDown: ref.
-        sup countChildren.
-        Process sleep: 20 )
-    awaitDown: ref = (
-        ^ Process receive: [ :m | (m isKindOf: Down) and: [ m ref = ref ] ]
-            within: 3000 ifTimeout: [ self error: 'no Down within 3 s' ] )
-    "Monitor process; answer the reason it ends with."
-    reasonOf: process = ( ^ self nameOf: (self awaitDown: (Process current monitor: process)) reason )
-    nameOf: reason = (
-        (reason isKindOf: Exception) ifTrue: [ ^ reason class name asString ].
-        ^ reason asString )
-
-    "What became of each child of before (Pairs of id and process) in after."
-    report: before against: after = (
-        before do: [ :old |
-            | now fate |
-            now := after detect: [ :pair | pair key = old key ] ifNone: [ nil ].
-            fate := now isNil
-                ifTrue: [ 'removed:' + (self nameOf: old value exitReason) ]
-                ifFalse: [ now value isNil
-                    ifTrue: [ 'stopped:' + (self nameOf: old value exitReason) ]
-                    ifFalse: [ now value == old value
-                        ifTrue: [ old value isAlive ifTrue: [ 'same' ] ifFalse: [ 'dead-but-listed' ] ]
-                        ifFalse: [ 'restarted:' + (self nameOf: old value exitReason) ] ] ].
-            (old key asString + '=' + fate) println ] )
-    "The same for #simpleOneForOne children, which have no names: by position."
-    reportDynamic: before against: after = (
-        before doWithIndex: [ :old :i |
-            (i asString + '=' + ((after anySatisfy: [ :pair | pair value == old value ])
-                ifTrue: [ 'same' ]
-                ifFalse: [ 'gone:' + (self nameOf: old value exitReason) ])) println ] )
-
-    ----
-    new = ( ^ super new initialize )
-)
-"""
-
-STRATEGIES = ["oneForOne", "oneForAll", "restForOne", "simpleOneForOne"]
-RESTART_TYPES = ["permanent", "transient", "temporary"]
-EXIT_KINDS = ["normal", "shutdown", "error"]
-REASON_NAME = {"normal": "normal", "shutdown": "shutdown", "error": "Error"}
+from supervisor_support import PROBE, run
 
 
 @pytest.fixture
 def sv(vm):
     vm.define(PROBE)
     return vm
-
-
-WATCHDOG_SECONDS = 10
-WATCHDOG_EXIT = 97
-
-
-def run(session, source: str) -> list[str]:
-    """Run statements; answer the printed lines (the program must end normally). A
-    watchdog ends a program that hangs (as `system exit:` would), so that a broken
-    supervisor fails the test instead of blocking the suite."""
-    universe = session.universe
-
-    def stop_the_program() -> None:
-        if universe.exit_status is None:
-            universe.exit_status = WATCHDOG_EXIT
-
-    watchdog = threading.Timer(WATCHDOG_SECONDS,
-                               lambda: session.machine.scheduler.post(stop_the_program))
-    watchdog.start()
-    try:
-        outcome = session.run(source)
-    finally:
-        watchdog.cancel()
-    assert outcome.status == "value", \
-        f"{outcome.status} {outcome.exit_code}: {outcome.error_text}\n{session.printed()}"
-    return session.printed().splitlines()
-
-
-# --------------------------------------------------------------------------- the matrix
-
-def expected_static(strategy: str, restart: str, kind: str) -> list[str]:
-    """OTP's outcome when child b (of a permanent, b, c transient, d temporary) ends."""
-    victim = REASON_NAME[kind]
-    restarts = restart == "permanent" or (restart == "transient" and kind == "error")
-    if not restarts:
-        fate_b = f"removed:{victim}" if restart == "temporary" else f"stopped:{victim}"
-        return ["started: -", "a=same", f"b={fate_b}", "c=same", "d=same"]
-    if strategy == "oneForOne":
-        return ["started: b", "a=same", f"b=restarted:{victim}", "c=same", "d=same"]
-    if strategy == "oneForAll":
-        return ["started: a b c", "a=restarted:shutdown", f"b=restarted:{victim}",
-                "c=restarted:shutdown", "d=removed:shutdown"]
-    assert strategy == "restForOne"
-    return ["started: b c", "a=same", f"b=restarted:{victim}", "c=restarted:shutdown",
-            "d=removed:shutdown"]
-
-
-def expected_simple(restart: str, kind: str) -> list[str]:
-    victim = REASON_NAME[kind]
-    restarts = restart == "permanent" or (restart == "transient" and kind == "error")
-    return [f"started: {'2' if restarts else '-'}", f"children: {3 if restarts else 2}",
-            "1=same", f"2=gone:{victim}", "3=same"]
-
-
-@pytest.mark.parametrize("strategy,restart,kind",
-                         list(itertools.product(STRATEGIES, RESTART_TYPES, EXIT_KINDS)))
-def test_strategy_restart_type_exit_kind(sv, strategy, restart, kind):
-    if strategy == "simpleOneForOne":
-        lines = run(sv, f"""
-            | probe sup before |
-            probe := Probe new.
-            sup := Supervisor strategy: #simpleOneForOne intensity: 10 period: 5000.
-            sup addChild: (ChildSpec id: #w start: probe argumentWorker restart: #{restart}).
-            sup start.
-            1 to: 3 do: [ :i | sup startChild: i ].
-            Process sleep: 20.
-            ('initial: ' + (probe eventsFrom: 1)) println.
-            before := sup whichChildren.
-            probe end: (before at: 2) value how: #{kind} under: sup.
-            ('started: ' + (probe eventsFrom: 4)) println.
-            ('children: ' + sup countChildren asString) println.
-            probe reportDynamic: before against: sup whichChildren.
-            sup stop.
-            (before allSatisfy: [ :pair | pair value isAlive not ]) println.
-        """)
-        assert lines == ["initial: 1 2 3", *expected_simple(restart, kind), "true"]
-        return
-    lines = run(sv, f"""
-        | probe sup before after |
-        probe := Probe new.
-        sup := Supervisor strategy: #{strategy} intensity: 10 period: 5000.
-        sup addChild: (ChildSpec id: #a start: (probe worker: #a)).
-        sup addChild: (ChildSpec id: #b start: (probe worker: #b) restart: #{restart}).
-        sup addChild: (ChildSpec id: #c start: (probe worker: #c) restart: #transient).
-        sup addChild: (ChildSpec id: #d start: (probe worker: #d) restart: #temporary).
-        sup start.
-        Process sleep: 20.
-        ('initial: ' + (probe eventsFrom: 1)) println.
-        before := sup whichChildren.
-        probe end: (sup childNamed: #b) how: #{kind} under: sup.
-        ('started: ' + (probe eventsFrom: 5)) println.
-        after := sup whichChildren.
-        probe report: before against: after.
-        sup stop.
-        ((after select: [ :pair | pair value notNil ]) allSatisfy: [ :pair | pair value isAlive not ]) println.
-    """)
-    assert lines == ["initial: a b c d", *expected_static(strategy, restart, kind), "true"]
-
-
-def test_group_restart_also_restarts_a_stopped_transient_sibling(sv):
-    """OTP: a one_for_all restart starts every non-temporary child, including one that
-    had ended normally (its spec was kept)."""
-    lines = run(sv, """
-        | probe sup |
-        probe := Probe new.
-        sup := Supervisor strategy: #oneForAll intensity: 10 period: 5000.
-        sup addChild: (ChildSpec id: #a start: (probe worker: #a)).
-        sup addChild: (ChildSpec id: #c start: (probe worker: #c) restart: #transient).
-        sup start.
-        probe end: (sup childNamed: #c) how: #normal under: sup.
-        (sup childNamed: #c) printString println.
-        probe end: (sup childNamed: #a) how: #error under: sup.
-        (probe eventsFrom: 1) println.
-        (sup childNamed: #c) isAlive println.
-        sup stop.
-    """)
-    assert lines == ["nil", "a c a c", "true"]
 
 
 # --------------------------------------------------------------------------- intensity
