@@ -230,6 +230,14 @@ def command_repl(options: argparse.Namespace) -> int:
         session.close()
 
 
+# ---------------------------------------------------------------------- bench
+
+def command_bench(arguments: list[str]) -> int:
+    """`vm bench ...` is `python -m bench ...` (its options are the harness's own)."""
+    from bench.harness import main as bench_main
+    return bench_main(arguments)
+
+
 # ---------------------------------------------------------------------- image
 
 def command_image_info(options: argparse.Namespace) -> int:
@@ -275,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     repl.add_argument("--image", metavar="FILE", help="resume a saved image")
     repl.set_defaults(handler=command_repl)
 
+    commands.add_parser("bench", help="the benchmark suite (options as python -m bench)")
+
     image_command = commands.add_parser("image", help="inspect image files")
     image_actions = image_command.add_subparsers(dest="action", required=True)
     info = image_actions.add_parser("info", help="print an image's header without loading it")
@@ -284,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:
+        return command_bench(arguments[1:])
+    options = build_parser().parse_args(arguments)
     try:
         return options.handler(options)
     except SmalltalkSyntaxError as error:

@@ -134,19 +134,7 @@ class CodeGenerator(Inlining):
         unit = _Unit(scope, 1)
         self.unit = unit
         self._declare_temps(scope, doit.body.temps, 1)
-        statements = doit.body.statements
-        if not statements:
-            unit.emit(B.PUSH_NIL)
-            unit.emit(B.RETURN)
-        else:
-            for stmt in statements[:-1]:
-                self._statement(stmt)
-            last = statements[-1]
-            if isinstance(last, A.Return):
-                self._statement(last)
-            else:
-                self._expr(last, True)
-                unit.emit(B.RETURN)
+        self._value_body(doit.body.statements)
         method = CompiledMethod(self.vm.Method, selector, 0, scope.num_temps, unit.code,
                                 unit.literals, unit.sites)
         self._finish(method, unit)
@@ -184,6 +172,23 @@ class CodeGenerator(Inlining):
         return [self._declare(scope, name, line) for name in temps]
 
     # ------------------------------------------------------------------ statements
+
+    def _value_body(self, statements: list) -> None:
+        """A block's or a do-it's statements: the last one's value is returned (nil
+        when there are none)."""
+        unit = self.unit
+        if not statements:
+            unit.emit(B.PUSH_NIL)
+            unit.emit(B.RETURN)
+            return
+        for stmt in statements[:-1]:
+            self._statement(stmt)
+        last = statements[-1]
+        if isinstance(last, A.Return):
+            self._return(last)
+        else:
+            self._expr(last, True)
+            unit.emit(B.RETURN)
 
     def _method_statements(self, statements: list) -> None:
         unit = self.unit
@@ -387,19 +392,7 @@ class CodeGenerator(Inlining):
         self.unit = unit
         try:
             self._declare_temps(scope, node.body.temps, node.line)
-            statements = node.body.statements
-            if not statements:
-                unit.emit(B.PUSH_NIL)
-                unit.emit(B.RETURN)
-            else:
-                for stmt in statements[:-1]:
-                    self._statement(stmt)
-                last = statements[-1]
-                if isinstance(last, A.Return):
-                    self._return(last)
-                else:
-                    self._expr(last, True)
-                    unit.emit(B.RETURN)
+            self._value_body(node.body.statements)
         finally:
             self.unit = outer_unit
         block = CompiledBlock(scope.num_args, scope.num_temps, unit.code, unit.literals, unit.sites)

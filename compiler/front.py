@@ -61,9 +61,13 @@ def compile_statements(universe: Any, text: str, filename: str = "<doit>",
                        resolve_unknown: Callable[[str], bool] | None = None) -> CompiledMethod:
     """Statements (optionally starting with ``| temps |``) as a method ``doIt`` whose
     result is the value of the last statement."""
-    doit = parse_doit(text, filename)
-    generator = CodeGenerator(universe, [], filename, resolve_unknown)
-    method = generator.compile_doit(doit)
+    return _doit_method(universe, parse_doit(text, filename), text, filename, resolve_unknown, False)
+
+
+def _doit_method(universe: Any, node: A.DoIt, text: str, filename: str,
+                 resolve_unknown: Callable[[str], bool] | None, workspace: bool) -> CompiledMethod:
+    generator = CodeGenerator(universe, [], filename, resolve_unknown, workspace)
+    method = generator.compile_doit(node)
     method.holder = universe.Nil
     method.source = text
     quicken(method)
@@ -93,9 +97,5 @@ def compile_input(universe: Any, text: str, filename: str = "<doit>",
             raise SmalltalkSyntaxError(f"no class named {node.class_name}", filename, node.line, 1)
         cls = target.cls if node.class_side else target
         return Compiled("method", method=compile_method_in(universe, cls, node.method, filename), cls=cls)
-    generator = CodeGenerator(universe, [], filename, resolve_unknown, workspace)
-    method = generator.compile_doit(node)
-    method.holder = universe.Nil
-    method.source = text
-    quicken(method)
-    return Compiled("statements", method=method)
+    return Compiled("statements", method=_doit_method(universe, node, text, filename,
+                                                     resolve_unknown, workspace))

@@ -134,14 +134,7 @@ class _ToAst(Transformer):
         return A.MethodDoIt(str(class_name), class_side, rest[0], line=class_name.line)
 
     def doit(self, *items):
-        temps: list[str] = []
-        statements: list = []
-        for item in items:
-            if isinstance(item, tuple) and item[0] == "temps":
-                temps = item[1]
-            else:
-                statements = item
-        return A.DoIt(A.Body(temps, statements))
+        return A.DoIt(self.body(*items))
 
     # ---------------------------------------------------------- methods
 

@@ -105,10 +105,10 @@ class Machine:
     def send(self, receiver: Any, selector: str, args: list | None = None) -> Outcome:
         return self.finish(self.spawn_send(receiver, selector, args or []))
 
-    def print_string(self, value: Any) -> str:
-        """``value printString``, evaluated in the VM (falls back to a plain
-        description if printString itself fails)."""
-        outcome = self.send(value, "printString")
+    def print_string(self, value: Any, limit: int = 100_000) -> str:
+        """``value printString`` (at most ``limit`` characters, so cyclic structures
+        print too), evaluated in the VM; a plain description if printString fails."""
+        outcome = self.send(value, "printStringLimitedTo:", [self.universe.make_int(limit)])
         if outcome.status == "value" and type(outcome.value) is VString:
             return outcome.value.chars
         return f"<{self.universe.class_of(value).name}: printString failed: {outcome.error_text}>"

@@ -308,10 +308,10 @@ class NativeCompiler:
                 return
 
     @staticmethod
-    def nested_deopt(r: _Region, pc: int, values: list[str] | None = None) -> None:
-        """A deopt one level deeper than the current line (inside an `if`)."""
+    def nested_deopt(r: _Region, pc: int, values: list[str] | None = None, levels: int = 1) -> None:
+        """A deopt ``levels`` deeper than the current line (inside an `if`)."""
         saved_indent = r.indent
-        r.indent += "    "
+        r.indent += "    " * levels
         r.deopt(pc, values)
         r.indent = saved_indent
 
@@ -344,18 +344,19 @@ class NativeCompiler:
         r.line(f"if {test}:")
         r.line(f"    {name} = {result}")
         r.line(f"    if not INT_LO <= {name} < INT_HI:")
-        r.indent += "        "
-        r.deopt(pc, [a, b])
-        r.indent = r.indent[:-8]
+        self.nested_deopt(r, pc, [a, b], levels=2)
+        self.as_doubles(r, pc, a, b, fa, fb)
+        r.line(f"    {name} = x {_ARITH[op]} y")
+        r.push(name)
+
+    def as_doubles(self, r: _Region, pc: int, a: str, b: str, fa: str, fb: str) -> None:
+        """The else branch of a fast path: both operands as Doubles in x and y, or a
+        hand-back to the interpreter when either is not a number."""
         r.line("else:")
         r.line(f"    x = {fa}")
         r.line(f"    y = {fb}")
         r.line("    if x is None or y is None:")
-        r.indent += "        "
-        r.deopt(pc, [a, b])
-        r.indent = r.indent[:-8]
-        r.line(f"    {name} = x {_ARITH[op]} y")
-        r.push(name)
+        self.nested_deopt(r, pc, [a, b], levels=2)
 
     def comparison(self, r: _Region, pc: int, op: int, jump: tuple | None) -> bool:
         """Inline a comparison; when ``jump`` (the next instruction) is a conditional
@@ -367,13 +368,7 @@ class NativeCompiler:
         flag = r.temp("None")
         r.line(f"if {test}:")
         r.line(f"    {flag} = {a} {sign} {b}")
-        r.line("else:")
-        r.line(f"    x = {fa}")
-        r.line(f"    y = {fb}")
-        r.line("    if x is None or y is None:")
-        r.indent += "        "
-        r.deopt(pc, [a, b])
-        r.indent = r.indent[:-8]
+        self.as_doubles(r, pc, a, b, fa, fb)
         r.line(f"    {flag} = x {sign} y")
         if jump is not None and jump[0] in (B.JUMP_IF_FALSE, B.JUMP_IF_TRUE):
             r.materialize()

@@ -26,7 +26,7 @@ class Process:
     __slots__ = ("cls", "pid", "ctx", "state", "result", "exit_reason", "crash_trace",
                  "mailbox", "links", "monitors", "monitored_by", "trap_exit", "name",
                  "wait_mode", "wait_arg", "wake_timer", "timeout_value", "wake_pending",
-                 "report_crash",
+                 "report_crash", "slices",
                  "on_exit", "ihash")
 
     def __init__(self, cls: Any, pid: int, ctx: Any) -> None:
@@ -49,6 +49,7 @@ class Process:
         self.timeout_value: Any = None      # what the parking primitive answers on timeout
         self.wake_pending = False           # a wake that came while it was not parked
         self.report_crash = True            # log an unhandled error to stderr when it dies
+        self.slices = 0                     # time slices run (the depth check samples them)
         self.on_exit: list | None = None    # promises to break if it dies abnormally
         self.ihash = 0
 

@@ -25,6 +25,8 @@ from vm.process import (
 )
 
 BUDGET = 2000          # reductions per time slice
+MAX_DEPTH = 1_000_000  # activations in one process before it gets a stack overflow error
+DEPTH_CHECK_EVERY = 64 # time slices between two looks at a busy process's depth
 
 
 class Timer:
@@ -241,11 +243,27 @@ class Scheduler:
             status = interp.run(proc, BUDGET)
             self.current = None
             if status == YIELDED:
+                proc.slices += 1
+                if proc.slices % DEPTH_CHECK_EVERY == 0:
+                    self.check_depth(proc)
                 run_queue.append(proc)
             elif status == FINISHED or (proc.ctx is None and proc.state != DEAD):
                 self.terminate(proc, vm.symbol("normal"))
             elif proc.state == RUNNABLE:
                 run_queue.append(proc)
+
+    def check_depth(self, proc: Process) -> None:
+        """Runaway recursion would take all memory: past MAX_DEPTH activations the
+        process gets an error signalled at its top (catchable, like any error)."""
+        depth = 0
+        ctx = proc.ctx
+        while ctx is not None:
+            depth += 1
+            if depth > MAX_DEPTH:
+                proc.ctx = self.interpreter.signal_in(
+                    proc, "Error", f"stack overflow: more than {MAX_DEPTH} activations")
+                return
+            ctx = ctx.sender
 
     # ------------------------------------------------------------------ death
 

@@ -144,6 +144,16 @@ class Semantics:
                          f"{type(error).__name__}: {error}")
         return self.push_and_send(ctx, exc, "signal", [])
 
+    def signal_in(self, process: Any, class_name: str, text: str) -> Context | None:
+        """Signal an exception at the top of a process that is not running (the
+        scheduler's stack-overflow check); answer its new top context."""
+        previous = self.process
+        self.process = process
+        try:
+            return self.signal_exception(process.ctx, class_name, text)
+        finally:
+            self.process = previous
+
     def signal_exception(self, ctx: Context, class_name: str, text: str, **fields: Any) -> Context | None:
         exc = self.vm.make_exception(class_name, text, **fields)
         return self.push_and_send(ctx, exc, "signal", [])

@@ -1,0 +1,113 @@
+"""The README stays true: every command in it is run here.
+
+The first command (install, then run the sample) runs in a fresh virtualenv made in a
+copy of the checkout; the second (install the test extras, run the tests) must be what
+.ci/run runs; every other command runs against this checkout through a stand-in for
+`.venv/bin/vm`, in a scratch folder."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+README = os.path.join(ROOT, "README.md")
+
+
+def commands() -> list[list[str]]:
+    """The commands of each ```sh block of the README, in order."""
+    with open(README, encoding="utf-8") as handle:
+        text = handle.read()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    return [[line.strip() for line in block.splitlines() if line.strip()] for block in blocks]
+
+
+def test_the_readme_starts_with_the_two_commands() -> None:
+    with open(README, encoding="utf-8") as handle:
+        assert handle.read().startswith("```sh\n")
+    install, test = commands()[0]
+    assert "pip install -e ." in install and "vm run examples/Hello.som" in install
+    assert "pip install -e '.[test]'" in test and "pytest" in test
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    _, test_command = commands()[0]
+    with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as handle:
+        script = handle.read()
+    assert test_command in script.splitlines()
+    assert os.access(os.path.join(ROOT, ".ci", "run"), os.X_OK)
+
+
+def _copy_checkout(target: str) -> None:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    for relative in listed.stdout.decode().split("\0"):
+        if not relative or not os.path.exists(os.path.join(ROOT, relative)):
+            continue
+        destination = os.path.join(target, relative)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, relative), destination)
+
+
+def test_the_first_command_installs_and_runs_the_sample(tmp_path) -> None:
+    """On a fresh virtualenv, in a copy of the checkout (nothing installed by hand)."""
+    checkout = tmp_path / "checkout"
+    _copy_checkout(str(checkout))
+    install_and_run, _ = commands()[0]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    result = subprocess.run(["bash", "-c", install_and_run], cwd=checkout, capture_output=True,
+                            text=True, timeout=900, env=environment)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "Hello, World!"
+
+
+def _stand_in(folder: str) -> dict:
+    """A scratch folder where `.venv/bin/vm` runs this checkout's `vm`."""
+    os.makedirs(os.path.join(folder, ".venv", "bin"))
+    shim = os.path.join(folder, ".venv", "bin", "vm")
+    with open(shim, "w", encoding="utf-8") as handle:
+        handle.write(f'#!/bin/sh\nexec "{sys.executable}" -m cli.main "$@"\n')
+    os.chmod(shim, 0o755)
+    for name in ("examples", "tests", "lib"):
+        os.symlink(os.path.join(ROOT, name), os.path.join(folder, name))
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
+    return environment
+
+
+EXPECTED = {
+    ".venv/bin/vm run examples/Hello.som": "Hello, World!",
+    ".venv/bin/vm run -cp examples Hello": "Hello, World!",
+    ".venv/bin/vm eval '(1 to: 5) collect: [ :i | i * i ]'": "#(1 4 9 16 25)",
+    ".venv/bin/vm disasm 'Integer>>max:'": "Integer>>max:",
+    ".venv/bin/vm test tests/st": " failed",
+    ".venv/bin/vm run examples/supervision/SupervisionDemo.som": "restart",
+    "printf '3 + 4\\nx := 6 * 7\\nx + 1\\n' | .venv/bin/vm repl": "7\n42\n43",
+    ".venv/bin/vm run examples/Snapshot.som": "saved snapshot.image",
+    ".venv/bin/vm run --image snapshot.image": "total: 42",
+    ".venv/bin/vm image info snapshot.image": "processes:",
+    ".venv/bin/vm bench --quick": "geometric mean",
+}
+
+
+def test_every_other_readme_command_runs(tmp_path) -> None:
+    folder = str(tmp_path / "scratch")
+    os.makedirs(folder)
+    environment = _stand_in(folder)
+    later = [command for block in commands()[1:] for command in block]
+    assert set(later) == set(EXPECTED), "README commands changed: update EXPECTED"
+    for command in later:
+        result = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True,
+                                text=True, timeout=300, env=environment)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-1500:]}\n{result.stderr[-1500:]}"
+        assert EXPECTED[command] in result.stdout, f"{command}\n{result.stdout[-1500:]}"
+
+
+@pytest.mark.parametrize("link", re.findall(r"\]\((docs/[^)]+)\)", open(README, encoding="utf-8").read()))
+def test_readme_links_exist(link: str) -> None:
+    assert os.path.exists(os.path.join(ROOT, link)), link
