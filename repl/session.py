@@ -71,18 +71,21 @@ class ReplSession:
         evaluation (the VM and its other processes go on) and answers 'interrupted'."""
         if not self.host.alive:
             return Result("quit", self.host.end_reason)
-        future: Future = self.host.call(lambda: self._start(text, show))
+        started: Future = self.host.submit(lambda: self._start(text, show))
         try:
+            finished: Future = started.result()
             while True:
                 try:
-                    return future.result(timeout=0.2)
+                    return finished.result(timeout=0.2)
                 except TimeoutError:
                     if not self.host.alive:
                         return Result("quit", "the VM stopped")
         except KeyboardInterrupt:
+            # The kill is queued behind the start, so it finds the evaluation even
+            # when Ctrl-C came before the VM thread had begun it.
             self.interrupt()
             try:
-                return future.result(timeout=5)
+                return started.result(timeout=5).result(timeout=5)
             except TimeoutError:
                 return Result("interrupted", "interrupted")
 
