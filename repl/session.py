@@ -4,10 +4,13 @@ completion needs. The terminal front ends are in ``repl.app``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from compiler.front import compile_input
 from vm import value as V
@@ -71,23 +74,38 @@ class ReplSession:
         evaluation (the VM and its other processes go on) and answers 'interrupted'."""
         if not self.host.alive:
             return Result("quit", self.host.end_reason)
-        started: Future = self.host.submit(lambda: self._start(text, show))
-        try:
-            finished: Future = started.result()
-            while True:
-                try:
-                    return finished.result(timeout=0.2)
-                except TimeoutError:
-                    if not self.host.alive:
-                        return Result("quit", "the VM stopped")
-        except KeyboardInterrupt:
-            # The kill is queued behind the start, so it finds the evaluation even
-            # when Ctrl-C came before the VM thread had begun it.
-            self.interrupt()
+        with self._ctrl_c_interrupts():
+            started: Future = self.host.submit(lambda: self._start(text, show))
             try:
-                return started.result(timeout=5).result(timeout=5)
-            except TimeoutError:
-                return Result("interrupted", "interrupted")
+                finished: Future = started.result()
+                while True:
+                    try:
+                        return finished.result(timeout=0.2)
+                    except TimeoutError:
+                        if not self.host.alive:
+                            return Result("quit", "the VM stopped")
+            except KeyboardInterrupt:
+                # Raised before the handler below was in place (or not on the main
+                # thread): interrupt all the same. The kill is queued behind the start,
+                # so it finds the evaluation even if the VM thread had not begun it.
+                self.interrupt()
+                try:
+                    return started.result(timeout=5).result(timeout=5)
+                except TimeoutError:
+                    return Result("interrupted", "interrupted")
+
+    @contextlib.contextmanager
+    def _ctrl_c_interrupts(self) -> Iterator[None]:
+        """While an evaluation runs, SIGINT (Ctrl-C) kills it instead of raising
+        KeyboardInterrupt somewhere in the waiting code."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, lambda number, frame: self.interrupt())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def interrupt(self) -> None:
         def kill() -> None:
