@@ -355,7 +355,7 @@ class Interpreter(Semantics):
                     elif op == PUSH_BLOCK:
                         block = literals[code[pc + 1]]
                         argc = block.num_args
-                        stack.append(Closure(block_classes[argc] if argc < 3 else vm.Block,
+                        stack.append(Closure(block_classes[argc] if argc < 4 else vm.Block,
                                              block, ctx, rcv))
                         pc += 2
                         continue

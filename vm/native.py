@@ -259,7 +259,7 @@ class NativeCompiler:
             elif op == B.PUSH_BLOCK:
                 block = unit.literals[args[0]]
                 argc = block.num_args
-                cls = f"BlockClasses[{argc}]" if argc < 3 else "BlockClass"
+                cls = f"BlockClasses[{argc}]" if argc < 4 else "BlockClass"
                 r.push_temp(f"Closure({cls}, K[{args[0]}], ctx, rcv)")
             elif op == B.MAKE_ARRAY:
                 count = args[0]

@@ -44,6 +44,7 @@ KERNEL: tuple[tuple[str, str | None, str], ...] = (
     ("Block1", "Block", "closure"),
     ("Block2", "Block", "closure"),
     ("Block3", "Block", "closure"),
+    ("Block4", "Block", "closure"),
     ("Method", "Object", "method"),
     ("Primitive", "Method", "method"),
     ("Context", "Object", "context"),
@@ -135,7 +136,7 @@ class Universe:
         self.Array, self.ByteArray = g["Array"], g["ByteArray"]
         self.Block, self.Method, self.Primitive = g["Block"], g["Method"], g["Primitive"]
         self.Context, self.System, self.Process = g["Context"], g["System"], g["Process"]
-        self.block_classes = (g["Block1"], g["Block2"], g["Block3"])
+        self.block_classes = (g["Block1"], g["Block2"], g["Block3"], g["Block4"])
         self.class_of = V.make_class_of(self.Integer, self.Double, self.Nil, self.TrueClass,
                                         self.FalseClass, self.Character, self.Symbol)
         self.method_context_class, self.block_context_class = context_classes(self.Context)

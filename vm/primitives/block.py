@@ -42,7 +42,7 @@ def block_value_value(interp, ctx, argc):
     return _evaluate(interp, ctx, 2)
 
 
-@control("Block", "value:with:with:")
+@control("Block4", "value:with:with:")
 def block_value_3(interp, ctx, argc):
     return _evaluate(interp, ctx, 3)
 
@@ -54,7 +54,7 @@ def block_value_4(interp, ctx, argc):
 
 # The interpreter activates these inline (vm.quicken gives them KIND_BLOCK_VALUE); the
 # functions run when the inline path does not apply (not a block, wrong arity).
-for _evaluator in (block_value, block_value_1, block_value_2, block_value_value):
+for _evaluator in (block_value, block_value_1, block_value_2, block_value_value, block_value_3):
     _evaluator.evaluates_block = True
 
 
