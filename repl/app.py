@@ -47,16 +47,24 @@ def handle(session: ReplSession, text: str) -> Result:
     return session.evaluate(text)
 
 
-def exit_status(session: ReplSession) -> int:
+def exit_status(session: ReplSession, had_error: bool = False) -> int:
+    """The program's own `system exit:` status wins; otherwise 1 if a do-it failed."""
     status = session.universe.exit_status
-    return 0 if status is None else status
+    if status is not None:
+        return status
+    return 1 if had_error else 0
 
 
 # ---------------------------------------------------------------------- piped
 
 def run_piped(session: ReplSession, lines: Iterable[str], out: TextIO, err: TextIO) -> int:
-    """One do-it per line, or per complete input when brackets or quotes span lines."""
+    """One do-it per line, or per complete input when brackets or quotes span lines.
+
+    Like sqlite3 in batch mode, a failed do-it does not stop the session, but the exit
+    status is 1 at the end so that a script can tell something went wrong.
+    """
     pending = ""
+    had_error = False
     for line in lines:
         pending += line
         if not pending.strip():
@@ -64,26 +72,29 @@ def run_piped(session: ReplSession, lines: Iterable[str], out: TextIO, err: Text
             continue
         if not pending.strip().startswith(":") and not is_complete(pending):
             continue
-        if not _show(session, pending, out, err):
-            return exit_status(session)
+        going_on, failed = _show(session, pending, out, err)
+        had_error |= failed
+        if not going_on:
+            return exit_status(session, had_error)
         pending = ""
     if pending.strip():
-        _show(session, pending, out, err)
-    return exit_status(session)
+        _, failed = _show(session, pending, out, err)
+        had_error |= failed
+    return exit_status(session, had_error)
 
 
-def _show(session: ReplSession, text: str, out: TextIO, err: TextIO) -> bool:
-    """Evaluate and print; False when the session is over."""
+def _show(session: ReplSession, text: str, out: TextIO, err: TextIO) -> tuple[bool, bool]:
+    """Evaluate and print; answers (the session goes on, this do-it failed)."""
     result = handle(session, text)
     if result.kind == "quit":
-        return False
+        return False, False
     shown, is_error = format_result(result, text)
     stream = err if is_error else out
     if is_error:
         out.flush()
     stream.write(shown + "\n")
     stream.flush()
-    return session.host.alive
+    return session.host.alive, is_error
 
 
 # ---------------------------------------------------------------------- interactive

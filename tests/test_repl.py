@@ -104,7 +104,8 @@ def test_a_string_with_brackets_does_not_hold_the_input_open():
 
 def test_does_not_understand_is_reported_and_the_session_goes_on():
     result = repl("3 foo", "1 + 2")
-    assert result.returncode == 0
+    assert out_lines(result) == ["3"]
+    assert result.returncode == 1, "a failed do-it makes the exit status 1 at the end"
     errors = result.stderr.splitlines()
     assert errors[0].startswith("ERROR: ")
     assert "foo" in errors[0] and "Integer" in errors[0]
@@ -136,6 +137,12 @@ def test_syntax_error_points_at_the_column_and_the_session_goes_on():
     assert errors[1].strip() == "3 + + 4"
     assert errors[2].index("^") - errors[1].index("3") == 4
     assert out_lines(result) == ["25"]
+    assert result.returncode == 1
+
+
+def test_the_programs_own_exit_status_wins_over_failed_do_its():
+    result = repl("3 foo", "system exit: 7", "4")
+    assert result.returncode == 7
 
 
 def test_syntax_error_on_a_later_line_of_a_multi_line_input():
