@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 from compiler import ast as A
 from compiler.codegen import CodeGenerator
-from compiler.parser import parse_class, parse_doit, parse_input
+from compiler.parser import parse_class, parse_doit, parse_input, parse_method_doit
+from compiler.redefinition import migrate, remember_shapes
 from vm.errors import LoadError, SmalltalkSyntaxError
 from vm.objects import CompiledMethod, VClass
 from vm.quicken import quicken
@@ -20,6 +21,8 @@ from vm.quicken import quicken
 
 def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "") -> VClass:
     """Create or redefine the class ``cdef`` describes and install its methods."""
+    existing = universe.globals.get(cdef.name)
+    before = remember_shapes(universe, existing if isinstance(existing, VClass) else None)
     try:
         superclass = universe.resolve_superclass(cdef.superclass)
         cls = universe.define_class(cdef.name, superclass, cdef.instance_fields, cdef.class_fields)
@@ -29,7 +32,16 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     cls.source_file = filename
     _install(universe, cls, cdef.instance_methods, filename)
     _install(universe, cls.cls, cdef.class_methods, filename)
+    migrate(universe, cls, before, lambda side, method: _recompile(universe, side, method))
     return cls
+
+
+def _recompile(universe: Any, side: VClass, method: CompiledMethod) -> None:
+    """Compile ``method`` again from its source, for the current field positions of
+    ``side``. Leading newlines keep its line numbers those of its file."""
+    text = "\n" * max(method.first_line - 1, 0) + f"{side.name} >> " + method.source
+    compile_method_in(universe, side, parse_method_doit(text, method.source_file).method,
+                      method.source_file)
 
 
 def _install(universe: Any, cls: VClass, methods: list[A.MethodDef], filename: str) -> None:

@@ -68,6 +68,37 @@ def test_redefining_a_method_replaces_it_for_existing_instances():
     assert out_lines(result)[2] == "'hello'"
 
 
+def test_redefining_a_class_keeps_instance_values_by_variable_name():
+    result = repl(
+        "P3 = ( | x y | x = ( ^x ) y = ( ^y ) setX: ax y: ay = ( x := ax. y := ay ) )",
+        "P4 = P3 ( | z | z = ( ^z ) z: az = ( z := az ) )",
+        "p := P3 new setX: 1 y: 2",
+        "q := (P4 new setX: 10 y: 20) z: 30; yourself",
+        # w is new and comes first: every old field moves.
+        "P3 = ( | w y x | x = ( ^x ) y = ( ^y ) w = ( ^w ) )",
+        "{ p x. p y. p w }",
+        "{ q x. q y. q w. q z }",
+        # P4's own methods were compiled for the old positions: they are compiled again.
+        "q z: 31. q z",
+        "P3 = ( | x | x = ( ^x ) )",
+        "{ q x. q z }",
+    )
+    assert result.returncode == 0, result.stderr
+    assert out_lines(result)[5:] == ["#(1 2 nil)", "#(10 20 nil 30)", "31",
+                                     "defined class P3", "#(10 31)"]
+
+
+def test_redefining_a_class_keeps_class_side_values_by_name():
+    result = repl(
+        "Counter = ( ---- | count label | count = ( ^count ) count: c = ( count := c ) )",
+        "Counter count: 5",
+        "Counter = ( ---- | label total count | count = ( ^count ) total = ( ^total ) )",
+        "{ Counter count. Counter total }",
+    )
+    assert result.returncode == 0, result.stderr
+    assert out_lines(result)[-1] == "#(5 nil)"
+
+
 def test_workspace_variable_persists_between_inputs():
     result = repl("total := 40", "total := total + 2", "total * 10", "| local | local := 5", "local")
     assert result.returncode == 0, result.stderr
