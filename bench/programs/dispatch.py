@@ -1,19 +1,24 @@
 """Native twin of Dispatch.som: two send sites that each see four receiver classes."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 
-class Shape:
+
+class Shape(ABC):
+    """The abstract shape (Dispatch.som's `subclassResponsibility` methods)."""
     __slots__ = ("a", "b")
 
     def __init__(self, a: int, b: int) -> None:
         self.a = a
         self.b = b
 
+    @abstractmethod
     def area(self) -> int:
-        raise NotImplementedError
+        """Each kind of shape computes its own."""
 
+    @abstractmethod
     def corners(self) -> int:
-        raise NotImplementedError
+        """Each kind of shape counts its own."""
 
 
 class Square(Shape):
