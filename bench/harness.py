@@ -26,14 +26,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROGRAMS_DIR = os.path.join(ROOT, "bench", "programs")
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+PROGRAMS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 
 DEFAULT_ITERATIONS = 5
 # Doubles must agree to this relative precision; both twins do the same IEEE-754
@@ -117,7 +116,7 @@ class VMProgram:
     to send ``benchmark: size`` to the benchmark class."""
 
     def __init__(self, class_name: str) -> None:
-        from cli.main import make_machine   # the composition root; imported late on purpose
+        from smalltalk_vm.image.boot import make_machine  # the composition root; imported late on purpose
         self.machine = make_machine([PROGRAMS_DIR])
         self.universe = self.machine.universe
         self.benchmark_class = self.universe.load_class(class_name)
@@ -151,7 +150,7 @@ class VMProgram:
         for convert in (universe.int_of, universe.str_of):
             try:
                 return convert(value)
-            except Exception:   # noqa: BLE001 - not that kind of value; try the next
+            except Exception:
                 pass
         if value == universe.global_value("nil"):
             return None
@@ -173,7 +172,7 @@ def same_answer(vm_answer: Any, native_answer: Any) -> bool:
 
 
 def load_twin(bench: Benchmark) -> ModuleType:
-    module = importlib.import_module(f"bench.programs.{bench.module}")
+    module = importlib.import_module(f"smalltalk_vm.bench.programs.{bench.module}")
     for required in ("benchmark", "verify"):
         if not callable(getattr(module, required, None)):
             raise BenchmarkFailed(f"bench/programs/{bench.module}.py has no {required}()")
@@ -214,7 +213,7 @@ def run_benchmark(bench: Benchmark, size: int, iterations: int, warm_up: bool) -
         result.verified = True
     except BenchmarkFailed as failure:
         result.error = str(failure)
-    except Exception as crash:   # noqa: BLE001 - a broken benchmark must not stop the rest
+    except Exception as crash:
         result.error = f"{type(crash).__name__}: {crash}"
     return result
 

@@ -23,20 +23,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cbor2
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from smalltalk_vm.compiler.front import compile_input, load_class_source
+from smalltalk_vm.image import store
+from smalltalk_vm.image.boot import LIB_DIR, make_machine
+from smalltalk_vm.image.format import decode, encode
+from smalltalk_vm.image.snapshot import Reader, Writer, _from_u64
+from smalltalk_vm.vm import value as V
 
-from cli.main import LIB_DIR, make_machine  # noqa: E402
-from compiler.front import compile_input, load_class_source  # noqa: E402
-from image import store  # noqa: E402
-from image.format import decode, encode  # noqa: E402
-from image.snapshot import Reader, Writer, _from_u64  # noqa: E402
-from vm import value as V  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Private tags of the alternative encoding (3-byte heads, as node/wire.py's are).
 ALT_TAG_REF = 51100
@@ -119,7 +118,7 @@ def read_bytes(path: str) -> bytes:
 def pickle_figures(pairs: int, folder: str) -> dict:
     heap = python_heap(pairs)
     path = os.path.join(folder, "heap.pickle")
-    save, _ = timed(lambda: write_synced(path, pickle.dumps(heap, protocol=5)))
+    save, _ = timed(lambda heap=heap: write_synced(path, pickle.dumps(heap, protocol=5)))
     del heap
     load, loaded = timed(lambda: pickle.loads(read_bytes(path)))
     assert loaded[-1][3] is loaded[-2] and loaded[-1][2] == str(pairs)
@@ -282,11 +281,12 @@ def encoding_figures(machine: Any) -> dict:
                 if writer_class not in bodies:
                     bodies.clear()
                     bodies[writer_class] = measure(
-                        lambda: cbor2.dumps(writer_class(machine).snapshot(machine.main)), collector)
+                        lambda writer_class=writer_class: cbor2.dumps(writer_class(machine).snapshot(machine.main)),
+                        collector)
                 encode_s, body = bodies[writer_class]
                 keep_best(entry, "encode_s" + suffix, encode_s)
 
-                def decode_body() -> Any:
+                def decode_body(body: bytes = body, reader_class: Any = reader_class) -> Any:
                     snapshot = cbor2.loads(body)
                     reader = reader_class(None, snapshot)
                     reader.load()
@@ -309,7 +309,7 @@ def encoding_figures(machine: Any) -> dict:
 def image_figures(machine: Any, folder: str) -> dict:
     path = os.path.join(folder, "heap.image")
     snapshot_s, snapshot = timed(lambda: Writer(machine).snapshot(machine.main))
-    encode_s, data = timed(lambda: encode(snapshot, snapshot["counts"], "bench"))
+    encode_s, data = timed(lambda snapshot=snapshot: encode(snapshot, snapshot["counts"], "bench"))
     objects = snapshot["counts"]["objects"]
     del snapshot, data
     save_s, _ = timed(lambda: store.save(machine, path, machine.main))
@@ -335,7 +335,7 @@ def median_run_time(command: list[str], runs: int, env: dict) -> float:
 
 def startup_figures(runs: int) -> dict:
     env = dict(os.environ, PYTHONPATH=ROOT)
-    vm_eval = [sys.executable, "-m", "cli.main", "eval", "nil"]
+    vm_eval = [sys.executable, "-m", "smalltalk_vm.cli.main", "eval", "nil"]
     subprocess.run(vm_eval, check=True, capture_output=True, env=env, cwd=ROOT)  # fill the cache
     cached = median_run_time(vm_eval, runs, env)
     from_lib = median_run_time(vm_eval, runs, dict(env, VM_IMAGE_CACHE="0"))
@@ -353,7 +353,7 @@ def report(results: dict) -> None:
           f"times are the best of {results['repeats']}")
     print()
     print(f"{'':28}{'image':>12}{'pickle 5':>12}{'ratio':>9}")
-    for label, key, unit, scale in (("save (s)", "save_s", "", 1), ("load (s)", "load_s", "", 1),
+    for label, key, _unit, scale in (("save (s)", "save_s", "", 1), ("load (s)", "load_s", "", 1),
                                      ("file size (MB)", "bytes", "", 1e-6)):
         mine, theirs = image[key] * scale, pickled[key] * scale
         print(f"{label:28}{mine:12.2f}{theirs:12.2f}{mine / theirs:8.1f}x")

@@ -13,16 +13,13 @@ import gc
 import json
 import os
 import statistics
-import sys
 import time
 import tracemalloc
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from smalltalk_vm.compiler.front import compile_input
+from smalltalk_vm.image.boot import make_machine
 
-from cli.main import make_machine  # noqa: E402
-from compiler.front import compile_input  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RING_CLASS = """
 BenchRing = (
@@ -40,7 +37,12 @@ BenchRing = (
         1 to: n do: [ :i | (procs at: i) send: (procs at: i \\\\ n + 1) ].
         (procs at: 1) send: n * laps.
         ^ Process receive )
-    spawnParked: n = ( | procs | procs := Array new: n. 1 to: n do: [ :i | procs at: i put: [ Process receive ] spawn ]. Process yield. ^ procs )
+    spawnParked: n = (
+        | procs |
+        procs := Array new: n.
+        1 to: n do: [ :i | procs at: i put: [ Process receive ] spawn ].
+        Process yield.
+        ^ procs )
     killAll: procs = ( procs do: [ :p | p kill ] )
     sleepLateness: ms times: k = (
         | late t |
@@ -50,7 +52,10 @@ BenchRing = (
     receiveLateness: ms times: k = (
         | late t |
         late := Array new: k.
-        1 to: k do: [ :i | t := system ticks. Process receiveWithin: ms ifTimeout: [ nil ]. late at: i put: (system ticks - t) - (ms * 1000) ].
+        1 to: k do: [ :i |
+            t := system ticks.
+            Process receiveWithin: ms ifTimeout: [ nil ].
+            late at: i put: (system ticks - t) - (ms * 1000) ].
         ^ late )
 )
 """

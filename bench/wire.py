@@ -16,17 +16,16 @@ import pickle
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+import cbor2
+
+from smalltalk_vm.compiler.front import compile_input
+from smalltalk_vm.image.boot import make_machine
+from smalltalk_vm.node import wire
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import cbor2  # noqa: E402
-
-from cli.main import make_machine  # noqa: E402
-from compiler.front import compile_input  # noqa: E402
-from node import wire  # noqa: E402
 
 POINT_CLASS = "BenchWirePoint = Object ( | x y label tags | )"
 MESSAGE_SOURCE = """
@@ -74,8 +73,8 @@ def python_message() -> list:
         [3.141592653589793, 2.718281828459045, -0.0, 1.0e300, -(2 ** 70)],
         ["item"] * 20,
         [0x7FFFFFFF, 0x100000000, -65536, 255, 256, 65535, 65536, 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9],
-        "Sphinx of black quartz, judge my vow. Pack my box with five dozen liquor jugs; how vexingly quick "
-        "daft zebras jump! The five boxing wizards jump quickly.",
+        ("Sphinx of black quartz, judge my vow. Pack my box with five dozen liquor jugs; how vexingly quick "
+         "daft zebras jump! The five boxing wizards jump quickly."),
         [sys.intern(name) for name in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")],
     ]
 
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     pickled = pickle.dumps(plain, protocol=5)
     cbor_plain = cbor2.dumps(plain, default=cbor2_default)
 
-    repeat = dict(iterations=args.iterations, repeats=args.repeats)
+    repeat = {"iterations": args.iterations, "repeats": args.repeats}
     results = {
         "message_bytes": {"wire": len(data), "pickle": len(pickled), "cbor2": len(cbor_plain)},
         "seconds_per_round_trip": {

@@ -11,54 +11,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-import image.store
-import lib
-import node.wire
-from compiler.front import compile_input, compile_statements, load_class_source
-from image.format import ImageFileError, read_header
-from image.snapshot import ImageError
-from vm.bytecodes import disassemble
-from vm.errors import LoadError, SmalltalkSyntaxError, VMFatal
-from vm.machine import Machine, Outcome
-from vm.objects import VClass
-from vm.process import Process
-
-LIB_DIR = os.path.dirname(os.path.abspath(lib.__file__))
+from smalltalk_vm.compiler.front import compile_statements
+from smalltalk_vm.image import store
+from smalltalk_vm.image.boot import BadImage, make_machine
+from smalltalk_vm.image.format import ImageFileError, read_header
+from smalltalk_vm.vm.bytecodes import disassemble
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, VMFatal
+from smalltalk_vm.vm.machine import Machine, Outcome
+from smalltalk_vm.vm.objects import VClass
 
 EXIT_ERROR = 1
 EXIT_BAD_IMAGE = 2
 
 
-class BadImage(Exception):
-    """An image that cannot be loaded (reported with status 2)."""
-
-
 def split_classpath(value: str | None) -> list[str]:
     return [p for p in (value or "").split(os.pathsep) if p]
-
-
-def make_machine(classpath: list[str], image_path: str | None = None) -> Machine:
-    """A machine with every layer wired in: from an image file, else from the cached
-    default image (set VM_IMAGE_CACHE=0 to bootstrap from lib/ instead)."""
-    main: Process | None = None
-    if image_path is not None:
-        try:
-            machine, main = image.store.load(image_path, LIB_DIR, classpath, load_class_source)
-        except (ImageFileError, ImageError) as error:
-            raise BadImage(f"cannot load image {image_path}: {error}") from None
-    elif os.environ.get("VM_IMAGE_CACHE", "1") == "0":
-        machine = Machine(LIB_DIR, classpath, load_class_source)
-        machine.bootstrap()
-    else:
-        machine = image.store.default_machine(LIB_DIR, classpath, load_class_source)
-    universe = machine.universe
-    universe.image_saver = lambda path: image.store.save(machine, path, machine.main)
-    universe.doit_compiler = lambda text: compile_input(universe, text, "<evaluate>")
-    universe.wire_codec = node.wire
-    machine.resumed_main = main
-    return machine
 
 
 def report(message: str) -> None:
@@ -170,7 +139,7 @@ def _describe_literal(machine: Machine, value: object) -> str:
         return value
     try:
         return machine.print_string(value)
-    except Exception:  # noqa: BLE001 — a listing must not fail on a literal
+    except Exception:
         return repr(value)
 
 
@@ -220,8 +189,8 @@ def _inherits(cls: VClass, ancestor: VClass | None) -> bool:
 # ---------------------------------------------------------------------- repl
 
 def command_repl(options: argparse.Namespace) -> int:
-    from repl.app import run
-    from repl.session import ReplSession
+    from smalltalk_vm.repl.app import run
+    from smalltalk_vm.repl.session import ReplSession
     machine = make_machine(split_classpath(options.classpath), options.image)
     session = ReplSession(machine, options.image)
     try:
@@ -234,7 +203,7 @@ def command_repl(options: argparse.Namespace) -> int:
 
 def command_bench(arguments: list[str]) -> int:
     """`vm bench ...` is `python -m bench ...` (its options are the harness's own)."""
-    from bench.harness import main as bench_main
+    from smalltalk_vm.bench.harness import main as bench_main
     return bench_main(arguments)
 
 
@@ -245,7 +214,7 @@ def command_image_info(options: argparse.Namespace) -> int:
         header = read_header(options.file)
     except ImageFileError as error:
         raise BadImage(f"{options.file}: {error}") from None
-    for line in image.store.describe(header):
+    for line in store.describe(header):
         print(line)
     return 0
 

@@ -7,7 +7,7 @@ VM values is the code generator's job.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass
@@ -29,16 +29,16 @@ class Variable:
 @dataclass
 class Assign:
     name: str
-    value: "Expr"
+    value: Expr
     line: int = 0
     column: int = 0
 
 
 @dataclass
 class Send:
-    receiver: "Expr"
+    receiver: Expr
     selector: str
-    args: list["Expr"]
+    args: list[Expr]
     line: int = 0
 
 
@@ -46,7 +46,7 @@ class Send:
 class Message:
     """One message of a cascade part (the receiver is implicit)."""
     selector: str
-    args: list["Expr"]
+    args: list[Expr]
     line: int = 0
 
 
@@ -54,35 +54,35 @@ class Message:
 class Cascade:
     """``receiver m1; m2; m3``: every part is a chain of messages whose first one goes
     to ``receiver``."""
-    receiver: "Expr"
+    receiver: Expr
     parts: list[list[Message]]
     line: int = 0
 
 
 @dataclass
 class EventualSend:
-    receiver: "Expr"
+    receiver: Expr
     selector: str
-    args: list["Expr"]
+    args: list[Expr]
     line: int = 0
 
 
 @dataclass
 class BraceArray:
-    items: list["Expr"]
+    items: list[Expr]
     line: int = 0
 
 
 @dataclass
 class Return:
-    value: "Expr"
+    value: Expr
     line: int = 0
 
 
 @dataclass
 class Body:
     temps: list[str]
-    statements: list["Stmt"]
+    statements: list[Stmt]
     line: int = 0
 
 
@@ -93,8 +93,8 @@ class Block:
     line: int = 0
 
 
-Expr = Union[Literal, Variable, Assign, Send, Cascade, EventualSend, BraceArray, Block]
-Stmt = Union[Expr, Return]
+Expr = Literal | Variable | Assign | Send | Cascade | EventualSend | BraceArray | Block
+Stmt = Expr | Return
 
 
 @dataclass

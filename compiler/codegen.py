@@ -8,15 +8,16 @@ This module builds code objects; it does not parse and does not install anything
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from compiler import ast as A
-from compiler.inlining import INLINED_SELECTORS, Inlining
-from compiler.scope import Scope
-from vm import bytecodes as B
-from vm import value as V
-from vm.errors import SmalltalkSyntaxError
-from vm.objects import KIND_PRIMITIVE, CompiledBlock, CompiledMethod, SendSite, VClass
+from smalltalk_vm.compiler import ast as A
+from smalltalk_vm.compiler.inlining import INLINED_SELECTORS, Inlining
+from smalltalk_vm.compiler.scope import Scope
+from smalltalk_vm.vm import bytecodes as B
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import SmalltalkSyntaxError
+from smalltalk_vm.vm.objects import KIND_PRIMITIVE, CompiledBlock, CompiledMethod, SendSite, VClass
 
 PSEUDO_VARIABLES = ("self", "super", "nil", "true", "false", "thisContext")
 

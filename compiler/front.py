@@ -7,16 +7,17 @@ only connects them to the universe's class-definition API. It never executes cod
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from compiler import ast as A
-from compiler.codegen import CodeGenerator
-from compiler.parser import parse_class, parse_doit, parse_input, parse_method_doit
-from compiler.redefinition import migrate, remember_shapes
-from vm.errors import LoadError, SmalltalkSyntaxError
-from vm.objects import CompiledMethod, VClass
-from vm.quicken import quicken
+from smalltalk_vm.compiler import ast as A
+from smalltalk_vm.compiler.codegen import CodeGenerator
+from smalltalk_vm.compiler.parser import parse_class, parse_doit, parse_input, parse_method_doit
+from smalltalk_vm.compiler.redefinition import migrate, remember_shapes
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
+from smalltalk_vm.vm.objects import CompiledMethod, VClass
+from smalltalk_vm.vm.quicken import quicken
 
 
 def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "") -> VClass:

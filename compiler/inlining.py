@@ -10,11 +10,12 @@ and compiles sub-expressions with its ``_expr``/``_statement``/``_return``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from compiler import ast as A
-from vm import bytecodes as B
-from vm import value as V
+from smalltalk_vm.compiler import ast as A
+from smalltalk_vm.vm import bytecodes as B
+from smalltalk_vm.vm import value as V
 
 
 class Inlining:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from compiler import ast as A
-from vm.errors import SmalltalkSyntaxError
+from smalltalk_vm.compiler import ast as A
+from smalltalk_vm.vm.errors import SmalltalkSyntaxError
 
 GRAMMAR_PATH = os.path.join(os.path.dirname(__file__), "grammar.lark")
 

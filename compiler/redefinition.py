@@ -14,11 +14,12 @@ This module only reacts to a redefinition; creating and redefining classes is
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from vm import value as V
-from vm.objects import CompiledMethod, Instance, VClass
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import CompiledMethod, Instance, VClass
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 class Scope:
-    def __init__(self, outer: "Scope | None", is_block: bool) -> None:
+    def __init__(self, outer: Scope | None, is_block: bool) -> None:
         self.outer = outer
         self.is_block = is_block
         self.slot_names: list[str] = []
@@ -60,7 +60,7 @@ class Scope:
             depth += 1
         return None
 
-    def scope_at(self, depth: int) -> "Scope":
+    def scope_at(self, depth: int) -> Scope:
         scope = self
         for _ in range(depth):
             scope = scope.outer

@@ -26,8 +26,8 @@ import os
 import struct
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cbor2
 
@@ -109,7 +109,7 @@ def decode(data: bytes) -> tuple[Header, object]:
         raise ImageFileError("corrupt image: checksum mismatch")
     try:
         body = cbor2.loads(data[header.header_size:end])
-    except Exception as error:  # noqa: BLE001 — any decoding failure is a corrupt file
+    except Exception as error:
         raise ImageFileError(f"corrupt image body: {type(error).__name__}") from None
     return header, body
 

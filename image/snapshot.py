@@ -19,16 +19,32 @@ from array import array
 from collections import deque
 from typing import Any
 
-from vm import value as V
-from vm.objects import (
-    KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONTROL,
-    KIND_IDENTICAL, KIND_PRIMITIVE, BlockContext,
-    CompiledBlock, CompiledMethod, Closure, Context, Instance, LargeInt, MethodContext,
-    SendSite, VArray, VBytes, VClass, VString,
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import (
+    KIND_ARRAY_AT,
+    KIND_ARRAY_AT_PUT,
+    KIND_BLOCK_VALUE,
+    KIND_BYTECODE,
+    KIND_CONTROL,
+    KIND_IDENTICAL,
+    KIND_PRIMITIVE,
+    BlockContext,
+    Closure,
+    CompiledBlock,
+    CompiledMethod,
+    Context,
+    Instance,
+    LargeInt,
+    MethodContext,
+    SendSite,
+    VArray,
+    VBytes,
+    VClass,
+    VString,
 )
-from vm.quicken import quicken
-from vm.primitives.registry import lookup_primitive
-from vm.process import DEAD, RUNNABLE, Process
+from smalltalk_vm.vm.primitives.registry import lookup_primitive
+from smalltalk_vm.vm.process import DEAD, RUNNABLE, Process
+from smalltalk_vm.vm.quicken import quicken
 
 # Record kinds.
 R_INSTANCE, R_ARRAY, R_STRING, R_BYTES, R_LARGE, R_CLASS, R_METHOD, R_BLOCK, R_CLOSURE, \

@@ -13,12 +13,13 @@ import hashlib
 import os
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from image.format import ImageFileError, decode, encode, parse_header, read_file, write_atomically
-from image.snapshot import ImageError, Writer, install
-from vm.machine import Machine
-from vm.process import Process
+from smalltalk_vm.image.format import ImageFileError, decode, encode, parse_header, read_file, write_atomically
+from smalltalk_vm.image.snapshot import ImageError, Writer, install
+from smalltalk_vm.vm.machine import Machine
+from smalltalk_vm.vm.process import Process
 
 PACKAGE_VERSION = "0.1.0"
 _SOURCE_PACKAGES = ("vm", "vm/primitives", "compiler", "image")

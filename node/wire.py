@@ -18,14 +18,30 @@ points into a tagged item still being decoded, which cyclic objects need.)
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from node.wire_decoder import Decoder
-from node.wire_encoder import Encoder
-from node.wire_tags import (  # noqa: F401  (the public vocabulary, re-exported)
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, TAG_BIGNUM, TAG_CHARACTER, TAG_CLASS, TAG_EXCEPTION,
-    TAG_INDEXED, TAG_METHOD_SOURCE, TAG_NEG_BIGNUM, TAG_OBJECT, TAG_REMOTE_REF, TAG_SET,
-    TAG_SHAREABLE, TAG_SHAREDREF, TAG_SYMBOL, TAG_VECTOR, TAGS, WireError,
+from smalltalk_vm.node.wire_decoder import Decoder
+from smalltalk_vm.node.wire_encoder import Encoder
+from smalltalk_vm.node.wire_tags import (  # noqa: F401  (the public vocabulary, re-exported)
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DEPTH,
+    TAG_BIGNUM,
+    TAG_CHARACTER,
+    TAG_CLASS,
+    TAG_EXCEPTION,
+    TAG_INDEXED,
+    TAG_METHOD_SOURCE,
+    TAG_NEG_BIGNUM,
+    TAG_OBJECT,
+    TAG_REMOTE_REF,
+    TAG_SET,
+    TAG_SHAREABLE,
+    TAG_SHAREDREF,
+    TAG_SYMBOL,
+    TAG_VECTOR,
+    TAGS,
+    WireError,
 )
 
 
@@ -37,7 +53,7 @@ def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> bytes:
         return Encoder(vm, max_depth).encode(value)
     except WireError:
         raise
-    except Exception as error:  # noqa: BLE001 — e.g. a Dictionary with broken fields
+    except Exception as error:
         raise WireError(f"cannot encode the value: {type(error).__name__}: {error}") from None
 
 

@@ -5,16 +5,32 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from node.wire_tags import (
-    CLASS_NAME, TAG_BIGNUM, TAG_CHARACTER, TAG_CLASS, TAG_EXCEPTION, TAG_INDEXED,
-    TAG_METHOD_SOURCE, TAG_NEG_BIGNUM, TAG_OBJECT, TAG_REMOTE_REF, TAG_SET, TAG_SHAREABLE,
-    TAG_SHAREDREF, TAG_SYMBOL, TAG_VECTOR, TAGS, WireError, field_value, is_kind_of,
+from smalltalk_vm.node.wire_tags import (
+    CLASS_NAME,
+    TAG_BIGNUM,
+    TAG_CHARACTER,
+    TAG_CLASS,
+    TAG_EXCEPTION,
+    TAG_INDEXED,
+    TAG_METHOD_SOURCE,
+    TAG_NEG_BIGNUM,
+    TAG_OBJECT,
+    TAG_REMOTE_REF,
+    TAG_SET,
+    TAG_SHAREABLE,
+    TAG_SHAREDREF,
+    TAG_SYMBOL,
+    TAG_VECTOR,
+    TAGS,
+    WireError,
+    field_value,
+    is_kind_of,
 )
-from vm import value as V
-from vm.objects import Instance, VArray, VBytes, VClass, VString
-
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import Instance, VArray, VBytes, VClass, VString
 
 _PENDING = object()
 
@@ -23,7 +39,7 @@ class _Frame:
     """An open container while decoding. ``add`` takes each completed child;
     ``remaining`` counts the children still expected; ``slot`` is the value-sharing
     index its object must be registered under as soon as it exists (or None)."""
-    __slots__ = ("remaining", "slot", "tag", "items", "obj", "state")
+    __slots__ = ("items", "obj", "remaining", "slot", "state", "tag")
 
     def __init__(self, remaining: int, tag: int = -1, slot: int | None = None) -> None:
         self.remaining = remaining
@@ -326,7 +342,7 @@ class Decoder:
             raise WireError(f"{name!r} is not a class name")
         try:
             cls = self.vm.global_value(name)
-        except Exception as error:  # noqa: BLE001 — a broken class file is still a refusal
+        except Exception as error:
             raise WireError(f"class {name} cannot be loaded: {error}") from None
         if type(cls) is not VClass:
             raise WireError(f"this VM has no class {name}")
@@ -369,7 +385,7 @@ class Decoder:
 
     def fill_vector(self, vector: Instance, items: list) -> None:
         vm = self.vm
-        storage = vm.new_array(list(items) + [V.NIL])
+        storage = vm.new_array([*items, V.NIL])
         self.set_field(vector, "storage", storage)
         self.set_field(vector, "first", vm.make_int(1))
         self.set_field(vector, "last", vm.make_int(len(items) + 1))

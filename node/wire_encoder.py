@@ -6,15 +6,37 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from node.wire_tags import (
-    TAG_BIGNUM, TAG_CHARACTER, TAG_CLASS, TAG_EXCEPTION, TAG_INDEXED, TAG_METHOD_SOURCE,
-    TAG_NEG_BIGNUM, TAG_OBJECT, TAG_SET, TAG_SHAREABLE, TAG_SHAREDREF, TAG_SYMBOL, TAG_VECTOR,
-    WireError, field_value, field_values, is_kind_of,
+from smalltalk_vm.node.wire_tags import (
+    TAG_BIGNUM,
+    TAG_CHARACTER,
+    TAG_CLASS,
+    TAG_EXCEPTION,
+    TAG_INDEXED,
+    TAG_METHOD_SOURCE,
+    TAG_NEG_BIGNUM,
+    TAG_OBJECT,
+    TAG_SET,
+    TAG_SHAREABLE,
+    TAG_SHAREDREF,
+    TAG_SYMBOL,
+    TAG_VECTOR,
+    WireError,
+    field_value,
+    field_values,
+    is_kind_of,
 )
-from vm import value as V
-from vm.objects import (
-    Closure, CompiledBlock, CompiledMethod, Context, Instance, LargeInt, VArray, VBytes,
-    VClass, VString,
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import (
+    Closure,
+    CompiledBlock,
+    CompiledMethod,
+    Context,
+    Instance,
+    LargeInt,
+    VArray,
+    VBytes,
+    VClass,
+    VString,
 )
 
 

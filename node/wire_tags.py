@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vm.objects import Instance
+from smalltalk_vm.vm.objects import Instance
 
 TAG_BIGNUM = 2
 TAG_NEG_BIGNUM = 3

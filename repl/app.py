@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterable, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
-from repl.session import ReplSession, Result
-from repl.source import completion_context, is_complete
+from smalltalk_vm.repl.session import ReplSession, Result
+from smalltalk_vm.repl.source import completion_context, is_complete
 
 BANNER = "Smalltalk VM — type :help for help, Ctrl-D to quit."
 PSEUDO_VARIABLES = ["self", "super", "nil", "true", "false", "thisContext"]
@@ -109,7 +110,7 @@ def run_interactive(session: ReplSession) -> int:
     from prompt_toolkit.lexers import PygmentsLexer
     from prompt_toolkit.patch_stdout import patch_stdout
 
-    from repl.lexer import SomLexer
+    from smalltalk_vm.repl.lexer import SomLexer
 
     class SomCompleter(Completer):
         def get_completions(self, document, complete_event):

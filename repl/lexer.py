@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pygments.lexer import RegexLexer, bygroups
 from pygments.token import (
-    Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace,
+    Comment,
+    Keyword,
+    Name,
+    Number,
+    Operator,
+    Punctuation,
+    String,
+    Text,
+    Whitespace,
 )
 
 

@@ -8,17 +8,18 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, ClassVar
 
-from compiler.front import compile_input
-from vm import value as V
-from vm.errors import LoadError, SmalltalkSyntaxError
-from vm.machine import Machine
-from vm.objects import LAUNCHER_FILE, Context, VClass, VString
-from vm.process import Process
-from repl.host import VMHost
+from smalltalk_vm.compiler.front import compile_input
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
+from smalltalk_vm.vm.host import VMHost
+from smalltalk_vm.vm.machine import Machine
+from smalltalk_vm.vm.objects import LAUNCHER_FILE, Context, VClass, VString
+from smalltalk_vm.vm.process import Process
 
 PRINT_LIMIT = 10_000            # characters of a result's printString
 TRACE_FRAMES = 8                # frames of a run-time error's trace shown
@@ -186,7 +187,7 @@ class ReplSession:
             return Result("error", "this VM cannot save images")
         try:
             self.host.call(lambda: saver(path), timeout=None)
-        except Exception as error:  # noqa: BLE001 — reported to the user
+        except Exception as error:
             return Result("error", f"cannot save {path}: {error}")
         self.image_path = path
         return Result("output", f"saved {path}")
@@ -226,7 +227,7 @@ class ReplSession:
             return Result("output", "\n".join(lines))
         return self.host.call(listing)
 
-    COMMANDS: dict[str, Callable[["ReplSession", str], Result]] = {
+    COMMANDS: ClassVar[dict[str, Callable[[ReplSession, str], Result]]] = {
         ":help": _help, ":quit": _quit, ":q": _quit, ":save": _save, ":load": _load,
         ":inspect": _inspect, ":browse": _browse, ":processes": _processes,
     }

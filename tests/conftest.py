@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from smalltalk_vm.compiler.front import compile_input
+from smalltalk_vm.image.boot import make_machine
+from smalltalk_vm.vm.machine import Machine
 
-from cli.main import make_machine  # noqa: E402
-from compiler.front import compile_input  # noqa: E402
-from vm.machine import Machine  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_vm(args: Sequence[str], *, input: str | None = None, cwd: str | None = None,
@@ -25,7 +23,7 @@ def run_vm(args: Sequence[str], *, input: str | None = None, cwd: str | None = N
     environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
     if env:
         environment.update(env)
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=input,
+    return subprocess.run([sys.executable, "-m", "smalltalk_vm.cli.main", *args], input=input,
                           capture_output=True, text=True, cwd=cwd or ROOT,
                           timeout=timeout, env=environment)
 

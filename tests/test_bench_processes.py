@@ -3,7 +3,7 @@ ring delivers every message (a lost one would leave it waiting forever, so it is
 bounded by a timeout), and spawning, parking and killing many processes completes."""
 from __future__ import annotations
 
-from bench.processes import evaluate, new_machine, spawn_parked, vm_ring
+from smalltalk_vm.bench.processes import evaluate, new_machine, spawn_parked, vm_ring
 
 
 def test_a_token_ring_delivers_every_message() -> None:

@@ -10,12 +10,10 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from smalltalk_vm.bench import harness
+from smalltalk_vm.bench.harness import BENCHMARKS, PROGRAMS_DIR, Benchmark, run_benchmark
 
-from bench import harness  # noqa: E402
-from bench.harness import BENCHMARKS, PROGRAMS_DIR, Benchmark, run_benchmark  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 EXPECTED_NAMES = {
     "Richards", "DeltaBlue", "Json", "Bounce", "Sieve", "Queens", "Towers", "Permute",
@@ -42,7 +40,7 @@ def test_benchmark_runs_in_the_vm_and_verifies(bench: Benchmark) -> None:
 
 
 def test_a_vm_answer_that_differs_from_the_twin_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    fib = pytest.importorskip("bench.programs.fib")
+    fib = pytest.importorskip("smalltalk_vm.bench.programs.fib")
     monkeypatch.setattr(fib, "benchmark", lambda n: fib.Fib().fib(n) + 1)
     monkeypatch.setattr(fib, "verify", lambda n, answer: True)
     result = run_benchmark(Benchmark("Fib", "fib", 10, 10, "micro"), 10, iterations=1, warm_up=False)
@@ -51,7 +49,7 @@ def test_a_vm_answer_that_differs_from_the_twin_fails(monkeypatch: pytest.Monkey
 
 
 def test_an_answer_that_does_not_verify_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    towers = pytest.importorskip("bench.programs.towers")
+    towers = pytest.importorskip("smalltalk_vm.bench.programs.towers")
     monkeypatch.setattr(towers, "verify", lambda discs, answer: answer == 2 ** discs)
     result = run_benchmark(Benchmark("Towers", "towers", 5, 5, "macro"), 5, iterations=1, warm_up=True)
     assert not result.verified

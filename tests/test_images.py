@@ -20,18 +20,18 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_vm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, run_vm
-from cli.main import LIB_DIR
-from compiler.front import load_class_source
-from image import format as image_format
-from image import store
-from image.format import ImageFileError
-from image.snapshot import R_CLASS, R_METHOD, ImageError
-from vm import value as V
-from vm.objects import KIND_BYTECODE
+from smalltalk_vm.compiler.front import load_class_source
+from smalltalk_vm.image import format as image_format
+from smalltalk_vm.image import store
+from smalltalk_vm.image.boot import LIB_DIR
+from smalltalk_vm.image.format import ImageFileError
+from smalltalk_vm.image.snapshot import R_CLASS, R_METHOD, ImageError
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import KIND_BYTECODE
 
 PROGRAMS = Path(__file__).parent / "images"
 LIVE = str(PROGRAMS / "LiveSnapshot.som")
@@ -349,11 +349,11 @@ def test_primitives_are_rebound_by_class_and_selector(small_image: bytes, tmp_pa
 
 KILLED_WRITER = r"""
 import sys
-from cli.main import make_machine
-from compiler.front import compile_input
-from image.format import encode, write_atomically
-from image.snapshot import Writer
-from image.store import vm_version
+from smalltalk_vm.image.boot import make_machine
+from smalltalk_vm.compiler.front import compile_input
+from smalltalk_vm.image.format import encode, write_atomically
+from smalltalk_vm.image.snapshot import Writer
+from smalltalk_vm.image.store import vm_version
 
 machine = make_machine([])
 build = ("| heap | heap := Array new: 40000. 1 to: heap size do: [ :i | "
@@ -428,7 +428,7 @@ def test_vm_save_killed_while_writing_leaves_the_previous_image(tmp_path: Path) 
 
     for _attempt in range(3):
         stamp = (target.stat().st_size, target.stat().st_mtime_ns)
-        child = subprocess.Popen([sys.executable, "-m", "cli.main", "run", BIG_HEAP, str(target),
+        child = subprocess.Popen([sys.executable, "-m", "smalltalk_vm.cli.main", "run", BIG_HEAP, str(target),
                                   "200000"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120

@@ -8,15 +8,16 @@ SmallInteger words; larger ones LargeInt objects, and shrinking back makes them 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from conftest import VMSession
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import VMSession
-from vm import value as V
-from vm.objects import LargeInt
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import LargeInt
 
 SMALL_LO = -(1 << 47)
 SMALL_HI = 1 << 47          # exclusive

@@ -10,10 +10,10 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import run_vm
-from vm import value as V
-from vm.objects import LargeInt
+
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import LargeInt
 
 # ---------------------------------------------------------------- deep recursion
 
@@ -258,6 +258,6 @@ def test_does_not_understand_after_method_disappears(vm):
 
 def test_source_of_the_classes_is_well_formed():
     """The class texts used here parse (guards against a typo making tests vacuous)."""
-    from compiler.parser import parse_class
+    from smalltalk_vm.compiler.parser import parse_class
     for text in (DEEP, CONTROL, POLY):
         assert parse_class(textwrap.dedent(text)).instance_methods

@@ -10,10 +10,10 @@ import os
 import re
 
 import pytest
-
 from conftest import ROOT, VMSession, run_vm
-from vm.native import HOT, NativeCompiler, entry_points
-from vm.objects import KIND_NATIVE
+
+from smalltalk_vm.vm.native import HOT, NativeCompiler, entry_points
+from smalltalk_vm.vm.objects import KIND_NATIVE
 
 NATIVE_ENV = {"VM_NATIVE_HOT": "1", "VM_NATIVE_STRICT": "1"}
 

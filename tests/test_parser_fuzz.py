@@ -11,17 +11,18 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
+from conftest import ROOT, VMSession, run_vm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, VMSession, run_vm
-from compiler.front import compile_input
-from compiler.parser import parse_class, parse_doit, parse_input, parse_method_doit
-from vm.errors import SmalltalkSyntaxError
+from smalltalk_vm.compiler.front import compile_input
+from smalltalk_vm.compiler.parser import parse_class, parse_doit, parse_input, parse_method_doit
+from smalltalk_vm.vm.errors import SmalltalkSyntaxError
 
 FUZZ = settings(max_examples=250, deadline=None, derandomize=True)
 LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$", re.S)
@@ -161,7 +162,7 @@ def test_unmutated_lib_sources_parse():
 @given(any_source)
 def test_parsers_raise_only_located_syntax_errors(text):
     for parse in (parse_class, parse_doit, parse_input, parse_method_doit):
-        only_syntax_errors(lambda: parse(text, FILENAME))
+        only_syntax_errors(lambda parse=parse: parse(text, FILENAME))
 
 
 @contextmanager
@@ -233,8 +234,8 @@ def test_class_that_would_inherit_from_itself_is_a_syntax_error():
         import sys
         sys.path.insert(0, {os.path.join(ROOT, 'tests')!r})
         from conftest import VMSession
-        from compiler.front import compile_input
-        from vm.errors import SmalltalkSyntaxError
+        from smalltalk_vm.compiler.front import compile_input
+        from smalltalk_vm.vm.errors import SmalltalkSyntaxError
         vm = VMSession()
         vm.define("Cyc = ( x = ( ^ 1 ) )")
         vm.define("CycSub = Cyc ( )")
@@ -307,9 +308,8 @@ def test_class_syntax_error_positions(text, line, column, words):
     ("y := 3", 1),
 ])
 def test_code_generator_errors_are_located_too(fuzz_vm, text, line):
-    with globals_restored(fuzz_vm.universe):
-        with pytest.raises(SmalltalkSyntaxError) as info:
-            compile_input(fuzz_vm.universe, text, "bad.som")
+    with globals_restored(fuzz_vm.universe), pytest.raises(SmalltalkSyntaxError) as info:
+        compile_input(fuzz_vm.universe, text, "bad.som")
     error = info.value
     assert error.line == line, str(error)
     assert 1 <= error.column <= len(text.splitlines()[line - 1]), str(error)

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from vm.objects import VClass
+from smalltalk_vm.vm.objects import VClass
 
 # LANGUAGE.md §6, copied verbatim.
 PROTOCOL_TABLE = r"""

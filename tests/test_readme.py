@@ -11,9 +11,9 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 README = os.path.join(ROOT, "README.md")
@@ -71,7 +71,7 @@ def _stand_in(folder: str) -> dict:
     os.makedirs(os.path.join(folder, ".venv", "bin"))
     shim = os.path.join(folder, ".venv", "bin", "vm")
     with open(shim, "w", encoding="utf-8") as handle:
-        handle.write(f'#!/bin/sh\nexec "{sys.executable}" -m cli.main "$@"\n')
+        handle.write(f'#!/bin/sh\nexec "{sys.executable}" -m smalltalk_vm.cli.main "$@"\n')
     os.chmod(shim, 0o755)
     for name in ("examples", "tests", "lib"):
         os.symlink(os.path.join(ROOT, name), os.path.join(folder, name))
@@ -108,6 +108,6 @@ def test_every_other_readme_command_runs(tmp_path) -> None:
         assert EXPECTED[command] in result.stdout, f"{command}\n{result.stdout[-1500:]}"
 
 
-@pytest.mark.parametrize("link", re.findall(r"\]\((docs/[^)]+)\)", open(README, encoding="utf-8").read()))
+@pytest.mark.parametrize("link", re.findall(r"\]\((docs/[^)]+)\)", Path(README).read_text(encoding="utf-8")))
 def test_readme_links_exist(link: str) -> None:
     assert os.path.exists(os.path.join(ROOT, link)), link

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
-
 from conftest import run_vm
-from repl.source import completion_context, is_complete
+
+from smalltalk_vm.repl.source import completion_context, is_complete
 
 
 def repl(*lines: str, args: Sequence[str] = ()) -> subprocess.CompletedProcess:
@@ -417,8 +417,8 @@ def test_completion_after_a_cascade_offers_selectors():
 
 @pytest.fixture(scope="module")
 def session():
-    from cli.main import make_machine
-    from repl.session import ReplSession
+    from smalltalk_vm.image.boot import make_machine
+    from smalltalk_vm.repl.session import ReplSession
     repl_session = ReplSession(make_machine([]))
     yield repl_session
     repl_session.close()
@@ -438,7 +438,7 @@ def test_selectors_for_an_unknown_receiver_are_all_known_selectors(session):
 
 def test_workspace_variables_are_offered_and_typed(session):
     assert session.evaluate("counterForCompletion := 'text'").text == "'text'"
-    classes, variables = session.names()
+    _classes, variables = session.names()
     assert "counterForCompletion" in variables
     assert "size" in session.selectors_for("counterForCompletion")
     assert "timesRepeat:" not in session.selectors_for("counterForCompletion")

@@ -17,10 +17,9 @@ import subprocess
 import sys
 import termios
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from conftest import ROOT
 
 ANSI = re.compile(
@@ -46,8 +45,9 @@ class Terminal:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "repl"], stdin=slave, stdout=slave,
-            stderr=slave, cwd=ROOT, env=environment, preexec_fn=become_terminal_owner)
+            [sys.executable, "-m", "smalltalk_vm.cli.main", "repl"], stdin=slave, stdout=slave,
+            stderr=slave, cwd=ROOT, env=environment,
+            preexec_fn=become_terminal_owner)  # noqa: PLW1509 — the test is single-threaded here; a pty needs a session
         os.close(slave)
         self.master = master
         self.raw = b""

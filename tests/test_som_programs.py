@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass
 
 import pytest
-
 from conftest import run_vm
 
 SOM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "som")

@@ -10,7 +10,6 @@ import os
 import re
 
 import pytest
-
 from conftest import ROOT, run_vm
 from supervisor_support import PROBE, run
 

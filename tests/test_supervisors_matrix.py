@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from supervisor_support import EXIT_KINDS, PROBE, REASON_NAME, RESTART_TYPES, STRATEGIES, run
 
 

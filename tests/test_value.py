@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vm import value as V
-from vm.objects import LargeInt, VString
-from vm.value import ValueEncodingError
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import LargeInt, VString
+from smalltalk_vm.vm.value import ValueEncodingError
 
 CANONICAL_NAN = 0x7FF8_0000_0000_0000
 WORD_LIMIT = 1 << 64

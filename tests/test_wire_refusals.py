@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import cbor2
 import pytest
+from conftest import VMSession
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import VMSession
-from node import wire as W
 from wire_support import build, recipes, with_wire_classes
+
+from smalltalk_vm.node import wire as W
 
 FUZZ = settings(max_examples=2000, deadline=1000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -202,9 +203,8 @@ def test_long_fuzz_mutated_messages(session: VMSession, corpus: list[bytes], cho
 
 def refused(u: Any, data: bytes, match: str = "", **limits: Any) -> None:
     started = time.perf_counter()
-    with time_limit(5):
-        with pytest.raises(W.WireError, match=match):
-            W.decode(u, data, **limits)
+    with time_limit(5), pytest.raises(W.WireError, match=match):
+        W.decode(u, data, **limits)
     assert time.perf_counter() - started < 1.0, "refusing took too long"
 
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import cbor2
 import pytest
+from conftest import VMSession
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
-
-from conftest import VMSession
-from node import wire as W
-from vm import value as V
-from vm.objects import VBytes
 from wire_support import assert_same_graph, build, field, integers, recipes, round_trip, send, with_wire_classes
+
+from smalltalk_vm.node import wire as W
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import VBytes
 
 ROUND_TRIP = settings(max_examples=400, deadline=None, derandomize=True,
                       suppress_health_check=[HealthCheck.too_slow])
@@ -70,8 +70,8 @@ def test_the_comparison_notices_lost_sharing_and_merged_objects(session: VMSessi
     "| d | d := Dictionary new. d at: #me put: d. d",
     "| p q | p := WireTestPoint new. q := WireTestPoint4 new. p x: q y: p z: nil. q x: p y: q z: #(1). p",
     "| s a | s := 'shared'. a := Array new: 3. a at: 1 put: s; at: 2 put: (Array with: s with: a); at: 3 put: s. a",
-    "| e | e := Error new messageText: 'boom'; yourself."
-    " Array with: e with: e with: (Error new messageText: 'boom'; yourself)",
+    ("| e | e := Error new messageText: 'boom'; yourself."
+     " Array with: e with: e with: (Error new messageText: 'boom'; yourself)"),
     "| m | m := Integer lookup: #max:. Array with: m with: m with: (WireTestPoint class lookup: #x:y:z:)",
 ])
 def test_shared_and_cyclic_examples(session: VMSession, source: str) -> None:
@@ -87,7 +87,7 @@ def test_sharing_tags_only_for_objects_met_twice(session: VMSession) -> None:
     distinct = u.new_array([u.new_string("a"), u.new_string("a"), u.new_array([u.make_int(1)])])
     assert W.encode(u, distinct) == cbor2.dumps(["a", "a", [1]])
     twice = u.new_array([shared, shared, u.new_array([u.make_int(1)])])
-    assert W.encode(u, twice) == bytes.fromhex("83" "d81c6161" "d81d00") + cbor2.dumps([1])
+    assert W.encode(u, twice) == bytes.fromhex("83d81c6161d81d00") + cbor2.dumps([1])
 
 
 def test_symbols_are_interned_again(session: VMSession) -> None:

@@ -9,12 +9,12 @@ import math
 import struct
 from typing import Any
 
+from conftest import VMSession
 from hypothesis import strategies as st
 
-from conftest import VMSession
-from node import wire as W
-from vm import value as V
-from vm.objects import CompiledMethod, Instance, LargeInt, VArray, VBytes, VClass, VString
+from smalltalk_vm.node import wire as W
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import CompiledMethod, Instance, LargeInt, VArray, VBytes, VClass, VString
 
 CLASSES = [
     """WireTestPoint = Object ( | x y z |

@@ -8,7 +8,8 @@ This module defines encoding only; it must not execute anything.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 
 class Opcode(NamedTuple):
@@ -68,7 +69,8 @@ JUMP_IF_NOT_NIL = _op("JUMP_IF_NOT_NIL", ("target",), "pop; jump if not nil")
 RETURN_SELF = _op("RETURN_SELF", (), "return the receiver to the sender")
 RETURN_NONLOCAL = _op("RETURN_NONLOCAL", (), "return top of stack from the block's home method")
 MAKE_ARRAY = _op("MAKE_ARRAY", ("count",), "pop count values into a new Array (brace arrays)")
-STORE_GLOBAL = _op("STORE_GLOBAL", ("literal",), "store top of stack in the global named by a literal (REPL workspace variables)")
+STORE_GLOBAL = _op("STORE_GLOBAL", ("literal",),
+                   "store top of stack in the global named by a literal (REPL workspace variables)")
 
 # Quickened opcodes: never emitted by the compiler, never saved in images. vm/quicken.py
 # writes them into a method's `fast` copy of its code, each in place of the first

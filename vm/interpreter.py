@@ -15,16 +15,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from vm import bytecodes as B
-from vm import value as V
-from vm.errors import VMFatal
-from vm.objects import (
-    KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT,
-    KIND_CONTROL, KIND_GETTER, KIND_IDENTICAL, KIND_NATIVE, KIND_SETTER, Closure, VArray,
+from smalltalk_vm.vm import bytecodes as B
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import VMFatal
+from smalltalk_vm.vm.native import make_native
+from smalltalk_vm.vm.objects import (
+    KIND_ARRAY_AT,
+    KIND_ARRAY_AT_PUT,
+    KIND_BLOCK_VALUE,
+    KIND_BYTECODE,
+    KIND_CONSTANT,
+    KIND_CONTROL,
+    KIND_GETTER,
+    KIND_IDENTICAL,
+    KIND_NATIVE,
+    KIND_SETTER,
+    Closure,
+    VArray,
 )
-from vm.native import make_native
-from vm.primitives.object import identical
-from vm.semantics import Semantics, nils
+from smalltalk_vm.vm.primitives.object import identical
+from smalltalk_vm.vm.semantics import Semantics, nils
 
 # What run() reports to the scheduler.
 YIELDED = 0      # budget used up; still runnable
@@ -33,7 +43,7 @@ FINISHED = 2     # the bottom context returned; process.result holds the value
 
 _ABSENT = object()
 
-__all__ = ["Interpreter", "YIELDED", "SWITCHED", "FINISHED", "nils"]
+__all__ = ["FINISHED", "SWITCHED", "YIELDED", "Interpreter", "nils"]
 
 
 class Interpreter(Semantics):
@@ -556,7 +566,7 @@ class Interpreter(Semantics):
                         result = m.primitive(vm, r, stack[-1])
                     else:
                         result = m.primitive(vm, r, *stack[-argc:])
-                except Exception as error:  # noqa: BLE001 — every primitive error becomes Smalltalk's
+                except Exception as error:
                     ctx.pc = pc
                     ctx = self.primitive_error(ctx, m, argc, error)
                     if ctx is None:

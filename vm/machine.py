@@ -7,16 +7,17 @@ It knows nothing about source text: whoever builds a Machine hands it the class 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from vm import value as V
-from vm.interpreter import Interpreter
-from vm.objects import Instance, VString
-from vm.process import Process
-from vm.scheduler import Scheduler
-from vm.signals import Signals
-from vm.universe import ClassLoader, Universe
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.interpreter import Interpreter
+from smalltalk_vm.vm.objects import Instance, VString
+from smalltalk_vm.vm.process import Process
+from smalltalk_vm.vm.scheduler import Scheduler
+from smalltalk_vm.vm.signals import Signals
+from smalltalk_vm.vm.universe import ClassLoader, Universe
 
 
 @dataclass

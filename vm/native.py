@@ -22,15 +22,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vm import bytecodes as B
-from vm import value as V
-from vm.objects import (
-    KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT,
-    KIND_GETTER, KIND_IDENTICAL, KIND_NATIVE, KIND_PRIMITIVE, KIND_SETTER, Closure,
-    CompiledBlock, VArray,
+from smalltalk_vm.vm import bytecodes as B
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.objects import (
+    KIND_ARRAY_AT,
+    KIND_ARRAY_AT_PUT,
+    KIND_BLOCK_VALUE,
+    KIND_BYTECODE,
+    KIND_CONSTANT,
+    KIND_GETTER,
+    KIND_IDENTICAL,
+    KIND_NATIVE,
+    KIND_PRIMITIVE,
+    KIND_SETTER,
+    Closure,
+    CompiledBlock,
+    VArray,
 )
-from vm.primitives.object import identical
-from vm.semantics import nils
+from smalltalk_vm.vm.primitives.object import identical
+from smalltalk_vm.vm.semantics import nils
 
 HOT = 500               # sends into a method (or back jumps in it) before it is compiled
 MAX_CODE = 1500         # longer code stays interpreted (the generated source grows with it)
@@ -522,7 +532,7 @@ def _finish(interp: Any, value: Any) -> None:
     process = interp.process
     process.result = value
     process.ctx = None
-    return None
+    return
 
 
 def _describe(unit: Any) -> str:

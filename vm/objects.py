@@ -11,7 +11,8 @@ interpreter, the compiler or anything above the VM.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Instance:
@@ -26,7 +27,7 @@ class Instance:
 
 class VArray:
     """An Array (or an instance of a subclass of Array): indexable slots."""
-    __slots__ = ("cls", "items", "ihash")
+    __slots__ = ("cls", "ihash", "items")
 
     def __init__(self, cls: Any, items: list) -> None:
         self.cls = cls
@@ -36,7 +37,7 @@ class VArray:
 
 class VString:
     """An immutable String. ``h`` caches the content hash (0 = not computed yet)."""
-    __slots__ = ("cls", "chars", "h")
+    __slots__ = ("chars", "cls", "h")
 
     def __init__(self, cls: Any, chars: str) -> None:
         self.cls = cls
@@ -72,9 +73,22 @@ class VClass:
     replaced whenever a lookup through this class could answer differently, which is
     what send-site caches compare against.
     """
-    __slots__ = ("cls", "name", "superclass", "methods", "instance_fields", "fields",
-                 "token", "subclasses", "layout", "is_meta", "source", "source_file",
-                 "ihash", "lookup_cache")
+    __slots__ = (
+        "cls",
+        "fields",
+        "ihash",
+        "instance_fields",
+        "is_meta",
+        "layout",
+        "lookup_cache",
+        "methods",
+        "name",
+        "source",
+        "source_file",
+        "subclasses",
+        "superclass",
+        "token",
+    )
 
     def __init__(self, cls: Any, name: str, superclass: Any, layout: str, is_meta: bool) -> None:
         self.cls = cls
@@ -102,7 +116,7 @@ class VClass:
 class SendSite:
     """One send in compiled code: its selector, argument count, and inline cache
     (the receiver class's ``token`` when filled, and the method found)."""
-    __slots__ = ("selector", "argc", "token", "target")
+    __slots__ = ("argc", "selector", "target", "token")
 
     def __init__(self, selector: str, argc: int) -> None:
         self.selector = selector
@@ -146,10 +160,32 @@ class CodeUnit:
 
 
 class CompiledMethod(CodeUnit):
-    __slots__ = ("cls", "selector", "holder", "num_args", "num_temps", "code", "literals",
-                 "sites", "line_starts", "line_numbers", "first_line", "source",
-                 "source_file", "kind", "primitive", "flags", "temp_names", "ihash",
-                 "fast", "fused", "trivial", "native", "native_entries", "heat")
+    __slots__ = (
+        "cls",
+        "code",
+        "fast",
+        "first_line",
+        "flags",
+        "fused",
+        "heat",
+        "holder",
+        "ihash",
+        "kind",
+        "line_numbers",
+        "line_starts",
+        "literals",
+        "native",
+        "native_entries",
+        "num_args",
+        "num_temps",
+        "primitive",
+        "selector",
+        "sites",
+        "source",
+        "source_file",
+        "temp_names",
+        "trivial",
+    )
 
     def __init__(self, cls: Any, selector: str, num_args: int, num_temps: int,
                  code: list[int], literals: list, sites: list[SendSite]) -> None:
@@ -179,7 +215,7 @@ class CompiledMethod(CodeUnit):
         self.heat = 0
 
     @property
-    def home_method(self) -> "CompiledMethod":
+    def home_method(self) -> CompiledMethod:
         return self
 
     def __repr__(self) -> str:
@@ -189,9 +225,24 @@ class CompiledMethod(CodeUnit):
 
 class CompiledBlock(CodeUnit):
     """The code of a block literal; ``method`` is the method it appears in."""
-    __slots__ = ("num_args", "num_temps", "code", "literals", "sites", "line_starts",
-                 "line_numbers", "first_line", "method", "temp_names", "flags", "fast", "fused",
-                 "native", "native_entries", "heat")
+    __slots__ = (
+        "code",
+        "fast",
+        "first_line",
+        "flags",
+        "fused",
+        "heat",
+        "line_numbers",
+        "line_starts",
+        "literals",
+        "method",
+        "native",
+        "native_entries",
+        "num_args",
+        "num_temps",
+        "sites",
+        "temp_names",
+    )
 
     def __init__(self, num_args: int, num_temps: int, code: list[int], literals: list,
                  sites: list[SendSite]) -> None:
@@ -223,9 +274,9 @@ class CompiledBlock(CodeUnit):
 
 class Closure:
     """A block object: block code closed over its defining context."""
-    __slots__ = ("cls", "code", "outer", "receiver", "ihash")
+    __slots__ = ("cls", "code", "ihash", "outer", "receiver")
 
-    def __init__(self, cls: Any, code: CompiledBlock, outer: "Context", receiver: Any) -> None:
+    def __init__(self, cls: Any, code: CompiledBlock, outer: Context, receiver: Any) -> None:
         self.cls = cls
         self.code = code
         self.outer = outer
@@ -245,7 +296,7 @@ class Context:
     ``home``; each VM makes subclasses of both whose class attribute ``cls`` is its
     Context class (see ``context_classes``).
     """
-    __slots__ = ("method", "pc", "stack", "receiver", "sender")
+    __slots__ = ("method", "pc", "receiver", "sender", "stack")
 
     @property
     def is_dead(self) -> bool:
@@ -261,14 +312,14 @@ class MethodContext(Context):
     closure = None
 
     @property
-    def home(self) -> "MethodContext":
+    def home(self) -> MethodContext:
         return self
 
 
 class BlockContext(Context):
     """``outer`` is the defining context, ``home`` the method activation a non-local
     return leaves, ``closure`` the block being run."""
-    __slots__ = ("outer", "closure", "home")
+    __slots__ = ("closure", "home", "outer")
 
 
 def context_classes(context_class: Any) -> tuple[type, type]:
@@ -289,7 +340,7 @@ def new_method_context(kind: type, method: Any, stack: list, receiver: Any, send
     return ctx
 
 
-def new_block_context(kind: type, closure: "Closure", stack: list, sender: Any) -> BlockContext:
+def new_block_context(kind: type, closure: Closure, stack: list, sender: Any) -> BlockContext:
     ctx = kind.__new__(kind)
     ctx.method = closure.code
     ctx.pc = 0

@@ -23,11 +23,30 @@ WAIT_WAKE = 3            # an explicit wake (promises)
 
 
 class Process:
-    __slots__ = ("cls", "pid", "ctx", "state", "result", "exit_reason", "crash_trace",
-                 "mailbox", "links", "monitors", "monitored_by", "trap_exit", "name",
-                 "wait_mode", "wait_arg", "wake_timer", "timeout_value", "wake_pending",
-                 "report_crash", "slices",
-                 "on_exit", "ihash")
+    __slots__ = (
+        "cls",
+        "crash_trace",
+        "ctx",
+        "exit_reason",
+        "ihash",
+        "links",
+        "mailbox",
+        "monitored_by",
+        "monitors",
+        "name",
+        "on_exit",
+        "pid",
+        "report_crash",
+        "result",
+        "slices",
+        "state",
+        "timeout_value",
+        "trap_exit",
+        "wait_arg",
+        "wait_mode",
+        "wake_pending",
+        "wake_timer",
+    )
 
     def __init__(self, cls: Any, pid: int, ctx: Any) -> None:
         self.cls = cls

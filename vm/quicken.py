@@ -17,12 +17,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from vm import bytecodes as B
-from vm import value as V
-from vm.native import native_threshold
-from vm.objects import (
-    KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL, KIND_GETTER, KIND_PRIMITIVE,
-    KIND_SETTER, CompiledBlock, CompiledMethod,
+from smalltalk_vm.vm import bytecodes as B
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.native import native_threshold
+from smalltalk_vm.vm.objects import (
+    KIND_BLOCK_VALUE,
+    KIND_BYTECODE,
+    KIND_CONSTANT,
+    KIND_CONTROL,
+    KIND_GETTER,
+    KIND_PRIMITIVE,
+    KIND_SETTER,
+    CompiledBlock,
+    CompiledMethod,
 )
 
 # Sub-operations of the fused instructions (the interpreter tests them in this order).

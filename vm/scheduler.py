@@ -13,16 +13,24 @@ import itertools
 import queue
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from vm import bytecodes as B
-from vm import value as V
-from vm.interpreter import FINISHED, YIELDED, Interpreter, nils
-from vm.objects import LAUNCHER_FILE, CompiledMethod, Context, SendSite, new_method_context
-from vm.quicken import quicken
-from vm.process import (
-    DEAD, RUNNABLE, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process,
+from smalltalk_vm.vm import bytecodes as B
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.interpreter import FINISHED, YIELDED, Interpreter, nils
+from smalltalk_vm.vm.objects import LAUNCHER_FILE, CompiledMethod, Context, SendSite, new_method_context
+from smalltalk_vm.vm.process import (
+    DEAD,
+    RUNNABLE,
+    SLEEPING,
+    WAIT_BEYOND,
+    WAIT_RECEIVE,
+    WAIT_WAKE,
+    WAITING,
+    Process,
 )
+from smalltalk_vm.vm.quicken import quicken
 
 BUDGET = 2000          # reductions per time slice
 MAX_DEPTH = 1_000_000  # activations in one process before it gets a stack overflow error
@@ -30,7 +38,7 @@ DEPTH_CHECK_EVERY = 64 # time slices between two looks at a busy process's depth
 
 
 class Timer:
-    __slots__ = ("deadline", "seq", "action", "cancelled")
+    __slots__ = ("action", "cancelled", "deadline", "seq")
 
     def __init__(self, deadline: float, seq: int, action: Callable[[], None]) -> None:
         self.deadline = deadline
@@ -38,7 +46,7 @@ class Timer:
         self.action = action
         self.cancelled = False
 
-    def __lt__(self, other: "Timer") -> bool:
+    def __lt__(self, other: Timer) -> bool:
         return (self.deadline, self.seq) < (other.deadline, other.seq)
 
 

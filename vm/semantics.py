@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from vm import value as V
-from vm.errors import PrimitiveFailed, SignalException, VMFatal
-from vm.objects import (
-    FLAG_CURTAILED, FLAG_ENSURE, KIND_BLOCK_VALUE, KIND_BYTECODE, KIND_CONSTANT, KIND_CONTROL,
-    KIND_GETTER, KIND_NATIVE, KIND_SETTER, Closure, Context, new_block_context,
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed, SignalException, VMFatal
+from smalltalk_vm.vm.objects import (
+    FLAG_CURTAILED,
+    FLAG_ENSURE,
+    KIND_BLOCK_VALUE,
+    KIND_BYTECODE,
+    KIND_CONSTANT,
+    KIND_CONTROL,
+    KIND_GETTER,
+    KIND_NATIVE,
+    KIND_SETTER,
+    Closure,
+    Context,
+    new_block_context,
     new_method_context,
 )
 
@@ -87,7 +97,7 @@ class Semantics:
         args = stack[len(stack) - argc:]
         try:
             result = method.primitive(self.vm, receiver, *args)
-        except Exception as error:  # noqa: BLE001 — every primitive error becomes Smalltalk's
+        except Exception as error:
             return self.primitive_error(ctx, method, argc, error)
         del stack[-argc - 1:]
         stack.append(result)
@@ -164,7 +174,7 @@ class Semantics:
         vm = self.vm
         try:
             found = vm.global_value(name)
-        except Exception as error:  # noqa: BLE001 — a broken class file is the program's error
+        except Exception as error:
             return self.signal_exception(ctx, "Error", f"cannot load {name}: {error}")
         if found is not None:
             ctx.stack.append(found)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vm import value as V
-from vm.process import Process
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.process import Process
 
 
 class Signals:

@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from vm import value as V
-from vm.errors import LoadError, PrimitiveFailed, SignalException
-from vm.objects import (
-    KIND_BYTECODE, KIND_CONTROL, KIND_PRIMITIVE, CompiledMethod, Instance, LargeInt,
-    VArray, VBytes, VClass, VString, context_classes,
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException
+from smalltalk_vm.vm.objects import (
+    KIND_BYTECODE,
+    KIND_CONTROL,
+    KIND_PRIMITIVE,
+    CompiledMethod,
+    Instance,
+    LargeInt,
+    VArray,
+    VBytes,
+    VClass,
+    VString,
+    context_classes,
 )
-from vm.quicken import quicken
-from vm.primitives.registry import lookup_primitive, method_flags
+from smalltalk_vm.vm.primitives.registry import lookup_primitive, method_flags
+from smalltalk_vm.vm.quicken import quicken
 
 ClassLoader = Callable[["Universe", str, str], VClass]
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 QNAN = 0x7FF8_0000_0000_0000          # canonical NaN; also the prefix of every tagged word
 TAG_SHIFT = 48

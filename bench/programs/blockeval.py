@@ -2,7 +2,7 @@
 of them rebinding a captured variable, one passed to another method."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 class BlockEval:
@@ -10,8 +10,8 @@ class BlockEval:
         return block(value)
 
     def run(self, n: int) -> list[int]:
-        increment = lambda x: x + 1      # noqa: E731 - the point is a closure in a variable
-        add = lambda x, y: x + y         # noqa: E731
+        increment = lambda x: x + 1
+        add = lambda x, y: x + y
         count = 0
 
         def counter() -> int:

@@ -14,7 +14,7 @@ class Random:
 
 
 class Ball:
-    __slots__ = ("x", "y", "x_velocity", "y_velocity")
+    __slots__ = ("x", "x_velocity", "y", "y_velocity")
 
     def __init__(self, random: Random) -> None:
         self.x = random.next() % 500

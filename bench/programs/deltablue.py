@@ -3,12 +3,13 @@ chain and projection workloads."""
 from __future__ import annotations
 
 from collections import deque
+from typing import ClassVar
 
 
 class Strength:
     """A constraint strength: a level from 0 (required, strongest) to 6 (weakest)."""
     __slots__ = ("level",)
-    levels: list[Strength] = []
+    levels: ClassVar[list[Strength]] = []
 
     def __init__(self, level: int) -> None:
         self.level = level
@@ -31,7 +32,7 @@ REQUIRED, STRONG_PREFERRED, PREFERRED, STRONG_DEFAULT, NORMAL, WEAK_DEFAULT, WEA
 
 
 class Variable:
-    __slots__ = ("value", "constraints", "determined_by", "walk_strength", "stay", "mark")
+    __slots__ = ("constraints", "determined_by", "mark", "stay", "value", "walk_strength")
 
     def __init__(self, value: int) -> None:
         self.value = value

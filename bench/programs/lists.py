@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 class Element:
-    __slots__ = ("value", "next")
+    __slots__ = ("next", "value")
 
     def __init__(self, value: int, next_element: Element | None) -> None:
         self.value = value

@@ -10,7 +10,7 @@ DAYS_PER_YEAR = 365.24
 
 
 class Body:
-    __slots__ = ("x", "y", "z", "vx", "vy", "vz", "mass")
+    __slots__ = ("mass", "vx", "vy", "vz", "x", "y", "z")
 
     def __init__(self, x: float, y: float, z: float, vx: float, vy: float, vz: float,
                  mass: float) -> None:

@@ -4,7 +4,7 @@ iterating method hands that value back: the same calls, the same early exit thro
 the intermediate frame, with Python's cheapest mechanism for it."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 class NonLocalReturn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class Packet:
-    __slots__ = ("link", "identity", "kind", "datum", "data")
+    __slots__ = ("data", "datum", "identity", "kind", "link")
 
     def __init__(self, link: Packet | None, identity: int, kind: int) -> None:
         self.link = link
@@ -30,7 +30,7 @@ class Packet:
 
 
 class Tcb:
-    __slots__ = ("link", "identity", "priority", "input", "state", "task")
+    __slots__ = ("identity", "input", "link", "priority", "state", "task")
 
     def __init__(self, link: Tcb | None, identity: int, priority: int,
                  queue: Packet | None, task: object) -> None:

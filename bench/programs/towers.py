@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 class Disc:
-    __slots__ = ("size", "below")
+    __slots__ = ("below", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size

@@ -1,5 +1,15 @@
 """The VM's primitives, one module per family of classes. Importing this package
 registers them all (see ``registry``)."""
-from vm.primitives import (  # noqa: F401  (imported for their registrations)
-    array, block, context, double, integer, klass, object, process, string, system, wire,
+from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their registrations)
+    array,
+    block,
+    context,
+    double,
+    integer,
+    klass,
+    object,
+    process,
+    string,
+    system,
+    wire,
 )

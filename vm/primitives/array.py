@@ -1,10 +1,10 @@
 """Primitives of Array and ByteArray: indexed access (1-based) and allocation."""
 from __future__ import annotations
 
-from vm import value as V
-from vm.errors import PrimitiveFailed
-from vm.objects import KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, VArray, VBytes, VClass, VString
-from vm.primitives.registry import primitive
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, VArray, VBytes, VClass, VString
+from smalltalk_vm.vm.primitives.registry import primitive
 
 
 def check_index(vm, index, size: int) -> int:

@@ -2,9 +2,9 @@
 context, never a Python call) and arity."""
 from __future__ import annotations
 
-from vm.semantics import nils
-from vm.objects import Closure, VArray
-from vm.primitives.registry import control, primitive
+from smalltalk_vm.vm.objects import Closure, VArray
+from smalltalk_vm.vm.primitives.registry import control, primitive
+from smalltalk_vm.vm.semantics import nils
 
 
 def _evaluate(interp, ctx, argc):

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from vm import value as V
-from vm.errors import PrimitiveFailed
-from vm.objects import (
-    FLAG_CURTAILED, FLAG_ENSURE, FLAG_HANDLER, LAUNCHER_FILE, CompiledBlock, Context,
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import (
+    FLAG_CURTAILED,
+    FLAG_ENSURE,
+    FLAG_HANDLER,
+    LAUNCHER_FILE,
+    CompiledBlock,
+    Context,
 )
-from vm.primitives.block import reset_context
-from vm.primitives.registry import control, mark_method, primitive
+from smalltalk_vm.vm.primitives.block import reset_context
+from smalltalk_vm.vm.primitives.registry import control, mark_method, primitive
 
 # The methods the unwinding machinery recognises, and the temporaries it reads.
 mark_method("Block", "on:do:", FLAG_HANDLER)

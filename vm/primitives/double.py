@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from vm import value as V
-from vm.errors import PrimitiveFailed
-from vm.objects import LargeInt
-from vm.primitives.registry import primitive
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import LargeInt
+from smalltalk_vm.vm.primitives.registry import primitive
 
 
 def format_double(x: float) -> str:
@@ -211,7 +211,7 @@ def double_round(vm, rcv):
     x = _check(rcv)
     if math.isnan(x) or math.isinf(x):
         raise PrimitiveFailed(f"{format_double(x)} cannot be rounded")
-    return vm.make_int(int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5)))
+    return vm.make_int(math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5))
 
 
 @primitive("Double", "asInteger")

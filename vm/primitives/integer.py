@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 import random
 
-from vm import value as V
-from vm.errors import PrimitiveFailed
-from vm.objects import LargeInt
-from vm.primitives.double import as_double, type_name
-from vm.primitives.registry import primitive
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import LargeInt
+from smalltalk_vm.vm.primitives.double import as_double, type_name
+from smalltalk_vm.vm.primitives.registry import primitive
 
 _random = random.Random(74755)
 

@@ -2,10 +2,10 @@
 and on compiled methods."""
 from __future__ import annotations
 
-from vm import value as V
-from vm.errors import PrimitiveFailed
-from vm.objects import CompiledMethod, VArray, VClass
-from vm.primitives.registry import control, primitive
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import CompiledMethod, VArray, VClass
+from smalltalk_vm.vm.primitives.registry import control, primitive
 
 
 def _check_class(rcv):

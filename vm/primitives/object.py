@@ -4,11 +4,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from vm import value as V
-from vm.errors import PrimitiveFailed
-from vm.objects import KIND_IDENTICAL, Instance, LargeInt, VArray, VBytes, VClass, VString
-from vm.primitives.array import check_index
-from vm.primitives.registry import control, primitive
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import KIND_IDENTICAL, Instance, LargeInt, VArray, VBytes, VClass, VString
+from smalltalk_vm.vm.primitives.array import check_index
+from smalltalk_vm.vm.primitives.registry import control, primitive
 
 
 def identical(a: Any, b: Any) -> bool:

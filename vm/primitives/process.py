@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vm import value as V
-from vm.errors import PrimitiveFailed
-from vm.semantics import nils
-from vm.objects import Closure, Context, new_block_context
-from vm.primitives.context import trace_lines
-from vm.primitives.registry import control, primitive
-from vm.process import DEAD, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import Closure, Context, new_block_context
+from smalltalk_vm.vm.primitives.context import trace_lines
+from smalltalk_vm.vm.primitives.registry import control, primitive
+from smalltalk_vm.vm.process import DEAD, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
+from smalltalk_vm.vm.semantics import nils
 
 
 def _proc(value: Any) -> Process:
@@ -130,7 +130,8 @@ def process_message_at(vm, rcv, index):
     proc = _own_mailbox(vm, rcv)
     i = vm.int_of(index)
     if not 1 <= i <= proc.message_count():
-        raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a mailbox of {proc.message_count()}", index=index)
+        raise vm.signal("SubscriptOutOfBounds",
+                        f"Index {i} out of bounds for a mailbox of {proc.message_count()}", index=index)
     return proc.mailbox[i - 1]
 
 
@@ -139,7 +140,8 @@ def process_remove_message_at(vm, rcv, index):
     proc = _own_mailbox(vm, rcv)
     i = vm.int_of(index)
     if not 1 <= i <= proc.message_count():
-        raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a mailbox of {proc.message_count()}", index=index)
+        raise vm.signal("SubscriptOutOfBounds",
+                        f"Index {i} out of bounds for a mailbox of {proc.message_count()}", index=index)
     message = proc.mailbox[i - 1]
     del proc.mailbox[i - 1]
     return message
@@ -158,14 +160,14 @@ def process_sleep(interp, ctx, argc):
     delay = _milliseconds(vm, ctx.stack.pop())
     ctx.stack.pop()
     vm.scheduler.park(interp.process, ctx, SLEEPING, timeout_ms=delay or 0.0, on_timeout=V.NIL)
-    return None
+    return
 
 
 @control("Process class", "yield")
 def process_yield(interp, ctx, argc):
     ctx.stack[-1] = V.NIL
     interp.process.ctx = ctx
-    return None
+    return
 
 
 @control("Process class", "parkUntilWoken")

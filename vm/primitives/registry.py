@@ -14,7 +14,7 @@ This module only records functions; it imports nothing from the VM.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 _PRIMITIVES: dict[tuple[str, str], tuple[Callable, bool]] = {}
 
@@ -69,4 +69,4 @@ def _load_families() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        import vm.primitives  # noqa: F401  (importing the package registers every family)
+        import smalltalk_vm.vm.primitives  # noqa: F401  (importing the package registers every family)

@@ -2,12 +2,12 @@
 here accepts either as receiver) and of Character."""
 from __future__ import annotations
 
-from vm import value as V
-from vm.errors import PrimitiveFailed
-from vm.objects import VString
-from vm.primitives.array import check_index
-from vm.primitives.object import string_hash
-from vm.primitives.registry import primitive
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import VString
+from smalltalk_vm.vm.primitives.array import check_index
+from smalltalk_vm.vm.primitives.object import string_hash
+from smalltalk_vm.vm.primitives.registry import primitive
 
 
 def _text(vm, value) -> str:

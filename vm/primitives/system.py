@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gc
 
-from vm import value as V
-from vm.errors import LoadError, SmalltalkSyntaxError
-from vm.objects import VClass
-from vm.primitives.context import trace_lines
-from vm.primitives.registry import control, primitive
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
+from smalltalk_vm.vm.objects import VClass
+from smalltalk_vm.vm.primitives.context import trace_lines
+from smalltalk_vm.vm.primitives.registry import control, primitive
+
 
 @primitive("System", "global:")
 def system_global(vm, rcv, name):
@@ -35,7 +36,7 @@ def _load(vm, loader, what: str):
     try:
         cls = loader()
     except (LoadError, SmalltalkSyntaxError, OSError) as error:
-        raise vm.signal("Error", f"cannot load {what}: {error}")
+        raise vm.signal("Error", f"cannot load {what}: {error}") from None
     return V.NIL if cls is None else cls
 
 
@@ -129,11 +130,11 @@ def system_exit(interp, ctx, argc):
     vm = interp.vm
     try:
         status = vm.int_of(code)
-    except Exception:  # noqa: BLE001 — a non-integer status is a failure status
+    except Exception:
         status = 1
     vm.exit_status = status
     interp.process.ctx = ctx
-    return None
+    return
 
 
 @primitive("System", "classNamed:")
@@ -153,13 +154,13 @@ def system_save_image(interp, ctx, argc):
         return interp.signal_exception(ctx, "Error", "this VM cannot save images")
     try:
         path = vm.str_of(path_value)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return interp.signal_exception(ctx, "Error", "saveImage: needs a path String")
     ctx.stack.append(vm.symbol("resumed"))
     interp.process.ctx = ctx
     try:
         vm.image_saver(path)
-    except Exception as error:  # noqa: BLE001 — a failed save is the program's error, not the VM's
+    except Exception as error:
         ctx.stack.pop()
         return interp.signal_exception(ctx, "Error", f"cannot save image {path}: {error}")
     ctx.stack[-1] = vm.symbol("saved")
@@ -179,7 +180,7 @@ def system_evaluate(interp, ctx, argc):
         compiled = vm.doit_compiler(vm.str_of(text_value))
     except SmalltalkSyntaxError as error:
         return interp.signal_exception(ctx, "Error", error.located())
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return interp.signal_exception(ctx, "Error", str(error))
     if compiled.kind == "statements":
         ctx.stack.append(V.NIL)

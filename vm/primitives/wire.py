@@ -4,8 +4,8 @@ in the node layer (node/wire.py); the composition root hands it to the universe 
 the VM must not import the node layer."""
 from __future__ import annotations
 
-from vm.objects import VBytes
-from vm.primitives.registry import primitive
+from smalltalk_vm.vm.objects import VBytes
+from smalltalk_vm.vm.primitives.registry import primitive
 
 
 def _codec(vm):

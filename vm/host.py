@@ -8,11 +8,12 @@ waiting for are reported through ``watch``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
-from vm.machine import Machine
-from vm.process import Process
+from smalltalk_vm.vm.machine import Machine
+from smalltalk_vm.vm.process import Process
 
 
 class VMHost:
@@ -36,7 +37,7 @@ class VMHost:
     def _loop(self) -> None:
         try:
             self.end_reason = self.scheduler.run_until(lambda: self.stopping)
-        except BaseException as error:  # noqa: BLE001 — report, never die silently
+        except BaseException as error:
             self.end_reason = f"VM thread failed: {type(error).__name__}: {error}"
         finally:
             self.ended.set()
@@ -59,7 +60,7 @@ class VMHost:
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(work())
-                except BaseException as error:  # noqa: BLE001 — handed back to the caller
+                except BaseException as error:
                     future.set_exception(error)
         self.scheduler.post(run)
         return future

@@ -1,0 +1,125 @@
+"""The shape of the house: the import rules of the design hold, ruff is clean, and an
+installed wheel puts exactly one import name into site-packages."""
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+LAYERS = ("vm", "compiler", "image", "node", "repl", "cli", "bench", "lib")
+
+# layer -> layers it must never import
+FORBIDDEN = {
+    "vm": {"compiler", "image", "node", "repl", "cli", "bench"},
+    "compiler": {"image", "node", "repl", "cli", "bench"},
+    "node": {"repl", "cli", "bench"},
+    "image": {"repl", "cli", "bench"},
+    "repl": {"cli", "bench"},
+    "bench": {"cli"},
+    "lib": {"vm", "compiler", "image", "node", "repl", "cli", "bench"},
+}
+
+
+def imported_layers(path: Path) -> set[str]:
+    """The smalltalk_vm layers a module imports (any import statement, at any depth)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "smalltalk_vm" and len(parts) > 1 and parts[1] in LAYERS:
+                found.add(parts[1])
+            elif parts[0] in LAYERS:
+                found.add(f"bare:{parts[0]}")    # an import outside the one package name
+    return found
+
+
+def modules_of(layer: str) -> list[Path]:
+    return sorted(Path(ROOT, layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layers_import_only_what_the_design_allows(layer: str) -> None:
+    offences = []
+    for module in modules_of(layer):
+        for imported in imported_layers(module):
+            if imported.startswith("bare:") or imported in FORBIDDEN[layer]:
+                offences.append(f"{module.relative_to(ROOT)} imports {imported}")
+    assert offences == []
+
+
+def test_nothing_outside_the_command_line_imports_it() -> None:
+    offences = [f"{module.relative_to(ROOT)}"
+                for layer in LAYERS if layer != "cli"
+                for module in modules_of(layer) if "cli" in imported_layers(module)]
+    offences += [f"{module.relative_to(ROOT)}" for module in sorted(Path(ROOT, "tests").rglob("*.py"))
+                 if "cli" in imported_layers(module)]
+    assert offences == []
+
+
+def test_the_rule_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
+    module = tmp_path / "sample.py"
+    module.write_text("def f():\n    from smalltalk_vm.repl import session\nimport node.wire\n")
+    assert imported_layers(module) == {"repl", "bare:node"}
+
+
+def test_ruff_is_clean() -> None:
+    ruff = shutil.which("ruff", path=os.path.dirname(sys.executable)) or shutil.which("ruff")
+    assert ruff is not None, "ruff is a test extra: pip install -e '.[test]'"
+    result = subprocess.run([ruff, "check", "--no-cache", "--output-format", "concise", ROOT],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _venv_site_packages(folder: Path) -> Path:
+    return next(folder.glob("lib/python*/site-packages"))
+
+
+def test_a_wheel_installs_one_import_name(tmp_path: Path) -> None:
+    """Build the wheel, install it into a fresh virtualenv beside its dependencies, and
+    check that it added only ``smalltalk_vm`` and its dist-info — then that it runs."""
+    wheels = tmp_path / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), ROOT],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    wheel = next(wheels.glob("smalltalk_vm-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {name.split("/")[0] for name in archive.namelist()}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"smalltalk_vm"}
+
+    env_dir = tmp_path / "fresh"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    requirements = ["lark>=1.1", "cbor2>=5.4", "grpcio>=1.60", "grpcio-health-checking>=1.60",
+                    "prompt-toolkit>=3.0", "pygments>=2.10"]
+    deps = subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements],
+                          capture_output=True, text=True, timeout=600)
+    assert deps.returncode == 0, deps.stderr[-2000:]
+    before = set(os.listdir(_venv_site_packages(env_dir)))
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+                               capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    added = set(os.listdir(_venv_site_packages(env_dir))) - before
+    assert {name for name in added if not name.endswith(".dist-info")} == {"smalltalk_vm"}
+    assert len([name for name in added if name.endswith(".dist-info")]) == 1
+
+    scratch = tmp_path / "elsewhere"
+    scratch.mkdir()
+    ran = subprocess.run([str(env_dir / "bin" / "vm"), "eval", "(1 to: 4) inject: 0 into: [ :a :b | a + b ]"],
+                         cwd=scratch, capture_output=True, text=True, timeout=300,
+                         env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
+                              "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert (ran.returncode, ran.stdout.strip()) == (0, "10"), ran.stderr
