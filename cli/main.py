@@ -2,9 +2,9 @@
 (compiler, vm, and later image, node and repl) and wires them together. Nothing
 imports it.
 
-Subcommands: run, eval, disasm, test. Every failure a user can cause is reported as a
-one-line message (a syntax error as ``file:line:column: message``), never as a Python
-traceback.
+Subcommands: run, eval, disasm, test, repl, bench, image, node (``cli.node_command``).
+Every failure a user can cause is reported as a one-line message (a syntax error as
+``file:line:column: message``), never as a Python traceback.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from smalltalk_vm.cli import node_command
 from smalltalk_vm.compiler.front import compile_statements
 from smalltalk_vm.image import store
 from smalltalk_vm.image.boot import BadImage, make_machine
@@ -194,6 +195,8 @@ def command_repl(options: argparse.Namespace) -> int:
     machine = make_machine(split_classpath(options.classpath), options.image)
     session = ReplSession(machine, options.image)
     try:
+        if node_command.wants_node(options):
+            return node_command.command_repl_node(options, machine, lambda: run(session))
         return run(session)
     finally:
         session.close()
@@ -250,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     repl = commands.add_parser("repl", help="the interactive read-eval-print loop")
     repl.add_argument("-cp", "--classpath")
     repl.add_argument("--image", metavar="FILE", help="resume a saved image")
+    node_command.add_node_options(repl)
     repl.set_defaults(handler=command_repl)
+
+    node_command.register(commands)
 
     commands.add_parser("bench", help="the benchmark suite (options as python -m bench)")
 
