@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import pytest
+from cluster_support import cluster  # noqa: F401  (the real-node fixture, for every test module)
 
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.image.boot import make_machine
