@@ -131,16 +131,17 @@ def command_node(options: argparse.Namespace) -> int:
         raise LoadError(f"class {name} not found on the classpath")
     universe.output = LineWriter(sys.stdout)
     universe.error_output = LineWriter(sys.stderr)
-    service = start_service(machine, config)
-    if service is None:
-        return 1
     stop = threading.Event()
     signalled: list[int] = []
 
     def on_signal(number: int, frame: Any) -> None:
         signalled.append(number)
         stop.set()
+    # Before the listening line: whoever reads it may stop the node at once.
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    service = start_service(machine, config)
+    if service is None:
+        return 1
     host = VMHost(machine)
     host.start()
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from faultproxy import FaultProxy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LISTENING = re.compile(r"^node (\S+) listening on (\S+):(\d+)$")
@@ -163,6 +165,13 @@ def node_environment(extra: dict | None = None) -> dict:
     return env
 
 
+def free_port() -> int:
+    """A port nobody listens on now (for a node that must be started behind a proxy)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Cluster:
     """Starts nodes and always stops them (see the module docstring)."""
 
@@ -170,6 +179,17 @@ class Cluster:
         self.workdir = workdir
         self.tick = tick
         self.nodes: list[NodeProcess] = []
+        self.proxies: list[FaultProxy] = []
+
+    def proxied(self, name: str, *extra: str, **options) -> tuple[NodeProcess, FaultProxy]:
+        """A node behind a fault proxy of its own, advertising the proxy's address, so
+        that every connection its peers open to it goes through the proxy."""
+        port = free_port()
+        proxy = FaultProxy("127.0.0.1", port)
+        self.proxies.append(proxy)
+        node = self.start(name, "--listen", f"127.0.0.1:{port}", "--advertise", proxy.address, *extra,
+                          **options)
+        return node, proxy
 
     def argv(self, name: str | None, *extra: str, join: Sequence = (), cookie: str | None = COOKIE,
              tick: int | None = None, classpath: Sequence[str] = (), program: str | None = None,
@@ -201,6 +221,8 @@ class Cluster:
         return node
 
     def stop_all(self) -> None:
+        for proxy in self.proxies:
+            proxy.close()
         for node in self.nodes:
             node.kill()
             for stream in (node.popen.stdout, node.popen.stderr):

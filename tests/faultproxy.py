@@ -76,7 +76,9 @@ class _Pump:
                     self.target.sendall(chunk)
         except OSError:
             pass
-        if self.target is not None:
+        # A closed side is passed on, unless the direction is black-holed: then even
+        # the close is lost, as in a real partition.
+        if self.target is not None and not self.proxy.dropping(self.direction):
             try:
                 self.target.shutdown(socket.SHUT_WR)
             except OSError:
