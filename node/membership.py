@@ -22,7 +22,9 @@ Rules:
   gets a tick frame; one from which nothing arrived for a tick is down (reason
   ``timeout``), so a silent node is declared down between 0.75 and 1.25 ticks after it
   went silent. A closed stream is down at once (``noconnection``); a goodbye makes it
-  ``shutdown``. The ticker also starts due retries and join attempts.
+  ``shutdown``. A peer whose connection closed because it broke the protocol is
+  not dialled again (it may connect again itself). The ticker also starts due
+  retries and join attempts.
 - The VM hears of connections only through ``events`` (the node runtime, which posts
   to the scheduler's inbox): ``peer_up``, ``peer_frames``, ``peer_down``, in order.
 
@@ -360,6 +362,8 @@ class Membership:
                 m.state = DOWN
             elif conn.said_goodbye:
                 m.state, m.lost_at = LEFT, None
+            elif conn.protocol_error:          # not dialled again: it may come back itself
+                m.token, m.state, m.lost_at = None, DOWN, None
             else:
                 if was_up:
                     m.lost_at = now

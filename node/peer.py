@@ -54,6 +54,7 @@ class Connection:
         self.close_reason = ""
         self.said_goodbye = False          # the peer sent goodbye
         self.down_reason = "noconnection"  # what NodeDown will say: or timeout, shutdown
+        self.protocol_error = False        # closed because the peer broke the protocol
         self._lock = threading.Lock()
         self._partial: list[bytes] = []
         self._partial_size = 0
@@ -127,6 +128,7 @@ class Connection:
                 self._take(message)
         except F.FrameError as error:
             reason = f"bad frame: {error}"
+            self.protocol_error = True
         except Exception as error:              # gRPC ends a stream with an RpcError
             reason = _describe_stream_end(error)
         self.close(reason)

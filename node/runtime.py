@@ -128,8 +128,9 @@ class NodeRuntime(Distribution):
             self.scheduler.deliver(watcher, message)
 
     def close(self, view: PeerView, reason: str) -> None:
-        """Close a connection from the VM thread (gRPC's cancel may take a moment)."""
-        self.log(f"closing the connection to {view.name}: {reason}")
+        """Close a connection whose peer broke the protocol, from the VM thread (gRPC's
+        cancel may take a moment, so on a thread of its own)."""
+        view.conn.protocol_error = True
         threading.Thread(target=view.conn.close, args=(reason,), daemon=True).start()
 
     # ------------------------------------------------------------------ frames (VM thread)
