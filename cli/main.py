@@ -205,7 +205,11 @@ def command_repl(options: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- bench
 
 def command_bench(arguments: list[str]) -> int:
-    """`vm bench ...` is `python -m bench ...` (its options are the harness's own)."""
+    """`vm bench ...` is `python -m bench ...` (its options are the harness's own);
+    `vm bench --remote ...` is `python -m bench.remote ...`."""
+    if arguments[:1] == ["--remote"]:
+        from smalltalk_vm.bench.remote import main as remote_main
+        return remote_main(arguments[1:])
     from smalltalk_vm.bench.harness import main as bench_main
     return bench_main(arguments)
 

@@ -13,6 +13,8 @@ Rules:
   their versions; each one this node has already must match, each it lacks is
   compiled. Every class installed is logged (``loaded class NAME version V from
   PEER``), so a second request for the same version visibly does not fetch again.
+- Only the classes this node asked a peer for are accepted from it: a ``code``
+  frame nobody asked for closes the connection.
 - A fetch that fails (the peer has no such class, another version, source that does
   not compile here) makes the frames that waited for it fail as they would for any
   unavailable class: a spawn is answered with the reason, a message is dropped and
@@ -44,6 +46,10 @@ class NeedCode(Exception):
 
 class CodeUnavailable(Exception):
     """A class this node cannot have (the text says why)."""
+
+
+class BadFrame(Exception):
+    """A frame that must close its connection."""
 
 
 class CodeLoader:
@@ -98,6 +104,7 @@ class CodeLoader:
         return NeedCode(name, None)
 
     def request(self, view: Any, need: NeedCode) -> None:
+        view.requested.add(need.class_name)
         view.conn.send(F.frame("code_request", need.class_name, need.version))
 
     # ------------------------------------------------------------------ frames
@@ -122,6 +129,9 @@ class CodeLoader:
         view.conn.send(F.frame("code", name, chain, None))
 
     def on_code(self, view: Any, name: str, definitions: list, error: str | None) -> None:
+        if name not in view.requested:
+            raise BadFrame(f"code for {name}, which was not asked for")
+        view.requested.discard(name)
         key = (view.name, name)
         problem = error
         if problem is None and not definitions:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smalltalk_vm.node import frames as F
-from smalltalk_vm.node.config import NodeConfig
+from smalltalk_vm.node.config import ConfigError, NodeConfig, split_address
 from smalltalk_vm.node.handshake import (
     NAME_IN_USE,
     SIMULTANEOUS,
@@ -48,6 +48,7 @@ from smalltalk_vm.node.handshake import (
     Identity,
     Pending,
     Refusal,
+    valid_name,
 )
 from smalltalk_vm.node.peer import Connection
 from smalltalk_vm.node.transport import DialFailure, Transport
@@ -415,6 +416,14 @@ class Membership:
 
     def _consider(self, name: str, creation: int, address: str) -> None:
         """Another member says ``name`` is up at ``address``: connect to it too."""
+        try:
+            split_address(address)
+        except ConfigError:
+            self.log(f"ignored member {name!r} at {address!r}: not HOST:PORT")
+            return
+        if not valid_name(name):
+            self.log(f"ignored member {name!r}: not a node name")
+            return
         with self._lock:
             if self.stopping or name == self.identity.name:
                 return

@@ -150,15 +150,14 @@ class RemoteSignals:
     # ------------------------------------------------------------------ incoming signals
 
     def on_send(self, view: Any, to: int, message: bytes) -> None:
-        proc = self._local(to)
-        if proc is None:
-            return
         try:
-            value = self.rt.decode(view, message)
-        except CodeUnavailable as error:
+            value = self.rt.decode(view, message)     # even for a process that is gone: bad bytes
+        except CodeUnavailable as error:              # close the connection whoever they were for
             self.rt.log(f"dropped a message from {view.name}: {error}")
             return
-        self.scheduler.deliver(proc, value)
+        proc = self._local(to)
+        if proc is not None:
+            self.scheduler.deliver(proc, value)
 
     def on_link(self, view: Any, sender: int, to: int) -> None:
         remote = self._pid(view, sender)

@@ -26,7 +26,7 @@ from typing import Any
 
 from smalltalk_vm.node import frames as F
 from smalltalk_vm.node import wire
-from smalltalk_vm.node.codeload import CodeLoader, CodeUnavailable, NeedCode
+from smalltalk_vm.node.codeload import BadFrame, CodeLoader, CodeUnavailable, NeedCode
 from smalltalk_vm.node.config import NodeConfig
 from smalltalk_vm.node.peer import Connection
 from smalltalk_vm.node.remote import RemoteSignals
@@ -38,10 +38,6 @@ from smalltalk_vm.vm.process import DEAD, Process
 FRAME_OVERHEAD = 64        # what a frame adds around its value, at most
 
 
-class BadFrame(Exception):
-    """A frame that must close its connection."""
-
-
 @dataclass
 class PeerView:
     """The VM's view of one connected peer."""
@@ -50,6 +46,7 @@ class PeerView:
     node: Any
     conn: Connection
     held: deque | None = None                 # frames waiting for code, in order
+    requested: set = field(default_factory=set)   # classes asked of this peer
     pings: set = field(default_factory=set)
 
 
