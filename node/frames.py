@@ -53,7 +53,7 @@ def _k(kind: int, name: str, side: str, doc: str, *fields: tuple[str, str]) -> F
 
 FRAMES: tuple[FrameKind, ...] = (
     # -- the connection itself (handled on the transport side, never by the VM)
-    _k(1, "tick", "transport", "keepalive: sent when nothing else was sent for tick/4"),
+    _k(1, "tick", "transport", "keepalive: never more than tick/4 passes without a frame"),
     _k(2, "fragment", "transport", "a piece of a frame over 256 KiB; the last has more = false",
        ("more", BOOL), ("chunk", BYTES)),
     _k(3, "goodbye", "transport", "the sender is stopping: do not reconnect", ("reason", TEXT)),

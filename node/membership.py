@@ -18,10 +18,11 @@ Rules:
   side then tells the other the members it is up with; every node tells its other
   peers ``joined``, so the view converges without a central node. Members being
   retried are not handed on.
-- The ticker thread runs every tick/8: a connection that sent nothing for tick/4
-  gets a tick frame; one from which nothing arrived for a tick is down (reason
-  ``timeout``), so a silent node is declared down between 0.75 and 1.25 ticks after it
-  went silent. A closed stream is down at once (``noconnection``); a goodbye makes it
+- The ticker thread runs every tick/8: a connection that sent nothing since the
+  last check gets a tick frame, so never more than tick/4 passes without one; a
+  connection from which nothing arrived for a tick is down (reason ``timeout``). A
+  silent node is thus declared down between 0.75 and 1.125 ticks after it went silent
+  (the spec's bound is 0.75..1.25). A closed stream is down at once (``noconnection``); a goodbye makes it
   ``shutdown``. A peer whose connection closed because it broke the protocol is
   not dialled again (it may connect again itself). The ticker also starts due
   retries and join attempts.
@@ -458,7 +459,8 @@ class Membership:
                 if now - conn.last_received > tick:
                     conn.down_reason = "timeout"
                     conn.close(f"nothing received for {self.config.tick_ms} ms")
-                elif now - conn.last_sent >= tick / 4:
+                elif now - conn.last_sent >= tick / 8:
+                    # checked every tick/8: so never more than tick/4 without a frame
                     conn.send(F.TICK)
             elif m.state == DIALING and now > m.pending_deadline:
                 conn.close("no answer on the channel within the tick")

@@ -161,3 +161,16 @@ def test_a_bad_message_closes_with_its_reason_after_the_good_ones_are_handed_on(
     conn.read(iter([F.frame("ping", 1), b"\xff\x00"]))
     assert recorder.events == [("vm", [[24, 1]])]
     assert recorder.closed[0].startswith("bad frame:")
+
+
+def test_the_documented_frame_table_is_the_table() -> None:
+    import os
+    import re
+
+    from conftest import ROOT
+    with open(os.path.join(ROOT, "docs", "distribution.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    rows = re.findall(r"^\| (\d+) \| (\w+) \|\s*(.*?)\s*\| (transport|vm) \| (.*?) \|$", text, re.M)
+    documented = [(int(k), name, fields.replace("\\|", "|"), side, doc) for k, name, fields, side, doc in rows]
+    actual = [(f.kind, f.name, ", ".join(f"{n}: {t}" for n, t in f.fields), f.side, f.doc) for f in F.FRAMES]
+    assert documented == actual

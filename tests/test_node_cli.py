@@ -104,3 +104,28 @@ def test_bad_flags_are_one_line_errors() -> None:
         result = run_vm(["node", "--cookie", "c", *args], timeout=60)
         assert result.returncode == 2, (args, result.stderr)
         assert text in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_repl_can_be_a_node(cluster) -> None:
+    a = cluster.start("a")
+    lines = "\n".join([
+        "[ (Node named: #a) isNil ] whileTrue: [ Process sleep: 10 ]. (Node named: #a) ping",
+        "Node current name",
+        "(Node all collect: [ :n | n name ]) printString",
+    ]) + "\n"
+    result = run_vm(["repl", "--name", "r", "--cookie", COOKIE, "--tick", "1000", "--join", a.address],
+                    input=lines, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert out[0].startswith("node r listening on 127.0.0.1:")
+    assert out[1:] == ["true", "#r", "'#(#a)'"], result.stdout
+    a.wait_err(r"nodedown r: shutdown")
+
+
+def test_the_remote_benchmark_runs_and_reports_against_its_references() -> None:
+    result = run_vm(["bench", "--remote", "--pings", "50", "--messages", "300", "--spawns", "20"], timeout=240)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("round trip (50 pings") and "raw grpcio unary" in lines[0]
+    assert lines[1].startswith("one-way throughput (300 messages)") and "raw grpcio stream" in lines[1]
+    assert lines[2].startswith("remote spawn: ") and lines[3].startswith("failure detection: ")

@@ -92,6 +92,8 @@ EXPECTED = {
     ".venv/bin/vm run --image snapshot.image": "total: 42",
     ".venv/bin/vm image info snapshot.image": "processes:",
     ".venv/bin/vm bench --quick": "geometric mean",
+    ("timeout 60 .venv/bin/vm node --name a --listen 127.0.0.1:47301 --cookie demo & .venv/bin/vm node "
+     "--name b --join 127.0.0.1:47301 --cookie demo examples/cluster/Demo.som; wait"): "hello from a to b",
 }
 
 
