@@ -53,7 +53,9 @@ class BadFrame(Exception):
 
 
 class CodeLoader:
-    """The code-on-demand side of one node runtime (``runtime``)."""
+    """The code-on-demand side of one node runtime (``runtime``). VM thread only (it
+    compiles and installs classes); never blocks. Raises NeedCode, CodeUnavailable
+    and BadFrame for the runtime to handle."""
 
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime

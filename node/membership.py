@@ -94,7 +94,9 @@ class Member:
 
 class Membership:
     """The member table of one node (see the module rules). ``events`` receives
-    peer_up/peer_frames/peer_down; ``log`` is the node log."""
+    peer_up/peer_frames/peer_down; ``log`` is the node log. Any thread may call it;
+    nothing blocks but ``shutdown`` (at most its ``wait``); handshake decisions raise
+    ``Refusal``."""
 
     def __init__(self, config: NodeConfig, make_identity: Callable[[str], Identity], events: Any,
                  log: Any) -> None:

@@ -27,12 +27,10 @@ from typing import Any
 from smalltalk_vm.node import frames as F
 from smalltalk_vm.node.codeload import CodeUnavailable
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.distribution import RemoteProcess
+from smalltalk_vm.vm.distribution import SPAWN_LAUNCH, RemoteProcess, spawn_here
 from smalltalk_vm.vm.objects import VArray
 from smalltalk_vm.vm.process import Process
 from smalltalk_vm.vm.versions import class_version
-
-SPAWN_LAUNCH = "runInstanceOf:selector:arguments:"
 
 
 @dataclass
@@ -45,7 +43,10 @@ class PendingSpawn:
 
 
 class RemoteSignals:
-    """The signal and spawn side of one node runtime (``runtime``)."""
+    """The signal and spawn side of one node runtime (``runtime``). VM thread only;
+    never blocks. A message that cannot be sent raises ``SignalException``
+    (``WireError``) into the sending process; frame handlers raise NeedCode,
+    CodeUnavailable or BadFrame, which the runtime handles."""
 
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
@@ -249,7 +250,7 @@ class RemoteSignals:
               reply: Any) -> None:
         name, creation = self.rt.nodes.identify(node)
         if name == self.rt.name and creation == self.rt.creation:
-            reply(self._spawn_here(cls, selector, self.vm.new_array(args), option, proc))
+            reply(spawn_here(self.vm, proc, cls, selector, args, option))
             return
         view = self.rt.peers.get(name)
         if view is None or view.creation != creation:
@@ -266,15 +267,6 @@ class RemoteSignals:
         self.spawns[request] = PendingSpawn(proc, name, option, ref, reply)
         view.conn.send(F.frame("spawn", request, proc.pid, cls.name, class_version(self.vm, cls), selector,
                                data, option, self._ref_id(ref) if ref is not None else 0))
-
-    def _spawn_here(self, cls: Any, selector: str, args: VArray, option: str, requester: Process) -> Any:
-        node_class = self.vm.globals["Node"]
-        proc = self.scheduler.spawn_send(node_class, SPAWN_LAUNCH, [cls, self.sym(selector), args])
-        if option == "link":
-            self.signals.link(requester, proc)
-        elif option == "monitor":
-            return self.vm.new_array([proc, self.signals.monitor(requester, proc)])
-        return proc
 
     def on_spawn(self, view: Any, request: int, requester: int, class_name: str, version: str,
                  selector: str, arguments: bytes, option: str, ref: int) -> None:

@@ -51,7 +51,11 @@ class PeerView:
 
 
 class NodeRuntime(Distribution):
-    """The distribution of a VM that is a node. ``log`` is the node log."""
+    """The distribution of a VM that is a node. ``peer_up``, ``peer_frames`` and
+    ``peer_down`` may be called from any thread (they only post to the scheduler's
+    inbox); everything else runs on the VM thread and never blocks. Errors a program
+    causes (a message that cannot be sent) are raised as ``SignalException``; a peer
+    that breaks the protocol has its connection closed, nothing is raised."""
 
     def __init__(self, machine: Any, config: NodeConfig, log: Any) -> None:
         self.machine = machine
@@ -253,7 +257,7 @@ class NodeRuntime(Distribution):
         return [self.peers[name].node for name in sorted(self.peers)]
 
     def is_connected(self, node: Any) -> bool:
-        return self._view_of(node) is not None
+        return node is self.current_node() or self._view_of(node) is not None
 
     def node_of(self, proc: Any) -> Any:
         if type(proc) is RemoteProcess:
@@ -301,6 +305,8 @@ class NodeRuntime(Distribution):
         return was
 
     def monitor_node(self, proc: Any, node: Any) -> None:
+        if node is self.current_node():
+            return                           # this node does not go down while proc lives
         view = self._view_of(node)
         if view is None:
             self.scheduler.deliver(proc, self.vm.signals.make(

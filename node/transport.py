@@ -91,7 +91,9 @@ def grpc_options(max_frame: int) -> list[tuple[str, Any]]:
 
 class Transport:
     """One node's gRPC server and dialer. ``membership`` decides about names and owns
-    the connections; ``log`` is the node log. Thread-safe."""
+    the connections; ``log`` is the node log. Thread-safe; ``dial`` blocks (about two
+    ticks at most) and raises DialFailure, the handlers never raise to gRPC except
+    to abort a Channel without a valid session."""
 
     def __init__(self, config: NodeConfig, membership: Any, log: Any) -> None:
         self.config = config

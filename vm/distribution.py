@@ -96,8 +96,20 @@ class NodeTable:
                 vm.int_of(node.fields[names.index("creation")]))
 
 
-class NotANode(Exception):
-    """An operation that needs other nodes, in a VM that is not one."""
+SPAWN_LAUNCH = "runInstanceOf:selector:arguments:"
+
+
+def spawn_here(vm: Any, requester: Any, cls: Any, selector: str, args: list, option: str) -> Any:
+    """Remote spawn's meaning on this node: a process evaluating ``cls new perform:
+    selector withArguments: args`` (through ``Node class>>runInstanceOf:...``), linked
+    or monitored by ``requester`` as ``option`` says; answers the process, or
+    ``{ process. ref }`` for a monitor."""
+    proc = vm.scheduler.spawn_send(vm.globals["Node"], SPAWN_LAUNCH, [cls, vm.symbol(selector), vm.new_array(args)])
+    if option == "link":
+        vm.signals.link(requester, proc)
+    elif option == "monitor":
+        return vm.new_array([proc, vm.signals.monitor(requester, proc)])
+    return proc
 
 
 Reply = Callable[[Any], None]
@@ -129,7 +141,7 @@ class Distribution(ABC):
     def ping(self, node: Any, reply: Reply) -> None: ...
 
     @abstractmethod
-    def monitor_nodes(self, proc: Any, flag: bool) -> None: ...
+    def monitor_nodes(self, proc: Any, flag: bool) -> bool: ...
 
     @abstractmethod
     def monitor_node(self, proc: Any, node: Any) -> None: ...
@@ -179,6 +191,7 @@ class Standalone(Distribution):
     def __init__(self, universe: Any) -> None:
         self.vm = universe
         self.nodes = NodeTable(universe)
+        self.node_watchers: set[int] = set()     # pids that asked for monitorNodes:
 
     def _refuse(self, what: str) -> None:
         raise self.vm.signal("Error", f"{what}: this VM is not a node (start it with `vm node`)")
@@ -187,22 +200,31 @@ class Standalone(Distribution):
         return self.nodes.get(STANDALONE_NODE, 0)
 
     def node_named(self, name: str) -> Any:
-        return V.NIL
+        return self.current_node() if name == STANDALONE_NODE else V.NIL
 
     def connected_nodes(self) -> list:
         return []
 
     def is_connected(self, node: Any) -> bool:
-        return False
+        return node is self.current_node()
 
     def ping(self, node: Any, reply: Reply) -> None:
-        reply(V.FALSE)
+        reply(V.TRUE if node is self.current_node() else V.FALSE)
 
-    def monitor_nodes(self, proc: Any, flag: bool) -> None:
-        """Nothing will ever come up or go down."""
+    def monitor_nodes(self, proc: Any, flag: bool) -> bool:
+        """Nothing will ever come up or go down; answers the previous setting."""
+        was = proc.pid in self.node_watchers
+        if flag:
+            self.node_watchers.add(proc.pid)
+        else:
+            self.node_watchers.discard(proc.pid)
+        return was
 
     def monitor_node(self, proc: Any, node: Any) -> None:
-        self._refuse("monitorNode:")
+        """Any other node is not connected: its NodeDown comes at once."""
+        if node is not self.current_node():
+            self.vm.scheduler.deliver(proc, self.vm.signals.make(
+                "NodeDown", node=node, reason=self.vm.symbol("noconnection")))
 
     def node_of(self, proc: Any) -> Any:
         if type(proc) is RemoteProcess:
@@ -243,4 +265,6 @@ class Standalone(Distribution):
 
     def spawn(self, proc: Any, node: Any, cls: Any, selector: str, args: list, option: str,
               reply: Reply) -> None:
-        self._refuse("spawn")
+        if node is not self.current_node():
+            self._refuse(f"spawn on node {self.nodes.identify(node)[0]}")
+        reply(spawn_here(self.vm, proc, cls, selector, args, option))
