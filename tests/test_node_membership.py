@@ -203,3 +203,32 @@ def test_two_nodes_dialling_each_other_at_once_keep_one_connection(cluster, orde
         assert not node.err.matching("nodedown"), node.report()
         for other in "abc":
             assert len(node.err.matching(rf"nodeup {other} ")) <= 1, node.report()
+
+
+def test_cut_connections_are_noticed_at_once_and_the_nodes_reconnect(cluster) -> None:
+    a, proxy_a = cluster.proxied("a")
+    b, proxy_b = cluster.proxied("b", join=[proxy_a.address])
+    b.wait_err(r"nodeup a ")
+    a.wait_err(r"nodeup b ")
+    cut = time.monotonic()
+    proxy_a.cut()
+    proxy_b.cut()
+    noticed = [node.when_err(r"nodedown \w: noconnection") - cut for node in (a, b)]
+    print(f"reset connections noticed after {noticed[0]:.3f} s (a) and {noticed[1]:.3f} s (b)")
+    assert all(t < TICK for t in noticed)
+    b.wait_err(r"nodeup a ", count=2, timeout=20)
+    a.wait_err(r"nodeup b ", count=2, timeout=20)
+
+
+def test_a_one_way_partition_brings_the_link_down_on_both_sides(cluster) -> None:
+    a, proxy_a = cluster.proxied("a")
+    b = cluster.start("b", join=[proxy_a.address])
+    b.wait_err(r"nodeup a ")
+    a.wait_err(r"nodeup b ")
+    time.sleep(0.3)
+    dropped = time.monotonic()
+    proxy_a.drop("out")                  # a's frames no longer reach b; b's still reach a
+    down_b = b.when_err(r"nodedown a: timeout", timeout=10) - dropped
+    a.wait_err(r"nodedown b: ", timeout=10)
+    print(f"one-way partition: b declared a down after {down_b:.3f} s")
+    assert 0.75 * TICK <= down_b <= 1.25 * TICK + 0.25

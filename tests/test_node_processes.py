@@ -241,3 +241,33 @@ def test_messages_through_a_200_ms_delay_arrive_complete_and_in_order(cluster, t
     assert b.wait_exit(90) == 0, b.report()
     assert "in order true 2000" in b.out.text(), b.report()
     assert not b.err.matching("nodedown a") and not a.err.matching("nodedown b: (timeout|noconnection)")
+
+
+BIG = """BigMessages = (
+    run = (
+        | a echo big back |
+        [ (a := Node named: #a) isNil ] whileTrue: [ Process sleep: 10 ].
+        echo := a spawn: Worker selector: #echo arguments: #().
+        big := 'x'.
+        [ big size < 3000000 ] whileTrue: [ big := big + big ].
+        echo send: { Process current. { big. 'after' } }.
+        back := Process receiveWithin: 30000 ifTimeout: [ nil ].
+        ('big ' + (back at: 1) size printString + ' ' + ((back at: 1) = big) printString
+            + ' ' + (back at: 2)) println.
+        ('over the limit ' + ([ echo send: (big + big + big + big + big + big) ] on: WireError
+            do: [ :e | e messageText ])) println.
+        system exit: 0 )
+)"""
+
+
+def test_values_over_256_kib_travel_in_fragments_and_over_the_limit_are_refused(cluster, tmp_path) -> None:
+    folder = _programs(tmp_path)
+    write_class(folder, BIG)
+    a = cluster.start("a", "--max-frame", str(8 * 1024 * 1024))
+    b = cluster.start("b", "--max-frame", str(8 * 1024 * 1024), join=[a], classpath=[folder],
+                      program="BigMessages")
+    assert b.wait_exit(60) == 0, b.report()
+    lines = b.out.text().splitlines()[1:]
+    assert lines[0] == "big 4194304 true after", b.report()
+    assert lines[1].startswith("over the limit a message for a process of node a is ")
+    assert lines[1].endswith("bytes, over the 8388608-byte frame limit")
