@@ -1,12 +1,15 @@
-"""The compiler's entry points for the rest of the system: load a class file's text into
-a universe, and compile the three do-it forms (statements, a class definition, a method
-definition) of LANGUAGE.md §5.
+"""The compiler's entry points for the rest of the system: turn a source file's bytes
+into text, load a class file's text into a universe, and compile the three do-it forms
+(statements, a class definition, a method definition; docs/language.md).
 
-Parsing is ``compiler.parser``; code generation is ``compiler.codegen``; this module
-only connects them to the universe's class-definition API. It never executes code.
+Source text is UTF-8 (a leading byte-order mark is allowed); anything else is refused
+here as ``file:line:column: not UTF-8 text``, before parsing. Parsing is
+``compiler.parser``; code generation is ``compiler.codegen``; this module only connects
+them to the universe's class-definition API. It never executes code.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,8 +58,40 @@ def _install(universe: Any, cls: VClass, methods: list[A.MethodDef], filename: s
             raise SmalltalkSyntaxError(str(error), filename, mdef.line, 1) from None
 
 
-def load_class_source(universe: Any, text: str, filename: str) -> VClass:
-    """The ``class_loader`` a universe is given: compile a class file into it."""
+BYTE_ORDER_MARK = "\ufeff"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """The text of a source file's bytes: UTF-8, without a leading byte-order mark.
+    Anything else is a SmalltalkSyntaxError at the first byte that is not UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[:error.start]
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode("utf-8", "replace")) + 1
+        raise SmalltalkSyntaxError("not UTF-8 text", filename, before.count(b"\n") + 1, column) from None
+    return text[1:] if text.startswith(BYTE_ORDER_MARK) else text
+
+
+def check_text(text: str, filename: str) -> str:
+    """Text that came from outside as a Python str (a command-line argument, a line of
+    standard input decoded with ``surrogateescape``): refused like a file when it
+    holds a surrogate, which stands for bytes that were not UTF-8."""
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        start = bad.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        raise SmalltalkSyntaxError("not UTF-8 text", filename, text.count("\n", 0, start) + 1,
+                                   start - line_start + 1)
+    return text[1:] if text.startswith(BYTE_ORDER_MARK) else text
+
+
+def load_class_source(universe: Any, source: str | bytes, filename: str) -> VClass:
+    """The ``class_loader`` a universe is given: compile a class file (its bytes, or
+    its text) into it."""
+    text = decode_source(source, filename) if isinstance(source, bytes) else source
     return define_class(universe, parse_class(text, filename), filename, text)
 
 

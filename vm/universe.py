@@ -3,7 +3,7 @@ installation with cache invalidation, class loading along the classpath, and the
 factories primitives use to make values.
 
 It does not execute code (that is ``vm.interpreter``) and does not compile source: the
-composition root hands it ``class_loader``, a callable that compiles a class file's text
+composition root hands it ``class_loader``, a callable that compiles a class file's bytes
 into this universe (see ``compiler``).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException
+from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException, os_error_text
 from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
     KIND_CONTROL,
@@ -31,7 +31,7 @@ from smalltalk_vm.vm.objects import (
 from smalltalk_vm.vm.primitives.registry import lookup_primitive, method_flags
 from smalltalk_vm.vm.quicken import quicken
 
-ClassLoader = Callable[["Universe", str, str], VClass]
+ClassLoader = Callable[["Universe", bytes, str], VClass]
 
 # The kernel: loaded from lib/ before any program starts, in this order, never shadowed
 # by the user's classpath. (name, superclass, layout)
@@ -413,9 +413,12 @@ class Universe:
             raise LoadError(f"circular class definition while loading {path}")
         self.loading.add(key)
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-            cls = self.class_loader(self, text, path)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError as error:
+                raise LoadError(os_error_text(error, path)) from None
+            cls = self.class_loader(self, data, path)   # it checks that data is UTF-8
         finally:
             self.loading.discard(key)
         if expected_name is not None and cls.name != expected_name:
