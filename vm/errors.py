@@ -61,3 +61,11 @@ def os_error_text(error: OSError, path: str | None = None) -> str:
     reason = error.strerror or str(error) or type(error).__name__
     where = path if path is not None else error.filename
     return f"{where}: {reason}" if where is not None else reason
+
+
+def file_failure_text(error: BaseException, path: str) -> str:
+    """``path: reason`` for anything that made an operation on the file ``path`` fail:
+    the OS's reason for an OSError (not the name of a temporary file it may mention)."""
+    if isinstance(error, OSError):
+        return os_error_text(error, path)
+    return f"{path}: {error}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure_text
 from smalltalk_vm.vm.objects import VClass
 from smalltalk_vm.vm.primitives.context import trace_lines
 from smalltalk_vm.vm.primitives.registry import control, primitive
@@ -162,7 +162,7 @@ def system_save_image(interp, ctx, argc):
         vm.image_saver(path)
     except Exception as error:
         ctx.stack.pop()
-        return interp.signal_exception(ctx, "Error", f"cannot save image {path}: {error}")
+        return interp.signal_exception(ctx, "Error", f"cannot save image {file_failure_text(error, path)}")
     ctx.stack[-1] = vm.symbol("saved")
     return ctx
 
