@@ -8,7 +8,9 @@ into this universe (see ``compiler``).
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -413,12 +415,7 @@ class Universe:
             raise LoadError(f"circular class definition while loading {path}")
         self.loading.add(key)
         try:
-            try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError as error:
-                raise LoadError(os_error_text(error, path)) from None
-            cls = self.class_loader(self, data, path)   # it checks that data is UTF-8
+            cls = self.class_loader(self, read_source(path), path)   # it checks the text is UTF-8
         finally:
             self.loading.discard(key)
         if expected_name is not None and cls.name != expected_name:
@@ -448,6 +445,23 @@ class Universe:
 
 
 _MISSING = object()
+
+
+def read_source(path: str) -> bytes:
+    """The bytes of a source file; LoadError naming the path and the reason when it
+    cannot be read or is not a regular file (a FIFO would block the VM, a device
+    would never end)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            if not stat.S_ISREG(mode):
+                raise LoadError(f"{path}: not a regular file")
+            return handle.read()
+    except OSError as error:
+        raise LoadError(os_error_text(error, path)) from None
 
 
 def _stdout_write(text: str) -> None:
