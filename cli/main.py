@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vm", description="A live-coding Smalltalk VM.")
     parser.add_argument("--version", action="version", version=version_text(),
                         help="print the VM's version and exit")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="what to do (vm COMMAND --help tells more):")
 
     run = commands.add_parser("run", help="run a program: send run: (or run) to a new instance")
     run.add_argument("-cp", "--classpath", metavar="PATH", help=CLASSPATH_HELP)
@@ -339,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("bench", help="the benchmark suite (vm bench --help for its options)")
 
     image_command = commands.add_parser("image", help="inspect image files")
-    image_actions = image_command.add_subparsers(dest="action", required=True, metavar="ACTION")
+    image_actions = image_command.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                                 help="what to do with it:")
     info = image_actions.add_parser("info", help="print an image's header without loading it")
     info.add_argument("file", help="an image file (written by system saveImage: or :save)")
     info.set_defaults(handler=command_image_info)

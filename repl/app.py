@@ -203,7 +203,7 @@ def open_history(report: Callable[[str], None]) -> object:
         with open(path, "ab"):
             pass                       # it can be created and appended to
     except OSError as error:
-        report(f"no history this session: {os_error_text(error, path)}")
+        report(f"no history this session: {os_error_text(error, None if error.filename else path)}")
         return InMemoryHistory()
     return KeptHistory(path)
 

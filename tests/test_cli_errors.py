@@ -133,7 +133,7 @@ def test_saving_an_image_when_the_disk_is_full_is_one_line(tmp_path: Path) -> No
     target = tmp_path / "big.image"
     result = subprocess.run(vm_command("eval", f"system saveImage: '{target}'"), capture_output=True,
                             text=True, timeout=120, env=environment(), cwd=ROOT,
-                            preexec_fn=_file_size_limit)  # noqa: PLW1509 — the test itself is single-threaded
+                            preexec_fn=_file_size_limit)
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"ERROR: cannot save image {target}: File too large"
     assert "Errno" not in result.stderr and "Traceback" not in result.stderr
