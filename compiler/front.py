@@ -16,7 +16,7 @@ from typing import Any
 
 from smalltalk_vm.compiler import ast as A
 from smalltalk_vm.compiler.codegen import CodeGenerator
-from smalltalk_vm.compiler.parser import parse_class, parse_doit, parse_input, parse_method_doit
+from smalltalk_vm.compiler.parser import parse_class, parse_input, parse_method_doit
 from smalltalk_vm.compiler.redefinition import migrate, remember_shapes
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import CompiledMethod, VClass
@@ -103,13 +103,6 @@ def compile_method_in(universe: Any, cls: VClass, mdef: A.MethodDef, filename: s
     except LoadError as error:
         raise SmalltalkSyntaxError(str(error), filename, mdef.line, 1) from None
     return method
-
-
-def compile_statements(universe: Any, text: str, filename: str = "<doit>",
-                       resolve_unknown: Callable[[str], bool] | None = None) -> CompiledMethod:
-    """Statements (optionally starting with ``| temps |``) as a method ``doIt`` whose
-    result is the value of the last statement."""
-    return _doit_method(universe, parse_doit(text, filename), text, filename, resolve_unknown, False)
 
 
 def _doit_method(universe: Any, node: A.DoIt, text: str, filename: str,
