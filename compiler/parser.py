@@ -73,10 +73,6 @@ def parse_number(token: Token) -> A.Literal:
     return A.Literal("int", int(text), token.line)
 
 
-def _selector_line(token: Any) -> int:
-    return getattr(token, "line", 0) or 0
-
-
 @v_args(inline=True)
 class _ToAst(Transformer):
     """Builds AST nodes while the LALR parser reduces."""
