@@ -54,8 +54,18 @@ def handle(session: ReplSession, text: str) -> Result:
     return session.evaluate(text)
 
 
+EXIT_INTERNAL = 70          # EX_SOFTWARE: the VM itself failed
+
+
 def exit_status(session: ReplSession, had_error: bool = False) -> int:
-    """The program's own `system exit:` status wins; otherwise 1 if a do-it failed."""
+    """The status a session ends with, and the one place that reports a VM thread that
+    died: then 70, after one line on stderr. Otherwise the program's own `system
+    exit:` status wins, else 1 if a do-it failed."""
+    failure = session.host.failure
+    if failure is not None:
+        session.console.write_error(f"vm: internal error: the VM stopped: {failure} "
+                                    "(a defect of the VM, not of your program; please report it)\n")
+        return EXIT_INTERNAL
     status = session.universe.exit_status
     if status is not None:
         return status

@@ -189,6 +189,8 @@ class ReplSession:
     # ------------------------------------------------------------------ commands
 
     def command(self, line: str) -> Result:
+        if not self.host.alive:
+            return Result("quit", self.host.end_reason)
         name, _, argument = line.strip().partition(" ")
         argument = argument.strip()
         handler = self.COMMANDS.get(name)

@@ -508,3 +508,22 @@ def test_output_of_a_background_process_does_not_hold_the_next_result_on_its_lin
 def test_a_do_it_that_ends_its_process_normally_shows_nil_and_the_session_goes_on():
     result = repl("'before' println. Process current exit: #normal. 'after' println", "3 + 4")
     assert (result.returncode, result.stdout, result.stderr) == (0, "before\nnil\n7\n", "")
+
+
+def test_a_vm_thread_that_dies_is_reported_once_with_status_70():
+    """A defect that kills the VM thread (made here by breaking the scheduler loop)
+    ends the session with one line naming it, not silently with status 0."""
+    program = ("import sys\n"
+               "from smalltalk_vm.vm.scheduler import Scheduler\n"
+               "def broken(self, done):\n"
+               "    raise RuntimeError('the scheduler broke')\n"
+               "Scheduler.run_until = broken\n"
+               "import smalltalk_vm.cli.main as cli\n"
+               "sys.argv = ['vm', 'repl']\n"
+               "cli.entry_point()\n")
+    result = subprocess.run([sys.executable, "-c", program], input="3 + 4\n:processes\n5\n",
+                            capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert (result.returncode, result.stdout) == (70, "")
+    assert result.stderr == ("vm: internal error: the VM stopped: RuntimeError: the scheduler broke "
+                             "(a defect of the VM, not of your program; please report it)\n")
