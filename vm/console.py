@@ -13,6 +13,7 @@ Rules:
   erl shell do, wherever that open line came from (a background process included).
 - While a front end waits at an interactive prompt (``at_prompt``), output that leaves
   a line open is followed by a line break, so the prompt keeps a line of its own.
+- Text the stream cannot encode (a lone surrogate) is written with backslash escapes.
 - The streams are looked up at each write (``sys.stdout`` may be replaced, as
   prompt-toolkit does while it draws a prompt).
 
@@ -107,7 +108,13 @@ class Console:
         if stream is None or self.failed is not None:
             return
         try:
-            stream.write(text)
+            try:
+                stream.write(text)
+            except UnicodeEncodeError:
+                # A lone surrogate, or a character the stream's encoding lacks: shown
+                # as an escape rather than lost with the rest of the text.
+                encoding = getattr(stream, "encoding", None) or "utf-8"
+                stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
         except (OSError, ValueError) as error:     # ValueError: the stream was closed
             self._fail(stream, error)
 
