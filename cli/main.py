@@ -375,8 +375,18 @@ def describe_failure(error: BaseException) -> tuple[str | None, int]:
     raise error                 # SystemExit and the like: not failures
 
 
+def open_missing_streams() -> None:
+    """A standard stream that was closed when the command started (`vm eval 3 2>&-`)
+    is None in Python; every layer may write to (or read from) it, so it becomes the
+    null device, as Python's own print() treats a missing stdout: silently."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115 — lives as long as the process
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    open_missing_streams()
     try:
         if arguments[:1] == ["bench"]:
             return command_bench(arguments[1:])

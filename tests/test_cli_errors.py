@@ -219,3 +219,22 @@ def test_a_defect_of_the_vm_is_one_line_and_status_70() -> None:
     assert result.returncode == 70
     assert result.stderr == ("vm: internal error: RuntimeError: the machine builder broke "
                              "(a defect of the VM, not of your program; please report it)\n")
+
+
+@pytest.mark.parametrize("command, status, shown", [
+    ("vm eval 3 2>&-", 0, "3\n"),                     # no stderr at all
+    ("vm eval 'nil foo' 2>&-", 1, ""),
+    ("vm repl <&-", 0, ""),                          # no stdin: an empty session
+    ("echo 3 | vm repl >&- && echo fine", 0, "fine\n"),  # no stdout: output goes nowhere
+])
+def test_a_closed_standard_stream_is_no_internal_error(tmp_path: Path, command: str, status: int,
+                                                        shown: str) -> None:
+    shim = tmp_path / "vm"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m smalltalk_vm.cli.main "$@"\n')
+    shim.chmod(0o755)
+    env = dict(environment(), PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(["bash", "-c", f"{command}; echo status=$? >&2"], capture_output=True, text=True,
+                            timeout=120, env=env, cwd=ROOT)
+    assert result.stdout == shown
+    assert result.stderr.endswith(f"status={status}\n"), result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
