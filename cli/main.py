@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,6 +33,30 @@ EXIT_ERROR = 1
 EXIT_BAD_IMAGE = 2
 EXIT_INTERNAL = 70              # EX_SOFTWARE: a defect of the VM, not of the program
 EXIT_INTERRUPTED = 128 + 2      # what a shell reports for a program ended by SIGINT
+
+
+def refuse_special_file(path: str) -> None:
+    """ImageFileError when ``path`` names something that is not a regular file: reading
+    a FIFO as an image would wait for ever. (A path that cannot be examined is left to
+    the reader, which says why.)"""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        reason = os.strerror(errno.EISDIR) if stat.S_ISDIR(mode) else "not a regular file"
+        raise ImageFileError(f"cannot read {path}: {reason}")
+
+
+def image_argument(path: str | None) -> str | None:
+    """An image path from the command line (--image), refused as a BadImage when it is
+    not a regular file."""
+    if path is not None:
+        try:
+            refuse_special_file(path)
+        except ImageFileError as error:
+            raise BadImage(f"cannot load image {path}: {error}") from None
+    return path
 
 
 def split_classpath(value: str | None) -> list[str]:
@@ -104,7 +129,7 @@ def resolve_program(target: str, classpath: list[str]) -> tuple[str, list[str]]:
 
 def command_run(options: argparse.Namespace) -> int:
     if options.image is not None:
-        machine = make_machine(split_classpath(options.classpath), options.image)
+        machine = make_machine(split_classpath(options.classpath), image_argument(options.image))
         console = console_for(machine)
         return finish(console, report_outcome(machine.resume(machine.resumed_main)))
     if options.program is None:
@@ -255,7 +280,7 @@ def _inherits(cls: VClass, ancestor: VClass | None) -> bool:
 def command_repl(options: argparse.Namespace) -> int:
     from smalltalk_vm.repl.app import run
     from smalltalk_vm.repl.session import ReplSession
-    machine = make_machine(split_classpath(options.classpath), options.image)
+    machine = make_machine(split_classpath(options.classpath), image_argument(options.image))
     session = ReplSession(machine, options.image)
     try:
         return run(session)
@@ -275,6 +300,7 @@ def command_bench(arguments: list[str]) -> int:
 
 def command_image_info(options: argparse.Namespace) -> int:
     try:
+        refuse_special_file(options.file)
         header = read_header(options.file)
     except ImageFileError as error:
         raise BadImage(f"{options.file}: {error}") from None

@@ -223,5 +223,7 @@ def run(session: ReplSession) -> int:
         return run_interactive(session)
     # Bytes that are not UTF-8 reach the session as escapes it refuses with a position,
     # rather than failing the read of the whole input.
-    sys.stdin.reconfigure(errors="surrogateescape")
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
     return run_piped(session, sys.stdin)

@@ -104,9 +104,10 @@ def test_a_classpath_folder_that_cannot_be_listed_is_a_warning(tmp_path: Path) -
     ("missing", "No such file or directory"),
     ("folder", "Is a directory"),
     ("loop", "Too many levels of symbolic links"),
+    ("fifo", "not a regular file"),                  # never waits for a writer
 ])
 def test_an_image_path_that_cannot_be_read(places, command: list[str], which: str, reason: str) -> None:
-    result = run_vm([*command, str(places[which])], input="")
+    result = run_vm([*command, str(places[which])], input="", timeout=60)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.rstrip().endswith(f"{places[which]}: {reason}"), result.stderr
