@@ -308,3 +308,16 @@ def test_background_output_at_the_prompt_leaves_the_prompt_a_line_of_its_own(sta
     terminal.expect(r"^tick$")              # not "tickst> "
     terminal.expect(PROMPT)
     terminal.evaluate("6 * 7", "42")
+
+
+def test_a_history_that_stops_working_is_said_once_and_the_session_goes_on(start, state_home):
+    terminal = start()
+    terminal.evaluate("1 + 1", "2")
+    history = os.path.join(state_home, "smalltalk-vm", "repl_history")
+    os.unlink(history)
+    os.mkdir(history)                         # appending to it now fails
+    terminal.evaluate("2 + 2", "4")
+    terminal.evaluate("3 + 3", "6")
+    text = terminal.screen_text
+    assert text.count("history no longer saved") == 1, text
+    assert f"history no longer saved: {history}: Is a directory" in text, text
