@@ -342,3 +342,13 @@ def test_bench_help_names_vm_bench() -> None:
     result = run_vm(["bench", "--help"])
     assert result.returncode == 0
     assert result.stdout.startswith("usage: vm bench ")
+
+
+@pytest.mark.parametrize("source, message", [
+    ("3 + )", "<eval>:1:5: unexpected ')'"),
+    ("#(1 2) . .", "<eval>:1:10: unexpected '.'"),
+    ("x := 3 3", "<eval>:1:8: unexpected number '3'"),        # a kind of token: named, then shown
+])
+def test_a_syntax_error_names_the_token_once(source: str, message: str) -> None:
+    result = run_vm(["eval", source])
+    assert (result.returncode, result.stderr) == (1, message + "\n")
