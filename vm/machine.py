@@ -75,7 +75,9 @@ class Machine:
             return Outcome("deadlock", waiting=self.scheduler.waiting_count())
         reason = proc.exit_reason
         if reason == universe.symbol("normal"):
-            return Outcome("value", value=proc.result)
+            # None: the process ended normally before answering (`Process current
+            # exit: #normal`); its value is nil.
+            return Outcome("value", value=V.NIL if proc.result is None else proc.result)
         return Outcome("error", value=reason, error_text=self.describe_reason(reason),
                        trace=proc.crash_trace)
 
