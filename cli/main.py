@@ -286,7 +286,7 @@ def command_repl(options: argparse.Namespace) -> int:
     session = ReplSession(machine, options.image)
     try:
         if node_command.wants_node(options):
-            return node_command.command_repl_node(options, machine, lambda: run(session))
+            return node_command.command_repl_node(options, session, lambda: run(session))
         return run(session)
     finally:
         session.close()

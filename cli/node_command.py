@@ -14,34 +14,18 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Any, TextIO
+from typing import Any
 
 from smalltalk_vm.image.boot import make_machine
 from smalltalk_vm.image.store import vm_version
 from smalltalk_vm.node.config import ConfigError, NodeConfig, TLSFiles
 from smalltalk_vm.node.cookie import CookieError, resolve_cookie
+from smalltalk_vm.node.nodelog import NodeLog
 from smalltalk_vm.node.service import NodeService
 from smalltalk_vm.vm.errors import LoadError
 from smalltalk_vm.vm.host import VMHost
 
 EXIT_USAGE = 2
-
-
-class LineWriter:
-    """Program output: written as it comes, flushed at every line end."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.lock = threading.Lock()
-
-    def __call__(self, text: str) -> None:
-        with self.lock:
-            try:
-                self.stream.write(text)
-                if "\n" in text:
-                    self.stream.flush()
-            except (OSError, ValueError):
-                pass
 
 
 def add_node_options(parser: argparse.ArgumentParser) -> None:
@@ -102,21 +86,22 @@ def _fail(message: str, status: int = EXIT_USAGE) -> int:
     return status
 
 
-def start_service(machine: Any, config: NodeConfig) -> NodeService | None:
-    """Listen and print the listening line; None (reported) if it cannot."""
-    service = NodeService(machine, config, vm_version())
+def start_service(machine: Any, config: NodeConfig, console: Any) -> NodeService | None:
+    """Listen and print the listening line; None (reported) if it cannot. The node's
+    log goes to stderr through ``console``."""
+    service = NodeService(machine, config, vm_version(), NodeLog(config.name, console.write_error))
     try:
         address = service.start()
     except (OSError, RuntimeError) as error:
         _fail(f"vm node: cannot listen on {config.listen}: {error}", 1)
         return None
-    sys.stdout.write(f"node {config.name} listening on {address}\n")
-    sys.stdout.flush()
+    console.write(f"node {config.name} listening on {address}\n")
+    console.flush()
     return service
 
 
 def command_node(options: argparse.Namespace) -> int:
-    from smalltalk_vm.cli.main import resolve_program, split_classpath
+    from smalltalk_vm.cli.main import console_for, image_argument, resolve_program, split_classpath
     try:
         config = build_config(options)
     except (ConfigError, CookieError) as error:
@@ -125,12 +110,12 @@ def command_node(options: argparse.Namespace) -> int:
     name = None
     if options.program is not None:
         name, classpath = resolve_program(options.program, classpath)
-    machine = make_machine(classpath, options.image)
+    machine = make_machine(classpath, image_argument(options.image))
     universe = machine.universe
     if name is not None and universe.load_class(name) is None:
         raise LoadError(f"class {name} not found on the classpath")
-    universe.output = LineWriter(sys.stdout)
-    universe.error_output = LineWriter(sys.stderr)
+    console = console_for(machine)
+    console.flush_each_write = True        # scripts follow a node's output as it comes
     stop = threading.Event()
     signalled: list[int] = []
 
@@ -139,7 +124,7 @@ def command_node(options: argparse.Namespace) -> int:
         stop.set()
     # Before the listening line: whoever reads it may stop the node at once.
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    service = start_service(machine, config)
+    service = start_service(machine, config, console)
     if service is None:
         return 1
     host = VMHost(machine)
@@ -169,13 +154,13 @@ def _start_program(machine: Any, program: list[str]) -> None:
     machine.main = machine.spawn_send(universe.system_object, "initialize:", [args])
 
 
-def command_repl_node(options: argparse.Namespace, machine: Any, run_repl: Any) -> int:
+def command_repl_node(options: argparse.Namespace, session: Any, run_repl: Any) -> int:
     """`vm repl --name N [--join ...]`: the REPL's VM is a node too."""
     try:
         config = build_config(options)
     except (ConfigError, CookieError) as error:
         return _fail(f"vm repl: {error}")
-    service = start_service(machine, config)
+    service = start_service(session.machine, config, session.console)
     if service is None:
         return 1
     try:
