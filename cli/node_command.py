@@ -26,6 +26,7 @@ from smalltalk_vm.vm.errors import LoadError
 from smalltalk_vm.vm.host import VMHost
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70          # EX_SOFTWARE: the VM itself failed (as the REPL reports it)
 
 
 def add_node_options(parser: argparse.ArgumentParser) -> None:
@@ -117,32 +118,34 @@ def command_node(options: argparse.Namespace) -> int:
     console = console_for(machine)
     console.flush_each_write = True        # scripts follow a node's output as it comes
     stop = threading.Event()
-    signalled: list[int] = []
 
     def on_signal(number: int, frame: Any) -> None:
-        signalled.append(number)
         stop.set()
     # Before the listening line: whoever reads it may stop the node at once.
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    service = start_service(machine, config, console)
-    if service is None:
-        return 1
-    host = VMHost(machine)
-    host.start()
     try:
-        if name is not None:
-            program = [name, *options.arguments]
-            host.call(lambda: _start_program(machine, program))
-        service.join(config.joins)
-        while not stop.wait(0.1) and host.alive:
-            pass
+        service = start_service(machine, config, console)
+        if service is None:
+            return 1
+        host = VMHost(machine)
+        host.start()
+        try:
+            if name is not None:
+                program = [name, *options.arguments]
+                host.call(lambda: _start_program(machine, program))
+            service.join(config.joins)
+            while not stop.wait(0.1) and host.alive:
+                pass
+        finally:
+            service.shutdown()
+            host.stop()
     finally:
-        service.shutdown()
-        host.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)
-    if not signalled and universe.exit_status is None and host.end_reason not in ("done", "exit"):
-        return _fail(f"vm node: {host.end_reason}", 1)
+    if host.failure is not None:
+        console.write_error(f"vm: internal error: the VM stopped: {host.failure} "
+                            "(a defect of the VM, not of your program; please report it)\n")
+        return EXIT_INTERNAL
     return universe.exit_status or 0
 
 
