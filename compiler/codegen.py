@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.compiler import ast as A
+from smalltalk_vm.compiler.capture import captured_loop_blocks
 from smalltalk_vm.compiler.inlining import INLINED_SELECTORS, Inlining
 from smalltalk_vm.compiler.scope import Scope
 from smalltalk_vm.vm import bytecodes as B
@@ -92,6 +93,7 @@ class CodeGenerator(Inlining):
         self.workspace = workspace
         self.unit: _Unit | None = None
         self.method_node: Any = None
+        self.captured_blocks: set[int] = set()
 
     # ------------------------------------------------------------------ entry points
 
@@ -115,6 +117,7 @@ class CodeGenerator(Inlining):
         unit = _Unit(scope, mdef.line)
         self.unit = unit
         if mdef.body is not None:
+            self.captured_blocks = captured_loop_blocks(mdef.params, mdef.body)
             self._declare_temps(scope, mdef.body.temps, mdef.line)
             self._method_statements(mdef.body.statements)
         method = CompiledMethod(self.vm.Method, mdef.selector, scope.num_args, scope.num_temps,
@@ -134,6 +137,7 @@ class CodeGenerator(Inlining):
         scope = Scope(None, is_block=False)
         unit = _Unit(scope, 1)
         self.unit = unit
+        self.captured_blocks = captured_loop_blocks([], doit.body)
         self._declare_temps(scope, doit.body.temps, 1)
         self._value_body(doit.body.statements)
         method = CompiledMethod(self.vm.Method, selector, 0, scope.num_temps, unit.code,
@@ -383,11 +387,11 @@ class CodeGenerator(Inlining):
         if not for_value:
             unit.emit(B.POP)
 
-    def _block(self, node: A.Block) -> None:
+    def _block(self, node: A.Block, read_only_params: bool = False) -> None:
         outer_unit = self.unit
         scope = Scope(outer_unit.scope, is_block=True)
         for name in node.params:
-            self._declare(scope, name, node.line)
+            self._declare(scope, name, node.line, read_only_params)
         scope.num_args = len(node.params)
         unit = _Unit(scope, node.line or outer_unit.line)
         self.unit = unit
