@@ -269,7 +269,10 @@ class CodeGenerator(Inlining):
         elif node.kind == "false":
             unit.emit(B.PUSH_FALSE)
         else:
-            key = None if node.kind == "array" else (node.kind, repr(node.value))
+            # an int is its own key (its repr would be limited to 4,300 digits); a
+            # float's repr tells 0.0 from -0.0
+            key = None if node.kind == "array" else \
+                (node.kind, node.value if node.kind == "int" else repr(node.value))
             unit.emit(B.PUSH_LITERAL, unit.literal(key, self._literal_value(node)))
 
     def _literal_value(self, node: A.Literal) -> Any:
