@@ -294,3 +294,18 @@ def test_the_native_fixture_really_runs_native_code() -> None:
         numbers.both_ways("<", 1, 2.0)
     cls = numbers.universe.globals["NumberProbe"]
     assert numbers.universe.lookup(cls, "lt:with:").kind == KIND_NATIVE
+
+
+@pytest.mark.parametrize("expression", [
+    "#(1 2) at: (10 raisedTo: 5000)",
+    "'abc' at: (10 raisedTo: 5000)",
+    "'abc' copyFrom: 1 to: (10 raisedTo: 5000)",
+    "thisContext tempAt: (10 raisedTo: 5000)",
+    "Array new: (10 raisedTo: 5000)",
+    "ByteArray new: (10 raisedTo: 500)",
+])
+def test_a_huge_integer_argument_is_a_clean_error(vm_module: VMSession, expression: str) -> None:
+    outcome = vm_module.run(expression)
+    assert outcome.status != "value"
+    assert "internal error" not in outcome.error_text and "digits" not in outcome.error_text, outcome.error_text
+    assert "bits" in outcome.error_text

@@ -54,6 +54,14 @@ def to_text(n: int, radix: int = 10) -> str:
     return sign + _radix_digits(n, radix)
 
 
+def brief(n: int) -> str:
+    """``n`` for a message: its digits when short, its size when not (error messages
+    must never fail, nor grow without bound, for a huge Integer)."""
+    if n.bit_length() <= 256:
+        return str(n)
+    return f"{'-' if n < 0 else ''}<an Integer of {n.bit_length()} bits>"
+
+
 def from_text(text: str, radix: int = 10) -> int:
     """The value of ``text``: digits of ``radix`` only (no sign, no spaces, no ``_``).
     ValueError (TooLong when too long) if it is not that."""

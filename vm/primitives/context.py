@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.objects import (
@@ -124,7 +125,8 @@ def context_temp_at(vm, rcv, index):
     i = vm.int_of(index)
     slots = len(ctx.method.temp_names)
     if not 1 <= i <= slots:
-        raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a context of {slots} slots", index=index)
+        raise vm.signal("SubscriptOutOfBounds",
+                        f"Index {numtext.brief(i)} out of bounds for a context of {slots} slots", index=index)
     return ctx.stack[i - 1]
 
 
@@ -134,7 +136,8 @@ def context_temp_at_put(vm, rcv, index, val):
     i = vm.int_of(index)
     slots = len(ctx.method.temp_names)
     if not 1 <= i <= slots:
-        raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a context of {slots} slots", index=index)
+        raise vm.signal("SubscriptOutOfBounds",
+                        f"Index {numtext.brief(i)} out of bounds for a context of {slots} slots", index=index)
     ctx.stack[i - 1] = val
     return val
 
