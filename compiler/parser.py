@@ -355,6 +355,18 @@ def _get_parser() -> Lark:
         return _parser
 
 
+def _describe_token(token: Token) -> str:
+    """A punctuation token by itself (``'.'``), any other by its kind and its text,
+    shortened (``identifier 'foo'``)."""
+    name = _TERMINAL_NAMES.get(token.type, token.type)
+    if name.startswith("'"):
+        return name
+    text = str(token)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{name} '{text}'"
+
+
 def _describe_expected(expected: Any) -> str:
     names = sorted({_TERMINAL_NAMES.get(e, e) for e in expected or ()})
     if not names:
@@ -380,7 +392,7 @@ def _syntax_error(error: Exception, filename: str, text: str) -> SmalltalkSyntax
             what = "unexpected end of input"
         else:
             line, column = error.line, error.column
-            what = f"unexpected {_TERMINAL_NAMES.get(token.type, token.type)} '{token}'"
+            what = f"unexpected {_describe_token(token)}"
         return SmalltalkSyntaxError(what + _describe_expected(error.expected), filename, line, column)
     if isinstance(error, UnexpectedCharacters):
         ch = text[error.pos_in_stream] if 0 <= error.pos_in_stream < len(text) else "?"
