@@ -298,7 +298,7 @@ class _ToAst(Transformer):
         return A.Block(params, body, lbracket.line)
 
     def block_params(self, *tokens):
-        return ("params", [str(t)[1:] for t in tokens if t.type == "BLOCK_PARAM"])
+        return ("params", [str(t)[1:].lstrip() for t in tokens if t.type == "BLOCK_PARAM"])
 
     # ---------------------------------------------------------- literals
 

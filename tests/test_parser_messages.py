@@ -31,3 +31,11 @@ def test_a_long_token_is_shortened() -> None:
     with pytest.raises(SmalltalkSyntaxError) as info:
         parse_doit("3 '" + "x" * 5000 + "'", "t.som")
     assert info.value.message == "unexpected string '" + "'" + "x" * 36 + "...'"
+
+
+def test_block_parameters_may_have_white_space_after_the_colon() -> None:
+    from smalltalk_vm.compiler import ast as A
+    doit = parse_doit("[: a :b :\n  c | a ]", "t.som")
+    block = doit.body.statements[0]
+    assert isinstance(block, A.Block)
+    assert block.params == ["a", "b", "c"]
