@@ -259,8 +259,10 @@ class Inlining:
 
     def _inline_to_do(self, node: A.Send, args: list, for_value: bool) -> bool:
         """``to:do:``, ``downTo:do:``, ``to:by:do:``, ``downTo:by:do:`` with a literal
-        one-argument block. A step that is not a literal is evaluated once; its sign
-        picks one of two copies of the loop."""
+        one-argument block. The limit and a step that is not a literal are evaluated
+        once, before the loop variable exists (they cannot see it); the sign of such a
+        step picks one of two copies of the loop, and a zero step is handed to the
+        library's method, which refuses it."""
         selector = node.selector
         body = args[-1]
         step: Any = 1
@@ -275,42 +277,64 @@ class Inlining:
         unit = self.unit
         scope = unit.scope
         self._expr(node.receiver, True)          # stays on the stack: the loop's value
-        unit.emit(B.DUP)
+        unit.emit(B.DUP)                         # and the counter's first value
+        limit = scope.hidden("limit")
+        self._expr(args[0], True)
+        unit.line = node.line or unit.line
+        unit.emit(B.POP_LOCAL, limit)
+        by_slot = None
+        if not isinstance(step, int):
+            by_slot = scope.hidden("step")
+            self._expr(step, True)
+            unit.line = node.line or unit.line
+            if selector == "downTo:by:do:":
+                unit.emit(B.SEND, unit.site("negated", 0))
+            unit.emit(B.POP_LOCAL, by_slot)
         scope.open_frame()
         try:
             if self._is_captured(body):     # the body's parameter lives in its activation
                 counter = scope.hidden("counter")
             else:
                 counter = self._declare(scope, body.params[0], body.line, read_only=True)
-            limit = scope.hidden("limit")
             unit.emit(B.POP_LOCAL, counter)
-            self._expr(args[0], True)
-            unit.line = node.line or unit.line
-            unit.emit(B.POP_LOCAL, limit)
             body_slot = self._closure_in_slot(body, loop_variable=True) if self._is_captured(body) else None
-            if isinstance(step, int):
+            if by_slot is None:
                 self._counting_loop(node, body, counter, limit, step, body_slot=body_slot)
             else:
-                by_slot = scope.hidden("step")
-                self._expr(step, True)
-                unit.line = node.line or unit.line
-                if selector == "downTo:by:do:":
-                    unit.emit(B.SEND, unit.site("negated", 0))
-                unit.emit(B.POP_LOCAL, by_slot)
-                unit.emit(B.PUSH_LOCAL, by_slot)
-                unit.emit(B.PUSH_LITERAL, unit.literal(("int", "0"), V.ZERO))
-                unit.emit(B.SEND_GT, unit.site(">", 1))
-                to_descending = unit.emit_jump(B.JUMP_IF_FALSE)
-                self._counting_loop(node, body, counter, limit, 1, by_slot, body_slot)
-                end = unit.emit_jump(B.JUMP)
-                unit.patch(to_descending)
-                self._counting_loop(node, body, counter, limit, -1, by_slot, body_slot)
-                unit.patch(end)
+                self._loop_by_sign(node, body, counter, limit, by_slot, body_slot)
         finally:
             scope.close_frame()
         if not for_value:
             unit.emit(B.POP)
         return True
+
+    def _loop_by_sign(self, node: A.Send, body: A.Block, counter: int, limit: int, by_slot: int,
+                      body_slot: int | None) -> None:
+        unit = self.unit
+        zero = unit.literal(("int", 0), V.ZERO)
+        unit.emit(B.PUSH_LOCAL, by_slot)
+        unit.emit(B.PUSH_LITERAL, zero)
+        unit.emit(B.SEND_EQ, unit.site("=", 1))
+        nonzero = unit.emit_jump(B.JUMP_IF_FALSE)
+        # the library's to:by:do: (or downTo:by:do:) signals the error a zero step
+        # deserves; its block is never evaluated
+        for slot in (counter, limit, by_slot):
+            unit.emit(B.PUSH_LOCAL, slot)
+        unit.emit(B.PUSH_NIL)
+        unit.emit(B.SEND, unit.site(node.selector, 3))
+        unit.emit(B.POP)
+        end_zero = unit.emit_jump(B.JUMP)
+        unit.patch(nonzero)
+        unit.emit(B.PUSH_LOCAL, by_slot)
+        unit.emit(B.PUSH_LITERAL, zero)
+        unit.emit(B.SEND_GT, unit.site(">", 1))
+        to_descending = unit.emit_jump(B.JUMP_IF_FALSE)
+        self._counting_loop(node, body, counter, limit, 1, by_slot, body_slot)
+        end = unit.emit_jump(B.JUMP)
+        unit.patch(to_descending)
+        self._counting_loop(node, body, counter, limit, -1, by_slot, body_slot)
+        unit.patch(end)
+        unit.patch(end_zero)
 
     def _counting_loop(self, node: A.Send, body: A.Block, counter: int, limit: int,
                        step: int, step_slot: int | None = None, body_slot: int | None = None) -> None:
@@ -339,7 +363,7 @@ class Inlining:
             unit.emit(B.PUSH_LOCAL, step_slot)
             op = "+"
         else:
-            unit.emit(B.PUSH_LITERAL, unit.literal(("int", repr(abs(step))), self.vm.make_int(abs(step))))
+            unit.emit(B.PUSH_LITERAL, unit.literal(("int", abs(step)), self.vm.make_int(abs(step))))
             op = "+" if step > 0 else "-"
         unit.emit(B.SPECIAL_SENDS[op], unit.site(op, 1))
         unit.emit(B.POP_LOCAL, counter)
@@ -358,7 +382,7 @@ class Inlining:
         unit.line = node.line or unit.line
         top = unit.here()
         unit.emit(B.PUSH_LOCAL, counter)
-        unit.emit(B.PUSH_LITERAL, unit.literal(("int", "0"), V.ZERO))
+        unit.emit(B.PUSH_LITERAL, unit.literal(("int", 0), V.ZERO))
         unit.emit(B.SEND_GT, unit.site(">", 1))
         leave = unit.emit_jump(B.JUMP_IF_FALSE)
         if body_slot is not None:
@@ -368,7 +392,7 @@ class Inlining:
             self._inline_block(args[0], False)
         unit.line = node.line or unit.line
         unit.emit(B.PUSH_LOCAL, counter)
-        unit.emit(B.PUSH_LITERAL, unit.literal(("int", "1"), V.ONE))
+        unit.emit(B.PUSH_LITERAL, unit.literal(("int", 1), V.ONE))
         unit.emit(B.SEND_SUB, unit.site("-", 1))
         unit.emit(B.POP_LOCAL, counter)
         unit.emit(B.JUMP_BACK, top)

@@ -173,3 +173,19 @@ def test_an_inlined_loop_means_what_the_real_block_means(shared_vm: VMSession, l
     text = ". ".join(body)
     expected = shared_vm.eval(program(loop, text, inlined=False))
     assert shared_vm.eval(program(loop, text, inlined=True)) == expected
+
+
+@pytest.mark.parametrize("loop", [
+    "1 to: 5 by: 0 do: [ :i | n := n + 1 ]",
+    "5 to: 1 by: zero do: [ :i | n := n + 1 ]",
+    "5 downTo: 1 by: zero do: [ :i | n := n + 1 ]",
+    "5 to: 1 by: zero do: [ :i | bs append: [ i ] ]",
+    "5 to: 1 by: 0 do: block",
+    "1 to: 5 by: 0 do: block",
+])
+def test_a_zero_step_is_an_error_not_an_endless_loop(loop: str) -> None:
+    source = ("| n zero bs block | n := 0. zero := 0. bs := Vector new. block := [ :i | n := n + 1 ]. "
+              f"[ {loop} ] on: Error do: [ :e | e messageText ]")
+    result = run_vm(["eval", source], timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "needs a step that is not zero" in result.stdout
