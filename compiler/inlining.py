@@ -85,8 +85,6 @@ class Inlining:
             return False
         return _INLINERS[node.selector][1](self, node, node.args, for_value)
 
-    _is_block = staticmethod(_is_block)
-
     def _is_captured(self, block: A.Block) -> bool:
         return id(block) in self.captured_blocks
 
