@@ -35,3 +35,16 @@ def test_the_error_can_be_handled_further_out() -> None:
                     timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "'on:do: was given nil, which is not an exception class or ExceptionSet'"
+
+
+def test_redefining_the_flagged_search_method_with_other_temporaries_is_safe() -> None:
+    # the VM reads searchFrom:'s temporary `candidate` by name; a user's version without
+    # it must still work (its own loop decides), never raise inside the primitive
+    source = ("Exception >> searchFrom: start = ( | c | c := start findHandlerContext. "
+              "[ c isNil ] whileFalse: [ ((c tempAt: 1) handles: self) ifTrue: [ ^ self handleIn: c ]. "
+              "c := c sender isNil ifTrue: [ nil ] ifFalse: [ c sender findHandlerContext ] ]. "
+              "^ self defaultAction )")
+    from conftest import VMSession
+    session = VMSession()
+    session.define(source)
+    assert session.eval("[ 1 / 0 ] on: ZeroDivide do: [ :e | #caught ]") == "#caught"

@@ -70,8 +70,19 @@ def trace_lines(ctx: Context | None, limit: int = 200) -> list[str]:
     return lines
 
 
-def temp_slot(ctx: Context, name: str) -> int:
-    return ctx.method.temp_names.index(name)
+def temp_slot(ctx: Context, name: str) -> int | None:
+    """The slot of the temporary ``name`` in ``ctx``; None when its method (a flagged
+    kernel method someone redefined) has no such temporary."""
+    names = ctx.method.temp_names
+    if name not in names:
+        return None
+    slot = names.index(name)
+    return slot if slot < len(ctx.stack) else None
+
+
+def named_temp(ctx: Context, name: str) -> Any:
+    slot = temp_slot(ctx, name)
+    return None if slot is None else ctx.stack[slot]
 
 
 @primitive("Context", "sender")
@@ -166,12 +177,12 @@ def context_find_handler(vm, rcv):
         if flags & FLAG_HANDLER:
             return ctx
         if flags & FLAG_SEARCH:
-            candidate = ctx.stack[temp_slot(ctx, SEARCH_CANDIDATE_TEMP)]
+            candidate = named_temp(ctx, SEARCH_CANDIDATE_TEMP)
             if isinstance(candidate, Context):
                 ctx = candidate.sender
                 continue
         elif flags & FLAG_UNWINDER:
-            unwinding = ctx.stack[temp_slot(ctx, UNWINDING_TEMP)]
+            unwinding = named_temp(ctx, UNWINDING_TEMP)
             if isinstance(unwinding, Context):
                 ctx = unwinding
                 continue
@@ -188,7 +199,7 @@ def context_take_next_unwind_context(vm, rcv, top, target):
     while ctx is not None and ctx is not target:
         if ctx.method.flags & (FLAG_ENSURE | FLAG_CURTAILED) and ctx.pc >= 0:
             slot = temp_slot(ctx, UNWIND_DONE_TEMP)
-            if ctx.stack[slot] == V.NIL:
+            if slot is not None and ctx.stack[slot] == V.NIL:
                 ctx.stack[slot] = V.TRUE
                 return ctx
         ctx = ctx.sender
