@@ -13,7 +13,7 @@ SELECTOR_CLASS = f"{ROOT}/tests/st"
 CASES = {
     "misspelled class": ("[ 1/0 ] on: ZeroDivde do: [ :e | 5 ]", "on:do: was given nil"),
     "nil": ("[ 1/0 ] on: nil do: [ :e | 5 ]", "on:do: was given nil"),
-    "a number": ("[ 1/0 ] on: 3 do: [ :e | 5 ]", "on:do: was given 3"),
+    "a number": ("[ 1/0 ] on: 3 do: [ :e | 5 ]", "handles:"),
     "a set holding nil": ("[ 1/0 ] on: MessageNotUnderstood, nil do: [ :e | 5 ]", "on:do: was given nil"),
     "handles: signals": ("[ 1/0 ] on: RaisingExceptionSelector new do: [ :e | 5 ]", "frobnicate"),
     "handles: answers 3": ("[ 1/0 ] on: (RaisingExceptionSelector answering: 3) do: [ :e | 5 ]", ""),
@@ -34,7 +34,7 @@ def test_the_error_can_be_handled_further_out() -> None:
     result = run_vm(["eval", "[ [ 1/0 ] on: ZeroDivde do: [ :e | 5 ] ] on: Error do: [ :e | e messageText ]"],
                     timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "'on:do: was given nil, which is not an exception class or ExceptionSet'"
+    assert result.stdout.strip().startswith("'on:do: was given nil (a misspelled or missing class name?)")
 
 
 def test_redefining_the_flagged_search_method_with_other_temporaries_is_safe() -> None:
