@@ -27,7 +27,6 @@ MAX_DIGITS = 1_000_000
 MAX_BITS = 3_321_929            # bits of a number of MAX_DIGITS decimal digits
 MAX_BITS_SLOW_RADIX = 500_000   # about 150,000 decimal digits
 DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_DIGIT_VALUES = {c: i for i, c in enumerate(DIGITS)} | {c.lower(): i for i, c in enumerate(DIGITS)}
 _CHUNK = 2000                   # digits Python converts directly (below its own limit)
 _POWER_OF_TWO_BITS = {2: 1, 4: 2, 8: 3, 16: 4, 32: 5}
 _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN,
@@ -65,12 +64,13 @@ def brief(n: int) -> str:
 def from_text(text: str, radix: int = 10) -> int:
     """The value of ``text``: digits of ``radix`` only (no sign, no spaces, no ``_``).
     ValueError (TooLong when too long) if it is not that."""
-    if not text or any(_DIGIT_VALUES.get(c, radix) >= radix for c in text):
+    # ASCII letters and digits only; int() then refuses a digit too big for the radix
+    if not text or not (text.isascii() and text.isalnum()):
         raise ValueError(f"not a number in radix {radix}")
     if len(text) > MAX_DIGITS:
         raise TooLong(f"{len(text)} digits are too many to read (the limit is {MAX_DIGITS})")
-    if radix in _POWER_OF_TWO_BITS:
-        return int(text, radix)            # linear, and not limited by Python
+    if len(text) <= _CHUNK or radix in _POWER_OF_TWO_BITS:
+        return int(text, radix)            # within Python's limit, or linear and unlimited
     powers: dict[int, int] = {}
 
     def value(start: int, end: int) -> int:
