@@ -234,15 +234,12 @@ class Universe:
     # ------------------------------------------------------------- globals
 
     def global_value(self, name: str) -> Any:
-        """The global's value, loading a class file if needed; None when absent."""
+        """The global's value, loading a class file if needed; None when absent. A class
+        name is any identifier (SOM): `other` loads `other.som`."""
         found = self.globals.get(name, _MISSING)
         if found is not _MISSING:
             return found
-        if name[:1].isupper():
-            cls = self.load_class(name)
-            if cls is not None:
-                return cls
-        return None
+        return self.load_class(name)
 
     def new_instance(self, cls: VClass) -> Any:
         layout = cls.layout

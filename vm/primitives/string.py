@@ -2,10 +2,11 @@
 here accepts either as receiver) and of Character."""
 from __future__ import annotations
 
+from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.objects import VString
-from smalltalk_vm.vm.primitives.array import check_index
+from smalltalk_vm.vm.primitives.array import MAX_NEW_SIZE, check_index
 from smalltalk_vm.vm.primitives.object import string_hash
 from smalltalk_vm.vm.primitives.registry import primitive
 
@@ -176,7 +177,10 @@ def string_with_characters(vm, rcv, array):
 def string_new_with_all(vm, rcv, size, char):
     if not V.is_char(char):
         raise PrimitiveFailed("new:withAll: needs a Character")
-    return vm.new_string(chr(V.char_code(char)) * max(0, vm.int_of(size)))
+    count = vm.int_of(size)
+    if count > MAX_NEW_SIZE:
+        raise vm.signal("Error", f"cannot allocate {numtext.brief(count)} characters (the limit is {MAX_NEW_SIZE})")
+    return vm.new_string(chr(V.char_code(char)) * max(0, count))
 
 
 # ---------------------------------------------------------------- Character
