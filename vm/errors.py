@@ -32,6 +32,22 @@ class VMFatal(Exception):
     """The VM cannot go on (a broken kernel, say). Reported without a Python traceback."""
 
 
+def fault_text(where: str, error: BaseException) -> str:
+    """The messageText of the InternalError a Python exception becomes (``vm.faults``):
+    ``internal error in <where>: <PythonClass>: <text>``; a VMFatal keeps its own text."""
+    if isinstance(error, VMFatal):
+        return f"{where}: {error}"
+    detail = str(error)
+    return f"internal error in {where}: {type(error).__name__}" + (f": {detail}" if detail else "")
+
+
+def method_name(method: Any) -> str:
+    """``Class>>selector`` of a method, or of a block's home method."""
+    home = getattr(method, "home_method", None)
+    holder = getattr(home, "holder", None)
+    return f"{getattr(holder, 'name', '?')}>>{getattr(home, 'selector', '?')}"
+
+
 class LoadError(Exception):
     """A class could not be loaded: missing superclass, name mismatch, bad primitive."""
 

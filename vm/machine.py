@@ -22,7 +22,8 @@ from smalltalk_vm.vm.universe import ClassLoader, Universe
 
 @dataclass
 class Outcome:
-    """How a run ended: ``status`` is 'value', 'error', 'exit' or 'deadlock'."""
+    """How a run ended: ``status`` is 'value', 'error', 'exit', 'deadlock' or 'fatal'
+    (the scheduler itself failed: ``error_text`` says why; the VM cannot go on)."""
     status: str
     value: Any = None
     error_text: str = ""
@@ -31,7 +32,16 @@ class Outcome:
     waiting: int = 0
 
 
+def fatal(error: BaseException) -> Outcome:
+    return Outcome("fatal", error_text=f"VM thread failed: {type(error).__name__}: {error}")
+
+
 class Machine:
+    """One VM. Not thread-safe: call it from the thread that runs its scheduler (the
+    main thread for `vm run`/`eval`/`test`, the VM thread under a ``VMHost``). ``finish``
+    and its callers block until the process ends; they never raise for what a
+    process does, and report a failure of the scheduler itself as a 'fatal' Outcome."""
+
     def __init__(self, lib_dir: str, classpath: list[str] | None = None,
                  class_loader: ClassLoader | None = None) -> None:
         self.universe = Universe(lib_dir, classpath or [], class_loader)
@@ -67,7 +77,10 @@ class Machine:
     def finish(self, proc: Process) -> Outcome:
         """Run the scheduler until ``proc`` has ended; describe how it ended."""
         proc.report_crash = False          # its caller reports the outcome
-        result = self.scheduler.run_until(lambda: not proc.alive)
+        try:
+            result = self.scheduler.run_until(lambda: not proc.alive)
+        except Exception as error:
+            return fatal(error)
         universe = self.universe
         if result == "exit":
             return Outcome("exit", exit_code=universe.exit_status or 0)
@@ -92,7 +105,10 @@ class Machine:
         self.main = main
         if main is not None:
             return self.finish(main)
-        result = self.scheduler.run_until(lambda: not self.scheduler.processes)
+        try:
+            result = self.scheduler.run_until(lambda: not self.scheduler.processes)
+        except Exception as error:
+            return fatal(error)
         if result == "exit":
             return Outcome("exit", exit_code=self.universe.exit_status or 0)
         if result == "deadlock":

@@ -66,7 +66,7 @@ KERNEL: tuple[tuple[str, str | None, str], ...] = (
 VM_CLASSES: tuple[str, ...] = (
     "Exception", "Error", "ArithmeticError", "ZeroDivide", "MessageNotUnderstood",
     "SubscriptOutOfBounds", "BlockCannotReturn", "NonBooleanReceiver", "Message",
-    "Down", "Exit", "Reference",
+    "Down", "Exit", "Reference", "InternalError",
 )
 
 
