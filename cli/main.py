@@ -24,6 +24,7 @@ from smalltalk_vm.vm.objects import VClass
 
 EXIT_ERROR = 1
 EXIT_BAD_IMAGE = 2
+EXIT_VM_FAILED = 70          # sysexits' EX_SOFTWARE: the VM itself failed, not the program
 
 
 def split_classpath(value: str | None) -> list[str]:
@@ -39,6 +40,9 @@ def report_outcome(outcome: Outcome) -> int:
     """Print what a failed run should show; answer the process exit status."""
     if outcome.status == "exit":
         return outcome.exit_code
+    if outcome.status == "fatal":
+        report(f"vm: fatal: {outcome.error_text}")
+        return EXIT_VM_FAILED
     if outcome.status == "deadlock":
         report(f"deadlock: {outcome.waiting} processes waiting")
         return EXIT_ERROR

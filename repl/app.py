@@ -14,6 +14,7 @@ from typing import TextIO
 from smalltalk_vm.repl.session import ReplSession, Result
 from smalltalk_vm.repl.source import completion_context, is_complete
 
+EXIT_VM_FAILED = 70          # as `vm run`: the VM itself failed, not the program
 BANNER = "Smalltalk VM — type :help for help, Ctrl-D to quit."
 PSEUDO_VARIABLES = ["self", "super", "nil", "true", "false", "thisContext"]
 
@@ -174,5 +175,12 @@ def run_interactive(session: ReplSession) -> int:
 
 def run(session: ReplSession) -> int:
     if sys.stdin.isatty() and sys.stdout.isatty():
-        return run_interactive(session)
-    return run_piped(session, sys.stdin, sys.stdout, sys.stderr)
+        status = run_interactive(session)
+    else:
+        status = run_piped(session, sys.stdin, sys.stdout, sys.stderr)
+    failure = session.host.failure
+    if failure is not None:             # the VM thread died: say why, never exit 0
+        sys.stdout.flush()
+        sys.stderr.write(f"vm: fatal: {failure}\n")
+        return EXIT_VM_FAILED
+    return status
