@@ -16,6 +16,10 @@ WAITING = "waiting"      # parked in receive, or on a promise
 SLEEPING = "sleeping"    # parked until a timer fires
 DEAD = "dead"
 
+# A timeout this long (milliseconds: 31,000 years) or longer never fires: it is "forever",
+# and no timer is set (a huge Integer or Double must not overflow the clock).
+FOREVER_MS = 1e15
+
 # What a WAITING process waits for.
 WAIT_RECEIVE = 1         # any message: it is handed over directly
 WAIT_BEYOND = 2          # the mailbox growing beyond `wait_arg` messages (selective receive)

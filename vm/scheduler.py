@@ -28,6 +28,7 @@ from smalltalk_vm.vm.interpreter import FINISHED, SWITCHED, YIELDED, Interpreter
 from smalltalk_vm.vm.objects import LAUNCHER_FILE, CompiledMethod, Context, SendSite, new_method_context
 from smalltalk_vm.vm.process import (
     DEAD,
+    FOREVER_MS,
     RUNNABLE,
     SLEEPING,
     WAIT_BEYOND,
@@ -41,7 +42,6 @@ from smalltalk_vm.vm.quicken import quicken
 BUDGET = 2000          # reductions per time slice
 MAX_DEPTH = 1_000_000  # activations in one process before it gets a stack overflow error
 DEPTH_CHECK_EVERY = 64 # time slices between two looks at a busy process's depth
-FOREVER_MS = 1e15      # a timeout this long (31,000 years), or longer, never fires: no timer
 MAX_IDLE_WAIT = 1.0    # seconds the idle loop blocks on the inbox before it looks again
 COMPACT_AT = 64        # cancelled timers tolerated in the heap before it may be rebuilt
 
