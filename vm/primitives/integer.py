@@ -273,10 +273,7 @@ def int_as_32_unsigned(vm, rcv):
 
 @primitive("Integer", "asCharacter")
 def int_as_character(vm, rcv):
-    n = vm.int_of(rcv)
-    if not 0 <= n < 0x110000:
-        raise PrimitiveFailed("not a code point")
-    return V.char_word(n)
+    return vm.char(vm.int_of(rcv))        # no lone surrogates (vm.text)
 
 
 @primitive("Integer", "printString:")

@@ -250,10 +250,7 @@ def char_less(vm, rcv, arg):
 
 @primitive("Character class", "value:")
 def char_class_value(vm, rcv, code):
-    n = vm.int_of(code)
-    if not 0 <= n < 0x110000:
-        raise PrimitiveFailed("not a code point")
-    return V.char_word(n)
+    return vm.char(vm.int_of(code))       # no lone surrogates (vm.text)
 
 
 @primitive("String class", "concatenateAll:")
