@@ -31,6 +31,7 @@ from smalltalk_vm.node.wire_tags import (
 )
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.objects import Instance, VArray, VBytes, VClass, VString
+from smalltalk_vm.vm.text import code_point_problem
 
 _PENDING = object()
 
@@ -303,9 +304,11 @@ class Decoder:
                 raise WireError("a Symbol needs text")
             return vm.symbol(value)
         if tag == TAG_CHARACTER:
-            if not (type(value) is int and V.INT_LO <= value < V.INT_HI) \
-                    or not 0 <= value - V.ZERO < 0x110000:
+            if not (type(value) is int and V.INT_LO <= value < V.INT_HI):
                 raise WireError("a Character needs a code point")
+            problem = code_point_problem(value - V.ZERO)
+            if problem is not None:
+                raise WireError(f"a Character needs a code point: {problem}")
             return V.char_word(value - V.ZERO)
         if tag == TAG_CLASS:
             if type(value) is not str:

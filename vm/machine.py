@@ -17,6 +17,7 @@ from smalltalk_vm.vm.objects import Instance, VString
 from smalltalk_vm.vm.process import Process
 from smalltalk_vm.vm.scheduler import Scheduler
 from smalltalk_vm.vm.signals import Signals
+from smalltalk_vm.vm.text import escape_surrogates, first_surrogate
 from smalltalk_vm.vm.universe import ClassLoader, Universe
 
 
@@ -95,6 +96,9 @@ class Machine:
     def run_program(self, arguments: list[str]) -> Outcome:
         """SOM's entry point: ``system initialize: arguments``."""
         universe = self.universe
+        for position, argument in enumerate(arguments, 1):
+            if first_surrogate(argument) >= 0:      # bytes that were not UTF-8 (vm.text)
+                return Outcome("error", error_text=f"command-line argument {position} is not UTF-8 text")
         args = universe.new_array([universe.new_string(a) for a in arguments])
         self.main = self.spawn_send(universe.system_object, "initialize:", [args])
         return self.finish(self.main)
@@ -127,7 +131,7 @@ class Machine:
         print too), evaluated in the VM; a plain description if printString fails."""
         outcome = self.send(value, "printStringLimitedTo:", [self.universe.make_int(limit)])
         if outcome.status == "value" and type(outcome.value) is VString:
-            return outcome.value.chars
+            return escape_surrogates(outcome.value.chars)
         return f"<{self.universe.class_of(value).name}: printString failed: {outcome.error_text}>"
 
     # ------------------------------------------------------------------ reporting
@@ -141,7 +145,7 @@ class Machine:
             if "messageText" in names:
                 text = reason.fields[names.index("messageText")]
                 if type(text) is VString:
-                    return text.chars
+                    return escape_surrogates(text.chars)
                 if V.is_symbol(text):
                     return universe.symbol_name(text)
             return reason.cls.name

@@ -30,6 +30,7 @@ from smalltalk_vm.vm.objects import (
 )
 from smalltalk_vm.vm.primitives.registry import lookup_primitive, method_flags
 from smalltalk_vm.vm.quicken import quicken
+from smalltalk_vm.vm.text import code_point_problem, escape_surrogates
 
 ClassLoader = Callable[["Universe", str, str], VClass]
 
@@ -199,6 +200,11 @@ class Universe:
         return LargeInt(self.Integer, n)
 
     def char(self, code_point: int) -> int:
+        """The Character of a code point; an Error for anything that is not a Unicode
+        scalar value (a lone surrogate included: see vm.text)."""
+        problem = code_point_problem(code_point)
+        if problem is not None:
+            raise SignalException("Error", problem)
         return V.char_word(code_point)
 
     def bool(self, flag: bool) -> int:
@@ -284,7 +290,8 @@ class Universe:
         cls = self.kernel_class(class_name)
         exc = self.new_instance(cls)
         names = self.all_field_names(cls)
-        exc.fields[names.index("messageText")] = self.new_string(message_text)
+        # The text may quote a Python error: keep it a valid String (vm.text).
+        exc.fields[names.index("messageText")] = self.new_string(escape_surrogates(message_text))
         for key, val in fields.items():
             exc.fields[names.index(key)] = val
         return exc
@@ -449,13 +456,13 @@ _MISSING = object()
 
 def _stdout_write(text: str) -> None:
     import sys
-    sys.stdout.write(text)
+    sys.stdout.write(escape_surrogates(text))
 
 
 def _stderr_write(text: str) -> None:
     import sys
     sys.stdout.flush()
-    sys.stderr.write(text)
+    sys.stderr.write(escape_surrogates(text))
 
 
 def _unbootstrapped(value: Any) -> VClass:

@@ -9,6 +9,7 @@ from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import VClass
 from smalltalk_vm.vm.primitives.context import trace_lines
 from smalltalk_vm.vm.primitives.registry import control, primitive
+from smalltalk_vm.vm.text import escape_surrogates
 
 
 @primitive("System", "global:")
@@ -64,7 +65,7 @@ def system_load_class_file(vm, rcv, path):
 
 @primitive("System", "printString:")
 def system_print_string(vm, rcv, text):
-    vm.output(vm.str_of(text))
+    vm.output(escape_surrogates(vm.str_of(text)))
     return rcv
 
 
@@ -76,13 +77,13 @@ def system_print_newline(vm, rcv):
 
 @primitive("System", "errorPrint:")
 def system_error_print(vm, rcv, text):
-    vm.error_output(vm.str_of(text))
+    vm.error_output(escape_surrogates(vm.str_of(text)))
     return rcv
 
 
 @primitive("System", "errorPrintln:")
 def system_error_println(vm, rcv, text):
-    vm.error_output(vm.str_of(text) + "\n")
+    vm.error_output(escape_surrogates(vm.str_of(text)) + "\n")
     return rcv
 
 
