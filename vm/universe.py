@@ -15,6 +15,7 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException
+from smalltalk_vm.vm.faults import REMOVED_FIELD
 from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
     KIND_CONTROL,
@@ -103,6 +104,8 @@ class Universe:
         self.Array = self.ByteArray = self.Block = self.Method = self.Primitive = None
         self.Context = self.System = self.Process = None
         self.block_classes: tuple[VClass, ...] = ()
+        # Field operands of obsolete code that stand for removed variables (vm.obsolete).
+        self.removed_fields: dict[int, tuple[str, str]] = {}
         self.method_context_class: Any = None     # per-VM Context subclasses (vm.objects)
         self.block_context_class: Any = None
 
@@ -276,6 +279,13 @@ class Universe:
         for c in reversed(chain):
             names.extend(c.instance_fields)
         return names
+
+    def removed_field_operand(self, class_name: str, variable: str) -> int:
+        """A field operand no object has, standing for ``variable`` that a
+        redefinition of ``class_name`` removed (see vm.obsolete)."""
+        operand = REMOVED_FIELD + len(self.removed_fields)
+        self.removed_fields[operand] = (class_name, variable)
+        return operand
 
     def field_index(self, cls: VClass, name: str) -> int:
         return self.all_field_names(cls).index(name)
