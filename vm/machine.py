@@ -56,7 +56,9 @@ class Machine:
         self.after_load()
 
     def after_load(self) -> None:
-        """Wire what the kernel classes must exist for (after bootstrap or an image)."""
+        """Wire what the kernel classes must exist for (after bootstrap or an image),
+        and seal the kernel: from now on programs cannot take it away."""
+        self.universe.seal_kernel()
         self.scheduler.process_class = self.universe.Process
         self.signals.crash_reporter = self.report_crash
 

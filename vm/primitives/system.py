@@ -19,7 +19,11 @@ def system_global(vm, rcv, name):
 
 @primitive("System", "global:put:")
 def system_global_put(vm, rcv, name, val):
-    vm.globals[vm.str_of(name)] = val
+    key = vm.str_of(name)
+    problem = vm.rebind_problem(key, val)
+    if problem is not None:
+        raise vm.signal("Error", problem)
+    vm.globals[key] = val
     return val
 
 
@@ -30,7 +34,11 @@ def system_has_global(vm, rcv, name):
 
 @primitive("System", "removeGlobal:")
 def system_remove_global(vm, rcv, name):
-    return vm.globals.pop(vm.str_of(name), V.NIL)
+    key = vm.str_of(name)
+    problem = vm.rebind_problem(key)
+    if problem is not None:
+        raise vm.signal("Error", problem)
+    return vm.globals.pop(key, V.NIL)
 
 
 def _load(vm, loader, what: str):
