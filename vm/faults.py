@@ -170,14 +170,15 @@ class FaultBoundary:
             self.end_process(self.process, "", [describe_context(ctx)], exc)
             return None
 
-    def end_process(self, proc: Any, text: str, trace: list[str], reason: Any = None) -> None:
-        """End ``proc`` with ``reason``, or an InternalError with ``text`` (the Symbol
-        #internalError if none can be made). No unwind blocks run: the contexts are
-        what failed."""
+    def end_process(self, proc: Any, text: str, trace: list[str], reason: Any = None,
+                    class_name: str = "InternalError") -> None:
+        """End ``proc`` with ``reason``, or an exception of ``class_name`` with ``text``
+        (the Symbol #internalError if none can be made). No unwind blocks run: the
+        contexts are what failed."""
         vm = self.vm
         if reason is None:
             try:
-                reason = vm.make_exception("InternalError", text)
+                reason = vm.make_exception(class_name, text)
             except Exception:
                 reason = vm.symbol("internalError")
         proc.crash_trace = trace

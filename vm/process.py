@@ -31,6 +31,7 @@ class Process:
         "cls",
         "crash_trace",
         "ctx",
+        "depth_mark",
         "exit_reason",
         "ihash",
         "links",
@@ -39,10 +40,10 @@ class Process:
         "monitors",
         "name",
         "on_exit",
+        "overflowed",
         "pid",
         "report_crash",
         "result",
-        "slices",
         "state",
         "timeout_value",
         "trap_exit",
@@ -72,7 +73,8 @@ class Process:
         self.timeout_value: Any = None      # what the parking primitive answers on timeout
         self.wake_pending = False           # a wake that came while it was not parked
         self.report_crash = True            # log an unhandled error to stderr when it dies
-        self.slices = 0                     # time slices run (the depth check samples them)
+        self.depth_mark: Any = None         # (context, depth, slots) left by the depth check
+        self.overflowed = False             # it has been given its stack overflow error
         self.on_exit: list | None = None    # promises to break if it dies abnormally
         self.ihash = 0
 

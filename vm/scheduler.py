@@ -40,8 +40,14 @@ from smalltalk_vm.vm.process import (
 from smalltalk_vm.vm.quicken import quicken
 
 BUDGET = 2000          # reductions per time slice
-MAX_DEPTH = 1_000_000  # activations in one process before it gets a stack overflow error
-DEPTH_CHECK_EVERY = 64 # time slices between two looks at a busy process's depth
+# A process's stack is bounded by activations and by slots (arguments, temporaries and
+# operands: what its memory grows with). Past either limit it gets a catchable "stack
+# overflow" Error at its top; past HARD_LIMIT times either (its handlers recursed on)
+# it is ended at once.
+MAX_DEPTH = 1_000_000
+MAX_SLOTS = 10_000_000
+HARD_LIMIT = 2
+DEPTH_MARK_BELOW_TOP = 256   # how far below the top the depth check leaves its mark
 MAX_IDLE_WAIT = 1.0    # seconds the idle loop blocks on the inbox before it looks again
 COMPACT_AT = 64        # cancelled timers tolerated in the heap before it may be rebuilt
 
@@ -299,9 +305,7 @@ class Scheduler:
                 status = self._slice_failed(proc, error)
             self.current = None
             if status == YIELDED:
-                proc.slices += 1
-                if proc.slices % DEPTH_CHECK_EVERY == 0:
-                    self._guarded(self.check_depth, "the stack depth check", proc)
+                self._guarded(self.check_depth, "the stack depth check", proc)
                 run_queue.append(proc)
             elif status == FINISHED or (proc.ctx is None and proc.state != DEAD):
                 self.terminate(proc, vm.symbol("normal"))
@@ -319,17 +323,72 @@ class Scheduler:
         return SWITCHED
 
     def check_depth(self, proc: Process) -> None:
-        """Runaway recursion would take all memory: past MAX_DEPTH activations the
-        process gets an error signalled at its top (catchable, like any error)."""
-        depth = 0
+        """After each slice: runaway recursion would take all memory, so past MAX_DEPTH
+        activations or MAX_SLOTS slots the process gets a "stack overflow" Error at its
+        top (catchable, like any error); past HARD_LIMIT times that, it is ended.
+
+        The walk is incremental: the previous check left a mark (a context some way
+        below the top, with the depth and slots from it down), and while that context
+        is live — returned contexts have pc -1, and the stack below a live one does not
+        change — the walk stops there. So a check costs what the top of the stack did
+        since, not the whole depth."""
+        depth = slots = 0
+        mark = proc.depth_mark
+        new_mark = None
         ctx = proc.ctx
         while ctx is not None:
+            if mark is not None and ctx is mark[0] and ctx.pc >= 0:
+                depth += mark[1]
+                slots += mark[2]
+                break
+            if depth == DEPTH_MARK_BELOW_TOP:
+                new_mark = ctx
             depth += 1
-            if depth > MAX_DEPTH:
-                proc.ctx = self.interpreter.signal_in(
-                    proc, "Error", f"stack overflow: more than {MAX_DEPTH} activations")
-                return
+            slots += len(ctx.stack)
             ctx = ctx.sender
+        if new_mark is not None:
+            # The mark's own totals: everything from it down.
+            above, above_slots = self._above(proc.ctx, new_mark)
+            proc.depth_mark = (new_mark, depth - above, slots - above_slots)
+        elif mark is None or proc.ctx is None:
+            proc.depth_mark = None
+        if depth <= MAX_DEPTH and slots <= MAX_SLOTS:
+            proc.overflowed = False
+            return
+        what = (f"more than {MAX_DEPTH} activations" if depth > MAX_DEPTH
+                else f"more than {MAX_SLOTS} slots in {depth} activations")
+        if depth > HARD_LIMIT * MAX_DEPTH or slots > HARD_LIMIT * MAX_SLOTS:
+            proc.depth_mark = None
+            self.interpreter.end_process(proc, f"stack overflow: {what}, still growing after the error",
+                                         self._overflow_trace(proc.ctx), class_name="Error")
+            return
+        if proc.overflowed:
+            return                  # it already has its error; it may be handling it
+        proc.overflowed = True
+        proc.ctx = self.interpreter.signal_in(proc, "Error", f"stack overflow: {what}")
+
+    @staticmethod
+    def _above(top: Context | None, mark: Context) -> tuple[int, int]:
+        """Activations and slots from ``top`` down to, not including, ``mark``."""
+        depth = slots = 0
+        while top is not None and top is not mark:
+            depth += 1
+            slots += len(top.stack)
+            top = top.sender
+        return depth, slots
+
+    @staticmethod
+    def _overflow_trace(ctx: Context | None, ends: int = 10) -> list[str]:
+        """The first and the last frames of a runaway stack."""
+        from smalltalk_vm.vm.primitives.context import describe_context
+        frames = []
+        while ctx is not None:
+            frames.append(ctx)
+            ctx = ctx.sender
+        if len(frames) <= 2 * ends:
+            return [describe_context(c) for c in frames]
+        return ([describe_context(c) for c in frames[:ends]] + [f"... {len(frames) - 2 * ends} more ..."]
+                + [describe_context(c) for c in frames[-ends:]])
 
     # ------------------------------------------------------------------ death
 
