@@ -8,6 +8,8 @@ import random
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.limits import check_integer_bits, check_print_bits
+from smalltalk_vm.vm.numerals import integer_text
 from smalltalk_vm.vm.objects import LargeInt
 from smalltalk_vm.vm.primitives.double import as_double, type_name
 from smalltalk_vm.vm.primitives.registry import primitive
@@ -63,6 +65,8 @@ def int_mul(vm, rcv, arg):
     b = number(vm, arg)
     if type(b) is float:
         return as_double(vm, a) * b
+    # Refused before the work, which grows faster than the result (vm.limits).
+    check_integer_bits(a.bit_length() + b.bit_length() - 1, "*")
     return vm.make_int(a * b)
 
 
@@ -282,16 +286,8 @@ def int_print_string_radix(vm, rcv, radix):
     if not 2 <= base <= 36:
         raise PrimitiveFailed("radix must be 2..36")
     n = vm.int_of(rcv)
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    if n == 0:
-        return vm.new_string("0")
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    out = []
-    while n:
-        n, d = divmod(n, base)
-        out.append(digits[d])
-    return vm.new_string(sign + "".join(reversed(out)))
+    check_print_bits(n.bit_length())
+    return vm.new_string(integer_text(n, base))
 
 
 @primitive("Integer class", "fromString:")
