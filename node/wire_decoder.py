@@ -30,6 +30,7 @@ from smalltalk_vm.node.wire_tags import (
     is_kind_of,
 )
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.limits import MAX_INTEGER_BITS
 from smalltalk_vm.vm.objects import Instance, VArray, VBytes, VClass, VString
 from smalltalk_vm.vm.text import code_point_problem
 
@@ -297,6 +298,8 @@ class Decoder:
         if tag == TAG_BIGNUM or tag == TAG_NEG_BIGNUM:
             if type(value) is not bytes:
                 raise WireError("a bignum needs a byte string")
+            if len(value) * 8 > MAX_INTEGER_BITS:
+                raise WireError(f"a bignum of {len(value)} bytes is bigger than an Integer may be")
             n = int.from_bytes(value, "big")
             return vm.make_int(n if tag == TAG_BIGNUM else -1 - n)
         if tag == TAG_SYMBOL:

@@ -16,6 +16,7 @@ from typing import Any
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException
 from smalltalk_vm.vm.faults import REMOVED_FIELD
+from smalltalk_vm.vm.limits import check_integer_bits
 from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
     KIND_CONTROL,
@@ -219,6 +220,7 @@ class Universe:
         """An Integer value: a SmallInteger word when it fits, else a LargeInt."""
         if V.SMALL_MIN <= n <= V.SMALL_MAX:
             return n + V.ZERO
+        check_integer_bits(n.bit_length(), "Integer")
         return LargeInt(self.Integer, n)
 
     def char(self, code_point: int) -> int:

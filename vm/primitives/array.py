@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.limits import check_elements
 from smalltalk_vm.vm.objects import KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, VArray, VBytes, VClass, VString
 from smalltalk_vm.vm.primitives.registry import primitive
 
@@ -56,7 +57,7 @@ def _new_size(vm, size) -> int:
     n = vm.int_of(size)
     if n < 0:
         raise PrimitiveFailed("negative size")
-    return n
+    return check_elements(n, "new:")
 
 
 @primitive("Array class", "new:")
