@@ -78,7 +78,9 @@ def int_div(vm, rcv, arg):
     if type(b) is float:
         if b == 0.0:
             raise _zero_divide(vm)
-        return float(math.floor(as_double(vm, a) / b))   # floored, and mixed answers a Double
+        quotient = as_double(vm, a) / b
+        # Floored, and mixed answers a Double; NaN and the infinities have no floor.
+        return float(math.floor(quotient)) if math.isfinite(quotient) else quotient
     if b == 0:
         raise _zero_divide(vm)
     return vm.make_int(a // b)
@@ -92,7 +94,7 @@ def int_double_div(vm, rcv, arg):
     if b == 0:
         if type(b) is int:
             raise _zero_divide(vm)
-        return math.copysign(math.inf, a) if a else math.nan
+        return math.copysign(math.inf, 1 if a > 0 else -1) * math.copysign(1.0, b) if a else math.nan
     if type(b) is int:
         try:
             return a / b
