@@ -260,7 +260,7 @@ def process_exit(interp, ctx, argc):
 
 @control("Process", "kill")
 def process_kill(interp, ctx, argc):
-    target = ctx.stack[-1]
+    target = _proc(ctx.stack[-1])
     interp.process.ctx = ctx
     interp.vm.signals.exit_signal(target, interp.process, interp.vm.symbol("kill"))
     return _leave_if_dead(interp, ctx)
