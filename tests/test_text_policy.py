@@ -101,3 +101,12 @@ def test_save_image_works_after_refusals(vm, tmp_path):
     path = str(tmp_path / "after.image")
     assert vm.eval(f"[ 55296 asCharacter ] on: Error do: [ :e | nil ]. system saveImage: '{path}'") == "#saved"
     assert os.path.getsize(path) > 0
+
+
+def test_save_image_with_a_surrogate_that_got_in_anyway(vm, tmp_path):
+    vm.universe.globals["S"] = vm.universe.new_string("a\ud800b")   # as a bug could
+    path = str(tmp_path / "bad.image")
+    answer = vm.value(f"[ system saveImage: '{path}' ] on: Error do: [ :e | e messageText ]")
+    # Saved with the text escaped, or refused with an Error: either way the VM goes on.
+    assert vm.machine.print_string(answer) in ("#saved",) or "cannot save image" in answer.chars
+    assert vm.eval("3 + 4") == "7"

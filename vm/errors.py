@@ -2,7 +2,9 @@
 
 Primitives raise ``PrimitiveFailed`` (the method's fallback body runs, or an Error is
 signalled) or ``SignalException`` (a specific Smalltalk exception is signalled in the
-sending context). ``VMFatal`` is for conditions the VM cannot continue from.
+sending context). ``VMFatal`` names a condition the VM cannot run a process on (a bad
+opcode): inside a process it becomes that process's InternalError, keeping its text;
+outside one it reaches the command line as ``vm: fatal: ...``.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ class SignalException(Exception):
 
 
 class VMFatal(Exception):
-    """The VM cannot go on (a broken kernel, say). Reported without a Python traceback."""
+    """The VM cannot go on with what it was doing. Reported without a Python traceback."""
 
 
 def fault_text(where: str, error: BaseException) -> str:
