@@ -270,3 +270,12 @@ def test_a_dead_vm_thread_is_reported_by_the_repl():
     assert "7" in done.stdout
     assert "vm: fatal: VM thread failed: RuntimeError: scheduler bug" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_process_that_exits_normally_without_returning_has_nil_as_its_result():
+    from conftest import run_vm
+    done = run_vm(["eval", "Process current exit: #normal"])
+    assert (done.returncode, done.stdout, done.stderr) == (0, "nil\n", "")
+    done = run_vm(["repl"], input="Process current exit: #normal\n3 + 4\n")
+    assert (done.returncode, done.stdout.split()) == (0, ["nil", "7"])
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr

@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
-from smalltalk_vm.vm.errors import fault_text
+from smalltalk_vm.vm.errors import fault_text, method_name
 from smalltalk_vm.vm.native import NEVER
 from smalltalk_vm.vm.objects import KIND_BYTECODE, KIND_NATIVE, CompiledMethod, Context
 from smalltalk_vm.vm.primitives.context import describe_context
@@ -109,14 +109,14 @@ class FaultBoundary:
             return self.end_process(proc, fault_text("the interpreter", error), [])
         if in_native:
             give_up_native(ctx.method)
-            return self.cut_fault(ctx, fault_text(f"native code of {describe_context(ctx)}", error))
+            return self.cut_fault(ctx, fault_text(f"native code of {_describe(ctx)}", error))
         pc = local.get("pc")
         if deeper is None and local.get("code") is ctx.method.fast and type(pc) is int:
             ctx.pc = pc                          # so that the description names the right line
             found = self.field_fault(ctx, pc, error)
             if found is not False:
                 return found
-        return self.cut_fault(ctx, fault_text(describe_context(ctx), error))
+        return self.cut_fault(ctx, fault_text(_describe(ctx), error))
 
     def field_fault(self, ctx: Context, pc: int, error: BaseException) -> Context | bool | None:
         """The interpreter's field instruction at ``pc`` failed; False if the fault was
@@ -132,10 +132,10 @@ class FaultBoundary:
         removed = self.vm.removed_fields.get(field) if field >= REMOVED_FIELD else None
         if removed is not None:
             class_name, variable = removed
-            text = (f"{describe_context(ctx)}: instance variable {variable} no longer exists "
+            text = (f"{_describe(ctx)}: instance variable {variable} no longer exists "
                     f"({class_name} was redefined without it while this activation ran)")
         else:
-            text = fault_text(describe_context(ctx), error)
+            text = fault_text(_describe(ctx), error)
         if _FIELD_INSTRUCTIONS[op]:
             del ctx.stack[-1]
         ctx.pc = pc + 2
@@ -144,7 +144,7 @@ class FaultBoundary:
     def cut_fault(self, ctx: Context, text: str) -> Context | None:
         """Cut ``ctx`` back and signal in its sender; end the process if there is none."""
         sender = ctx.sender
-        trace = [describe_context(ctx)]
+        trace = [_describe(ctx)]
         ctx.pc = -1
         if sender is None or sender.pc < 0:
             return self.end_process(self.process, text, trace)
@@ -167,7 +167,7 @@ class FaultBoundary:
         try:
             return self.push_and_send(ctx, exc, "signal", [])
         except Exception:
-            self.end_process(self.process, "", [describe_context(ctx)], exc)
+            self.end_process(self.process, "", [_describe(ctx)], exc)
             return None
 
     def end_process(self, proc: Any, text: str, trace: list[str], reason: Any = None,
@@ -183,7 +183,6 @@ class FaultBoundary:
                 reason = vm.symbol("internalError")
         proc.crash_trace = trace
         vm.scheduler.terminate(proc, reason)
-        return
 
     def _unpark(self, proc: Any) -> None:
         """A primitive that parked the process and then failed: it runs again."""
@@ -201,6 +200,14 @@ def give_up_native(unit: Any) -> None:
     unit.heat = NEVER
     if isinstance(unit, CompiledMethod) and unit.kind == KIND_NATIVE:
         unit.kind = KIND_BYTECODE
+
+
+def _describe(ctx: Context) -> str:
+    """``Class>>selector (file:line)`` of a context that may be the broken one."""
+    try:
+        return describe_context(ctx)
+    except Exception:
+        return method_name(getattr(ctx, "method", None))
 
 
 def _frame_of(tb: TracebackType | None, code: Any) -> TracebackType | None:

@@ -400,6 +400,8 @@ class Scheduler:
             return
         proc.state = DEAD
         proc.exit_reason = reason
+        if proc.result is None:
+            proc.result = V.NIL        # ended without returning (`exit: #normal`): no value
         self.cancel_wake_timer(proc)
         walker = proc.ctx
         while walker is not None:
