@@ -91,7 +91,6 @@ class CodeGenerator(Inlining):
         # (kept as a global, so it lives on between inputs and in saved images).
         self.workspace = workspace
         self.unit: _Unit | None = None
-        self.method_node: Any = None
 
     # ------------------------------------------------------------------ entry points
 

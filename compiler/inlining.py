@@ -34,9 +34,9 @@ class Inlining:
     def _is_block(node: Any, params: int = 0) -> bool:
         return isinstance(node, A.Block) and len(node.params) == params
 
-    def _inline_body(self, block: A.Block, for_value: bool, param_slots: list[int] | None = None) -> None:
+    def _inline_body(self, block: A.Block, for_value: bool) -> None:
         """Compile a literal block's body in place. Its parameters must already be
-        declared (``param_slots``) in a frame the caller opened."""
+        declared in a frame the caller opened."""
         unit = self.unit
         scope = unit.scope
         temps = self._declare_temps(scope, block.body.temps, block.line)

@@ -74,10 +74,6 @@ def parse_number(token: Token) -> A.Literal:
     return A.Literal("int", int(text), token.line)
 
 
-def _selector_line(token: Any) -> int:
-    return getattr(token, "line", 0) or 0
-
-
 @v_args(inline=True)
 class _ToAst(Transformer):
     """Builds AST nodes while the LALR parser reduces."""
@@ -373,7 +369,9 @@ def _syntax_error(error: Exception, filename: str, text: str) -> SmalltalkSyntax
             what = "unexpected end of input"
         else:
             line, column = error.line, error.column
-            what = f"unexpected {_TERMINAL_NAMES.get(token.type, token.type)} '{token}'"
+            name = _TERMINAL_NAMES.get(token.type, token.type)
+            # Punctuation is named by itself: `unexpected '.'`, not `unexpected '.' '.'`.
+            what = f"unexpected {name}" if name == f"'{token}'" else f"unexpected {name} '{token}'"
         return SmalltalkSyntaxError(what + _describe_expected(error.expected), filename, line, column)
     if isinstance(error, UnexpectedCharacters):
         ch = text[error.pos_in_stream] if 0 <= error.pos_in_stream < len(text) else "?"

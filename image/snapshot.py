@@ -11,7 +11,6 @@ This module does not touch files (``image.format`` does) and does not run code.
 """
 from __future__ import annotations
 
-import math
 import struct
 import sys
 import time
@@ -487,8 +486,3 @@ def install(machine: Any, snapshot: dict) -> Process | None:
             scheduler.run_queue.append(proc)
     scheduler.registry.update(registry)
     return main if isinstance(main, Process) else None
-
-
-def large_doubles_ok() -> bool:
-    """Doubles travel as their bits, so every value (even NaN payloads) survives."""
-    return math.isnan(struct.unpack("<d", struct.pack("<Q", V.QNAN))[0])

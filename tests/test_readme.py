@@ -81,6 +81,8 @@ def _stand_in(folder: str) -> dict:
 
 
 EXPECTED = {
+    ".venv/bin/vm --version": "smalltalk-vm ",
+    ".venv/bin/vm eval 'x := 6 * 7' 'x + 1'": "42\n43\n",
     ".venv/bin/vm run examples/Hello.som": "Hello, World!",
     ".venv/bin/vm run -cp examples Hello": "Hello, World!",
     ".venv/bin/vm eval '(1 to: 5) collect: [ :i | i * i ]'": "#(1 4 9 16 25)",

@@ -5,6 +5,9 @@ signalled) or ``SignalException`` (a specific Smalltalk exception is signalled i
 sending context). ``VMFatal`` names a condition the VM cannot run a process on (a bad
 opcode): inside a process it becomes that process's InternalError, keeping its text;
 outside one it reaches the command line as ``vm: fatal: ...``.
+
+``os_error_text`` is the one wording of an operating-system error a user sees: the path
+and the reason, never Python's ``[Errno N]`` form.
 """
 from __future__ import annotations
 
@@ -68,3 +71,19 @@ class SmalltalkSyntaxError(Exception):
 
     def located(self) -> str:
         return f"{self.filename}:{self.line}:{self.column}: {self.message}"
+
+
+def os_error_text(error: OSError, path: str | None = None) -> str:
+    """``path: reason`` for an OSError (``/tmp/x.som: Permission denied``); the path is
+    ``path`` if given, else the one the error names, else left out."""
+    reason = error.strerror or str(error) or type(error).__name__
+    where = path if path is not None else error.filename
+    return f"{where}: {reason}" if where is not None else reason
+
+
+def file_failure_text(error: BaseException, path: str) -> str:
+    """``path: reason`` for anything that made an operation on the file ``path`` fail:
+    the OS's reason for an OSError (not the name of a temporary file it may mention)."""
+    if isinstance(error, OSError):
+        return os_error_text(error, path)
+    return f"{path}: {error}"

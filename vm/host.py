@@ -3,9 +3,7 @@ keep running while the REPL waits for input, and lets other threads hand it work
 
 Other threads never touch VM objects: they ``call`` a function, which runs on the VM
 thread between time slices, and wait for its result. Deaths of processes someone is
-waiting for are reported through ``watch``. If the VM thread itself dies (a bug in the
-scheduler: processes cannot kill it), ``failure`` says why; whoever owns the host
-reports it and exits non-zero.
+waiting for are reported through ``watch``.
 """
 from __future__ import annotations
 
@@ -19,10 +17,6 @@ from smalltalk_vm.vm.process import Process
 
 
 class VMHost:
-    """Owns the VM thread. ``start``/``stop``/``submit``/``call`` may be called from any
-    thread; ``call`` blocks up to its timeout (and raises what the work raised, or
-    TimeoutError); ``watch`` and the work itself run on the VM thread."""
-
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self.scheduler = machine.scheduler
@@ -30,7 +24,7 @@ class VMHost:
         self.stopping = False
         self.ended = threading.Event()
         self.end_reason = ""
-        self.failure: str | None = None      # why the VM thread died, if it did
+        self.failure: str | None = None    # why the VM thread died, when it did not stop
         self.watchers: dict[int, Callable[[Process, Any], None]] = {}
         self.scheduler.on_death.append(self._died)
 
@@ -45,8 +39,8 @@ class VMHost:
         try:
             self.end_reason = self.scheduler.run_until(lambda: self.stopping)
         except BaseException as error:
-            self.failure = f"VM thread failed: {type(error).__name__}: {error}"
-            self.end_reason = self.failure
+            self.failure = f"{type(error).__name__}: {error}"
+            self.end_reason = f"VM thread failed: {self.failure}"
         finally:
             self.ended.set()
 

@@ -23,8 +23,7 @@ from smalltalk_vm.vm.universe import ClassLoader, Universe
 
 @dataclass
 class Outcome:
-    """How a run ended: ``status`` is 'value', 'error', 'exit', 'deadlock' or 'fatal'
-    (the scheduler itself failed: ``error_text`` says why; the VM cannot go on)."""
+    """How a run ended: ``status`` is 'value', 'error', 'exit' or 'deadlock'."""
     status: str
     value: Any = None
     error_text: str = ""
@@ -33,15 +32,12 @@ class Outcome:
     waiting: int = 0
 
 
-def fatal(error: BaseException) -> Outcome:
-    return Outcome("fatal", error_text=f"VM thread failed: {type(error).__name__}: {error}")
-
-
 class Machine:
     """One VM. Not thread-safe: call it from the thread that runs its scheduler (the
     main thread for `vm run`/`eval`/`test`, the VM thread under a ``VMHost``). ``finish``
     and its callers block until the process ends; they never raise for what a
-    process does, and report a failure of the scheduler itself as a 'fatal' Outcome."""
+    process does (a failure of the scheduler itself propagates: the command line reports
+    it as an internal error, status 70)."""
 
     def __init__(self, lib_dir: str, classpath: list[str] | None = None,
                  class_loader: ClassLoader | None = None) -> None:
@@ -80,10 +76,7 @@ class Machine:
     def finish(self, proc: Process) -> Outcome:
         """Run the scheduler until ``proc`` has ended; describe how it ended."""
         proc.report_crash = False          # its caller reports the outcome
-        try:
-            result = self.scheduler.run_until(lambda: not proc.alive)
-        except Exception as error:
-            return fatal(error)
+        result = self.scheduler.run_until(lambda: not proc.alive)
         universe = self.universe
         if result == "exit":
             return Outcome("exit", exit_code=universe.exit_status or 0)
@@ -91,7 +84,9 @@ class Machine:
             return Outcome("deadlock", waiting=self.scheduler.waiting_count())
         reason = proc.exit_reason
         if reason == universe.symbol("normal"):
-            return Outcome("value", value=proc.result)
+            # None: the process ended normally before answering (`Process current
+            # exit: #normal`); its value is nil.
+            return Outcome("value", value=V.NIL if proc.result is None else proc.result)
         return Outcome("error", value=reason, error_text=self.describe_reason(reason),
                        trace=proc.crash_trace)
 
@@ -111,10 +106,7 @@ class Machine:
         self.main = main
         if main is not None:
             return self.finish(main)
-        try:
-            result = self.scheduler.run_until(lambda: not self.scheduler.processes)
-        except Exception as error:
-            return fatal(error)
+        result = self.scheduler.run_until(lambda: not self.scheduler.processes)
         if result == "exit":
             return Outcome("exit", exit_code=self.universe.exit_status or 0)
         if result == "deadlock":

@@ -106,9 +106,6 @@ class VClass:
         self.ihash = 0
         self.lookup_cache: dict[str, Any] = {}
 
-    def own_field_count(self) -> int:
-        return len(self.instance_fields)
-
     def __repr__(self) -> str:
         return f"<VClass {self.name}>"
 

@@ -3,18 +3,20 @@ installation with cache invalidation, class loading along the classpath, and the
 factories primitives use to make values.
 
 It does not execute code (that is ``vm.interpreter``) and does not compile source: the
-composition root hands it ``class_loader``, a callable that compiles a class file's text
+composition root hands it ``class_loader``, a callable that compiles a class file's bytes
 into this universe (see ``compiler``).
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException
+from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException, os_error_text
 from smalltalk_vm.vm.faults import REMOVED_FIELD
 from smalltalk_vm.vm.limits import check_integer_bits
 from smalltalk_vm.vm.objects import (
@@ -34,7 +36,7 @@ from smalltalk_vm.vm.primitives.registry import lookup_primitive, method_flags
 from smalltalk_vm.vm.quicken import quicken
 from smalltalk_vm.vm.text import code_point_problem, escape_surrogates
 
-ClassLoader = Callable[["Universe", str, str], VClass]
+ClassLoader = Callable[["Universe", bytes, str], VClass]
 
 _MISSING = object()
 _NO_VALUE = object()
@@ -477,9 +479,7 @@ class Universe:
             raise LoadError(f"circular class definition while loading {path}")
         self.loading.add(key)
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-            cls = self.class_loader(self, text, path)
+            cls = self.class_loader(self, read_source(path), path)   # it checks the text is UTF-8
         finally:
             self.loading.discard(key)
         if expected_name is not None and cls.name != expected_name:
@@ -508,6 +508,23 @@ class Universe:
         return SignalException(class_name, text, **fields)
 
 
+
+
+def read_source(path: str) -> bytes:
+    """The bytes of a source file; LoadError naming the path and the reason when it
+    cannot be read or is not a regular file (a FIFO would block the VM, a device
+    would never end)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            if not stat.S_ISREG(mode):
+                raise LoadError(f"{path}: not a regular file")
+            return handle.read()
+    except OSError as error:
+        raise LoadError(os_error_text(error, path)) from None
 
 
 def _stdout_write(text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure_text, os_error_text
 from smalltalk_vm.vm.objects import VClass
 from smalltalk_vm.vm.primitives.context import trace_lines
 from smalltalk_vm.vm.primitives.registry import control, primitive
@@ -44,8 +44,10 @@ def system_remove_global(vm, rcv, name):
 def _load(vm, loader, what: str):
     try:
         cls = loader()
-    except (LoadError, SmalltalkSyntaxError, OSError) as error:
+    except (LoadError, SmalltalkSyntaxError) as error:
         raise vm.signal("Error", f"cannot load {what}: {error}") from None
+    except OSError as error:
+        raise vm.signal("Error", f"cannot load {what}: {os_error_text(error)}") from None
     return V.NIL if cls is None else cls
 
 
@@ -171,7 +173,7 @@ def system_save_image(interp, ctx, argc):
         vm.image_saver(path)
     except Exception as error:
         ctx.stack.pop()
-        return interp.signal_exception(ctx, "Error", f"cannot save image {path}: {error}")
+        return interp.signal_exception(ctx, "Error", f"cannot save image {file_failure_text(error, path)}")
     ctx.stack[-1] = vm.symbol("saved")
     return ctx
 
