@@ -402,6 +402,7 @@ class Scheduler:
         proc.exit_reason = reason
         if proc.result is None:
             proc.result = V.NIL        # ended without returning (`exit: #normal`): no value
+        proc.depth_mark = None         # it holds a context, and so a whole dead stack
         self.cancel_wake_timer(proc)
         walker = proc.ctx
         while walker is not None:
