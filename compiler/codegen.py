@@ -17,7 +17,7 @@ from smalltalk_vm.compiler.inlining import INLINED_SELECTORS, Inlining
 from smalltalk_vm.compiler.scope import Scope
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import SmalltalkSyntaxError
+from smalltalk_vm.vm.errors import SignalException, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import KIND_PRIMITIVE, CompiledBlock, CompiledMethod, SendSite, VClass
 
 PSEUDO_VARIABLES = ("self", "super", "nil", "true", "false", "thisContext")
@@ -278,7 +278,10 @@ class CodeGenerator(Inlining):
         vm = self.vm
         kind = node.kind
         if kind == "int":
-            return vm.make_int(node.value)
+            try:
+                return vm.make_int(node.value)
+            except SignalException as error:       # past the VM's Integer size (vm.limits)
+                raise self._error(error.message_text, node.line) from None
         if kind == "float":
             return float(node.value)
         if kind == "string":

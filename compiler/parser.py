@@ -20,6 +20,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from smalltalk_vm.compiler import ast as A
 from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm.errors import SmalltalkSyntaxError
+from smalltalk_vm.vm.text import first_surrogate
 
 GRAMMAR_PATH = os.path.join(os.path.dirname(__file__), "grammar.lark")
 
@@ -400,6 +401,13 @@ def _syntax_error(error: Exception, filename: str, text: str) -> SmalltalkSyntax
 
 
 def _parse(text: str, start: str, filename: str) -> Any:
+    surrogate = first_surrogate(text)
+    if surrogate >= 0:
+        # Text decoded with surrogateescape (a command line, a terminal) holds bytes
+        # that were not UTF-8: no String or Character may be made of them (vm.text).
+        line = text.count("\n", 0, surrogate) + 1
+        column = surrogate - (text.rfind("\n", 0, surrogate) + 1) + 1
+        raise SmalltalkSyntaxError("not UTF-8 text", filename, line, column)
     parser = _get_parser()
     try:
         return parser.parse(text, start=start)

@@ -25,7 +25,7 @@ import decimal
 
 MAX_DIGITS = 1_000_000
 MAX_BITS = 3_321_929            # bits of a number of MAX_DIGITS decimal digits
-MAX_BITS_SLOW_RADIX = 500_000   # about 150,000 decimal digits
+MAX_BITS_SLOW_RADIX = 1 << 20   # 1,048,576 bits: about 0.5 s for the biggest in radix 7
 DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _CHUNK = 2000                   # digits Python converts directly (below its own limit)
 _POWER_OF_TWO_BITS = {2: 1, 4: 2, 8: 3, 16: 4, 32: 5}

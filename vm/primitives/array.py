@@ -4,6 +4,7 @@ from __future__ import annotations
 from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.limits import check_elements
 from smalltalk_vm.vm.objects import KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, VArray, VBytes, VClass, VString
 from smalltalk_vm.vm.primitives.registry import primitive
 
@@ -54,16 +55,12 @@ def array_size(vm, rcv):
     return vm.make_int(len(_items(rcv)))
 
 
-MAX_NEW_SIZE = 1 << 28     # elements (bytes for a ByteArray): a larger request is a mistake
-
 
 def _new_size(vm, size) -> int:
     n = vm.int_of(size)
     if n < 0:
         raise PrimitiveFailed("negative size")
-    if n > MAX_NEW_SIZE:
-        raise vm.signal("Error", f"cannot allocate {numtext.brief(n)} elements (the limit is {MAX_NEW_SIZE})")
-    return n
+    return check_elements(n, "new:")
 
 
 @primitive("Array class", "new:")

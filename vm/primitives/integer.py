@@ -12,6 +12,7 @@ import random
 from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.limits import check_integer_bits
 from smalltalk_vm.vm.objects import LargeInt
 from smalltalk_vm.vm.primitives.double import as_double, ieee_divide, ieee_fmod, type_name
 from smalltalk_vm.vm.primitives.registry import primitive
@@ -67,6 +68,8 @@ def int_mul(vm, rcv, arg):
     b = number(vm, arg)
     if type(b) is float:
         return as_double(vm, a) * b
+    # Refused before the work, which grows faster than the result (vm.limits).
+    check_integer_bits(a.bit_length() + b.bit_length() - 1, "*")
     return vm.make_int(a * b)
 
 
@@ -291,10 +294,7 @@ def int_as_32_unsigned(vm, rcv):
 
 @primitive("Integer", "asCharacter")
 def int_as_character(vm, rcv):
-    n = vm.int_of(rcv)
-    if not 0 <= n < 0x110000:
-        raise PrimitiveFailed("not a code point")
-    return V.char_word(n)
+    return vm.char(vm.int_of(rcv))        # no lone surrogates (vm.text)
 
 
 @primitive("Integer", "printString:")
