@@ -17,7 +17,7 @@ from typing import Any
 from smalltalk_vm.compiler import ast as A
 from smalltalk_vm.compiler.codegen import CodeGenerator
 from smalltalk_vm.compiler.parser import parse_class, parse_input, parse_method_doit
-from smalltalk_vm.compiler.redefinition import migrate, remember_shapes
+from smalltalk_vm.compiler.redefinition import check_subclasses, migrate, remember_shapes
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import CompiledMethod, VClass
 from smalltalk_vm.vm.quicken import quicken
@@ -29,6 +29,8 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     before = remember_shapes(universe, existing if isinstance(existing, VClass) else None)
     try:
         superclass = universe.resolve_superclass(cdef.superclass)
+        if isinstance(existing, VClass):
+            _check_subclasses(universe, cdef, existing, superclass, filename)
         cls = universe.define_class(cdef.name, superclass, cdef.instance_fields, cdef.class_fields)
     except LoadError as error:
         raise SmalltalkSyntaxError(str(error), filename, cdef.line, 1) from None
@@ -40,12 +42,29 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     return cls
 
 
+def _check_subclasses(universe: Any, cdef: A.ClassDef, existing: VClass, superclass: VClass | None,
+                      filename: str) -> None:
+    def compiles(side: VClass, names: list[str], method: CompiledMethod) -> None:
+        try:
+            CodeGenerator(universe, names, method.source_file).compile_method(_method_source(side, method))
+        except SmalltalkSyntaxError as error:
+            raise SmalltalkSyntaxError(
+                f"redefining {cdef.name} would break {side.name}>>{method.selector} ({error.located()})",
+                filename, cdef.line, 1) from None
+    check_subclasses(universe, existing, superclass, cdef.instance_fields, cdef.class_fields, compiles)
+
+
+def _method_source(side: VClass, method: CompiledMethod) -> A.MethodDef:
+    """``method`` parsed again from its source. Leading newlines keep its line numbers
+    those of its file."""
+    text = "\n" * max(method.first_line - 1, 0) + f"{side.name} >> " + method.source
+    return parse_method_doit(text, method.source_file).method
+
+
 def _recompile(universe: Any, side: VClass, method: CompiledMethod) -> None:
     """Compile ``method`` again from its source, for the current field positions of
-    ``side``. Leading newlines keep its line numbers those of its file."""
-    text = "\n" * max(method.first_line - 1, 0) + f"{side.name} >> " + method.source
-    compile_method_in(universe, side, parse_method_doit(text, method.source_file).method,
-                      method.source_file)
+    ``side``."""
+    compile_method_in(universe, side, _method_source(side, method), method.source_file)
 
 
 def _install(universe: Any, cls: VClass, methods: list[A.MethodDef], filename: str) -> None:

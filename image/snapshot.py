@@ -384,7 +384,8 @@ class Reader:
         obj.wake_timer = None
         obj.timeout_value = self.optional(timeout_value)
         obj.on_exit = [self.value(p) for p in on_exit] or None
-        obj.slices = 0
+        obj.depth_mark = None       # transient: the depth check starts over
+        obj.overflowed = False
         self.remaining[obj.pid] = remaining if remaining is None else float(remaining)
 
     def finish_contexts(self) -> None:

@@ -34,7 +34,9 @@ from smalltalk_vm.node.wire_tags import (
     is_kind_of,
 )
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.limits import MAX_INTEGER_BITS
 from smalltalk_vm.vm.objects import Instance, VArray, VBytes, VClass, VString
+from smalltalk_vm.vm.text import code_point_problem
 
 _PENDING = object()
 
@@ -302,6 +304,8 @@ class Decoder:
         if tag == TAG_BIGNUM or tag == TAG_NEG_BIGNUM:
             if type(value) is not bytes:
                 raise WireError("a bignum needs a byte string")
+            if len(value) * 8 > MAX_INTEGER_BITS:
+                raise WireError(f"a bignum of {len(value)} bytes is bigger than an Integer may be")
             n = int.from_bytes(value, "big")
             return vm.make_int(n if tag == TAG_BIGNUM else -1 - n)
         if tag == TAG_SYMBOL:
@@ -309,9 +313,11 @@ class Decoder:
                 raise WireError("a Symbol needs text")
             return vm.symbol(value)
         if tag == TAG_CHARACTER:
-            if not (type(value) is int and V.INT_LO <= value < V.INT_HI) \
-                    or not 0 <= value - V.ZERO < 0x110000:
+            if not (type(value) is int and V.INT_LO <= value < V.INT_HI):
                 raise WireError("a Character needs a code point")
+            problem = code_point_problem(value - V.ZERO)
+            if problem is not None:
+                raise WireError(f"a Character needs a code point: {problem}")
             return V.char_word(value - V.ZERO)
         if tag == TAG_CLASS:
             if type(value) is not str:

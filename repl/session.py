@@ -26,6 +26,7 @@ from smalltalk_vm.vm.host import VMHost
 from smalltalk_vm.vm.machine import Machine
 from smalltalk_vm.vm.objects import LAUNCHER_FILE, Context, VClass, VString
 from smalltalk_vm.vm.process import Process
+from smalltalk_vm.vm.text import escape_surrogates
 
 PRINT_LIMIT = 10_000            # characters of a result's printString
 TRACE_FRAMES = 8                # frames of a run-time error's trace shown
@@ -182,7 +183,7 @@ class ReplSession:
         if reason == universe.symbol("killed"):
             future.set_result(Result("interrupted", "interrupted"))
         elif reason == universe.symbol("normal") and type(proc.result) is VString:
-            future.set_result(Result("value", proc.result.chars))
+            future.set_result(Result("value", escape_surrogates(proc.result.chars)))
         else:
             future.set_result(Result("error", "printString failed: " + self.machine.describe_reason(reason)))
 

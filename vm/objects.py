@@ -126,6 +126,8 @@ class SendSite:
 FLAG_HANDLER = 1      # BlockClosure>>on:do: — a handler frame
 FLAG_ENSURE = 2       # ensure: — run the argument block when unwound
 FLAG_CURTAILED = 4    # ifCurtailed: — run the argument block only when unwound
+FLAG_SEARCH = 8       # Exception>>searchFrom: — a handler search (its candidate, its handler)
+FLAG_UNWINDER = 16    # Context class>>unwindFrom:to: — running the unwind blocks
 
 # The source file of the VM's own launcher methods (vm.scheduler); traces omit them.
 LAUNCHER_FILE = "<launch>"

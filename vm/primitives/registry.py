@@ -48,6 +48,12 @@ def lookup_primitive(class_name: str, selector: str) -> tuple[Callable, bool] | 
     return _PRIMITIVES.get((class_name, selector))
 
 
+def all_primitives() -> dict[tuple[str, str], tuple[Callable, bool]]:
+    """Every registered primitive (the primitive fuzz test calls each one)."""
+    _load_families()
+    return dict(_PRIMITIVES)
+
+
 def mark_method(class_name: str, selector: str, flag: int) -> None:
     _FLAGS[(class_name, selector)] = flag
 

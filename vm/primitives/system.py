@@ -9,6 +9,7 @@ from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure
 from smalltalk_vm.vm.objects import VClass
 from smalltalk_vm.vm.primitives.context import trace_lines
 from smalltalk_vm.vm.primitives.registry import control, primitive
+from smalltalk_vm.vm.text import escape_surrogates
 
 
 @primitive("System", "global:")
@@ -18,7 +19,11 @@ def system_global(vm, rcv, name):
 
 @primitive("System", "global:put:")
 def system_global_put(vm, rcv, name, val):
-    vm.globals[vm.str_of(name)] = val
+    key = vm.str_of(name)
+    problem = vm.rebind_problem(key, val)
+    if problem is not None:
+        raise vm.signal("Error", problem)
+    vm.globals[key] = val
     return val
 
 
@@ -29,7 +34,11 @@ def system_has_global(vm, rcv, name):
 
 @primitive("System", "removeGlobal:")
 def system_remove_global(vm, rcv, name):
-    return vm.globals.pop(vm.str_of(name), V.NIL)
+    key = vm.str_of(name)
+    problem = vm.rebind_problem(key)
+    if problem is not None:
+        raise vm.signal("Error", problem)
+    return vm.globals.pop(key, V.NIL)
 
 
 def _load(vm, loader, what: str):
@@ -66,7 +75,7 @@ def system_load_class_file(vm, rcv, path):
 
 @primitive("System", "printString:")
 def system_print_string(vm, rcv, text):
-    vm.output(vm.str_of(text))
+    vm.output(escape_surrogates(vm.str_of(text)))
     return rcv
 
 
@@ -78,13 +87,13 @@ def system_print_newline(vm, rcv):
 
 @primitive("System", "errorPrint:")
 def system_error_print(vm, rcv, text):
-    vm.error_output(vm.str_of(text))
+    vm.error_output(escape_surrogates(vm.str_of(text)))
     return rcv
 
 
 @primitive("System", "errorPrintln:")
 def system_error_println(vm, rcv, text):
-    vm.error_output(vm.str_of(text) + "\n")
+    vm.error_output(escape_surrogates(vm.str_of(text)) + "\n")
     return rcv
 
 
