@@ -284,7 +284,7 @@ class NodeRuntime(Distribution):
         if entry is None:
             return
         view, reply, timer = entry
-        timer.cancelled = True
+        self.scheduler.cancel_timer(timer)
         view.pings.discard(ping)
         reply(answer)
 

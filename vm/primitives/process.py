@@ -275,7 +275,7 @@ def process_exit(interp, ctx, argc):
 
 @control("Process", "kill")
 def process_kill(interp, ctx, argc):
-    target = _proc(ctx.stack[-1])
+    target = _any_proc(ctx.stack[-1])          # a process of another node is killed by its node
     interp.process.ctx = ctx
     interp.vm.signals.exit_signal(target, interp.process, interp.vm.symbol("kill"))
     return _leave_if_dead(interp, ctx)
