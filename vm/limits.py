@@ -13,6 +13,7 @@ This module holds the numbers and the checks; it makes no values.
 from __future__ import annotations
 
 from smalltalk_vm.vm.errors import SignalException
+from smalltalk_vm.vm.numtext import brief
 
 MAX_ELEMENTS = 1 << 25            # 33,554,432: a 256 MB Array
 MAX_INTEGER_BITS = 1 << 22        # 4,194,304 bits: about 1.26 million decimal digits
@@ -21,7 +22,7 @@ MAX_INTEGER_BITS = 1 << 22        # 4,194,304 bits: about 1.26 million decimal d
 def check_elements(count: int, what: str) -> int:
     """``count`` if a collection of that size may be made, else an Error."""
     if count > MAX_ELEMENTS:
-        raise SignalException("Error", f"{count} elements is more than a collection may have "
+        raise SignalException("Error", f"{brief(count)} elements is more than a collection may have "
                                        f"({MAX_ELEMENTS}), in {what}")
     return count
 

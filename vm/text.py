@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from smalltalk_vm.vm.numtext import brief
+
 MAX_CODE_POINT = 0x10FFFF
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -23,7 +25,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def code_point_problem(n: int) -> str | None:
     """Why ``n`` cannot be a Character, or None when it can."""
     if not 0 <= n <= MAX_CODE_POINT:
-        return f"{n} is not a Unicode code point (0 to {MAX_CODE_POINT})"
+        return f"{brief(n)} is not a Unicode code point (0 to {MAX_CODE_POINT})"
     if 0xD800 <= n <= 0xDFFF:
         return f"{n} is a surrogate code point, not a character"
     return None
