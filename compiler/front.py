@@ -27,6 +27,7 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     """Create or redefine the class ``cdef`` describes and install its methods."""
     existing = universe.globals.get(cdef.name)
     before = remember_shapes(universe, existing if isinstance(existing, VClass) else None)
+    previous = universe.code_versions.version_before_load(existing)
     try:
         superclass = universe.resolve_superclass(cdef.superclass)
         if isinstance(existing, VClass):
@@ -38,7 +39,8 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     cls.source_file = filename
     _install(universe, cls, cdef.instance_methods, filename)
     _install(universe, cls.cls, cdef.class_methods, filename)
-    migrate(universe, cls, before, lambda side, method: _recompile(universe, side, method))
+    migrated = migrate(universe, cls, before, lambda side, method: _recompile(universe, side, method))
+    universe.code_versions.loaded(cls, previous, migrated)
     return cls
 
 
@@ -156,6 +158,9 @@ def compile_input(universe: Any, text: str, filename: str = "<doit>",
         if not isinstance(target, VClass):
             raise SmalltalkSyntaxError(f"no class named {node.class_name}", filename, node.line, 1)
         cls = target.cls if node.class_side else target
-        return Compiled("method", method=compile_method_in(universe, cls, node.method, filename), cls=cls)
+        previous = universe.code_versions.version_before_load(target)
+        method = compile_method_in(universe, cls, node.method, filename)
+        universe.code_versions.loaded(target, previous)
+        return Compiled("method", method=method, cls=cls)
     return Compiled("statements", method=_doit_method(universe, node, text, filename,
                                                      resolve_unknown, workspace))

@@ -93,10 +93,11 @@ def _remap(old_names: list[str], new_names: list[str], old_values: list) -> list
 
 
 def migrate(universe: Any, redefined: VClass, before: dict[VClass, _Shape],
-            recompile: Callable[[VClass, CompiledMethod], None]) -> None:
+            recompile: Callable[[VClass, CompiledMethod], None]) -> list[tuple[Instance, list[str], list]]:
     """Bring instances, class-side values and subclass methods in line with the new
     shapes. ``redefined`` gets its own methods from the new definition, so only its
-    subclasses' methods are compiled again (through ``recompile``)."""
+    subclasses' methods are compiled again (through ``recompile``). Answers every
+    migrated instance with its old field names and values (for ``updateFrom:``)."""
     instance_maps: dict[VClass, tuple[list[str], list[str]]] = {}
     for c, shape in before.items():
         new_instance_names = universe.all_field_names(c)
@@ -118,23 +119,27 @@ def migrate(universe: Any, redefined: VClass, before: dict[VClass, _Shape],
                    for side, old in ((c, shape.instance_names), (c.cls, shape.class_names))
                    if universe.all_field_names(side) != old}
     if instance_maps or method_maps:
-        _migrate_heap(instance_maps, method_maps)
+        return _migrate_heap(instance_maps, method_maps)
+    return []
 
 
 def _migrate_heap(instance_maps: dict[VClass, tuple[list[str], list[str]]],
-                  method_maps: dict[VClass, dict[int, int]]) -> None:
+                  method_maps: dict[VClass, dict[int, int]]) -> list[tuple[Instance, list[str], list]]:
     """Give every instance its new shape, and retarget every method of a changed class
     that is no longer installed — replaced now or by an earlier redefinition, still
     alive because an activation or a closure runs it (``vm.obsolete``). Its field
     operands are relative to the shape before this redefinition either way."""
     # The VM keeps no table of its objects, so the collector's list of everything
     # alive is the heap to walk; this happens only when a class changes shape.
+    migrated = []
     for obj in gc.get_objects():
         kind = type(obj)
         if kind is Instance:
             if obj.cls in instance_maps:
                 old_names, new_names = instance_maps[obj.cls]
+                migrated.append((obj, old_names, obj.fields))
                 obj.fields = _remap(old_names, new_names, obj.fields)
         elif kind is CompiledMethod and obj.holder in method_maps and obj.code \
                 and obj.holder.methods.get(obj.selector) is not obj:
             retarget(obj, method_maps[obj.holder])
+    return migrated

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.codeversions import CodeVersions
 from smalltalk_vm.vm.distribution import Standalone
 from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException, os_error_text
 from smalltalk_vm.vm.faults import REMOVED_FIELD
@@ -82,6 +83,7 @@ VM_CLASSES: tuple[str, ...] = (
 # with the VM classes so that they can be protected like them.
 MACHINERY_CLASSES: tuple[str, ...] = (
     "ExceptionSet", "IllegalResumeAttempt", "Promise", "BrokenPromise", "Wire", "WireError",
+    "Code",
 )
 
 # Globals the VM and the machinery of its library rely on. Once the kernel is sealed
@@ -117,6 +119,7 @@ class Universe:
         # The node layer when this VM is a node (vm.distribution.Distribution).
         self.distribution: Any = Standalone(self)
         self.class_versions: dict[str, tuple] = {}   # vm.versions' cache
+        self.code_versions = CodeVersions(self)       # hot code: old versions, purge
         self.scheduler: Any = None          # set by the machine that owns this universe
         self.interpreter: Any = None
         self.system_object: Any = None

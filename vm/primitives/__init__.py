@@ -3,6 +3,7 @@ registers them all (see ``registry``)."""
 from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their registrations)
     array,
     block,
+    code,
     context,
     double,
     integer,

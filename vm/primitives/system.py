@@ -196,5 +196,11 @@ def system_evaluate(interp, ctx, argc):
     if compiled.kind == "statements":
         ctx.stack.append(V.NIL)
         return interp.method_context(ctx, compiled.method, 0)
-    ctx.stack.append(compiled.cls if compiled.kind == "class" else compiled.method)
+    answer = compiled.cls if compiled.kind == "class" else compiled.method
+    migrator = vm.code_versions.take_fresh_migrator()
+    if migrator is not None:             # the loader sees its instances migrated
+        ctx.stack.extend((vm.kernel_class("Code"), answer, migrator))
+        code_class = vm.kernel_class("Code").cls
+        return interp.method_context(ctx, vm.lookup(code_class, "answer:afterMigration:"), 2)
+    ctx.stack.append(answer)
     return ctx

@@ -1,0 +1,148 @@
+"""Hot code versions on one VM: the current and the old version of each class, which
+processes still run old code of it, purging, and the ``updateFrom:`` state migration
+that follows a change of fields.
+
+Rules:
+- A **load** is one class definition or one method definition (a do-it, a file, a
+  ``Cluster load:``, code on demand). After a load that changed the class's version
+  (``vm.versions``), that version is the *current* one and the one before it is
+  *old*; the version that was old until then is dropped from the class's history. A
+  load never stops anything: activations keep the method objects they started, so a
+  process inside a dropped version goes on running it.
+- **Old code** of a class is any method of the class (either side) that is no longer
+  the one installed under its selector, and every block of such a method. A process
+  *runs old code* of a class while one of its activations is such a method or block.
+  Closures kept in variables are not counted until they run (then they are
+  activations like any other).
+- ``purge`` ends every process that runs old code of the class with the reason
+  ``#purged`` (no unwinding, as ``kill``) and forgets the old version;
+  ``soft_purge`` ends nothing: it answers False while any process runs old code, and
+  forgets the old version (answering True) otherwise.
+- When a redefinition changes the fields of a class, the compiler migrates every
+  instance by field name (``compiler.redefinition``) and hands the migrated
+  instances here with their old field names and values; those whose class
+  implements ``updateFrom:`` are sent it, with a Dictionary old name -> old value, by
+  one migrator process put at the front of the run queue, so it runs before any
+  other process. ``system evaluate:`` waits for it, so that code which loads a class
+  sees its instances migrated.
+
+VM thread only; nothing here blocks. Nothing here compiles (the compiler calls
+``loaded``) or runs Smalltalk code itself (the migrator is a process).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from smalltalk_vm.vm.objects import CompiledBlock, VClass
+from smalltalk_vm.vm.process import DEAD
+from smalltalk_vm.vm.versions import class_version
+
+KEPT_VERSIONS = 2           # the current version and the old one
+MIGRATOR_CLASS = "Code"
+MIGRATOR_SELECTOR = "migrate:"
+UPDATE_SELECTOR = "updateFrom:"
+
+
+class CodeVersions:
+    """The version history and old-code queries of one universe. VM thread only;
+    never blocks; raises nothing a program can cause."""
+
+    def __init__(self, universe: Any) -> None:
+        self.vm = universe
+        # class -> its versions, current first; a class never reloaded has none here.
+        self.history: dict[VClass, list[str]] = {}
+        self.fresh_migrator: Any = None      # the migrator the last load started, if any
+
+    # ------------------------------------------------------------------ loads
+
+    def version_before_load(self, cls: VClass | None) -> str | None:
+        """The version of a class about to be loaded again (None for a new class)."""
+        return class_version(self.vm, cls) if isinstance(cls, VClass) and not cls.is_meta else None
+
+    def loaded(self, cls: VClass, previous: str | None,
+               migrated: Iterable[tuple[Any, list[str], list]] = ()) -> str:
+        """Record a load of ``cls`` (which had version ``previous``); start the
+        ``updateFrom:`` migration of ``migrated`` (instance, old names, old values).
+        Answers the new version."""
+        version = class_version(self.vm, cls)
+        history = self.history.get(cls)
+        if history is None:
+            history = self.history[cls] = [previous] if previous is not None else []
+        if not history or history[0] != version:
+            history.insert(0, version)
+            del history[KEPT_VERSIONS:]
+        self._start_migration(migrated)
+        return version
+
+    def versions(self, cls: VClass) -> list[str]:
+        """The versions the class holds, current first (one or two)."""
+        current = class_version(self.vm, cls)
+        history = self.history.get(cls)
+        if not history or history[0] != current:
+            # Changed by a load this module did not see (a superclass's, say).
+            history = self.history[cls] = [current, *(history or [])[:KEPT_VERSIONS - 1]]
+        return list(history)
+
+    def forget_old(self, cls: VClass) -> None:
+        self.history[cls] = [class_version(self.vm, cls)]
+
+    # ------------------------------------------------------------------ old code
+
+    def runs_old_code(self, proc: Any, cls: VClass) -> bool:
+        sides = (cls, cls.cls)
+        ctx = proc.ctx
+        while ctx is not None:
+            unit = ctx.method
+            method = unit.method if type(unit) is CompiledBlock else unit
+            holder = getattr(method, "holder", None)
+            if holder is not None and (holder is sides[0] or holder is sides[1]) \
+                    and holder.methods.get(method.selector) is not method:
+                return True
+            ctx = ctx.sender
+        return False
+
+    def old_processes(self, cls: VClass) -> list[Any]:
+        """The live processes running old code of ``cls``, by pid."""
+        return [proc for _, proc in sorted(self.vm.scheduler.processes.items())
+                if proc.state != DEAD and self.runs_old_code(proc, cls)]
+
+    def soft_purge(self, cls: VClass) -> bool:
+        if self.old_processes(cls):
+            return False
+        self.forget_old(cls)
+        return True
+
+    def purge(self, cls: VClass) -> list[Any]:
+        """End every process running old code of ``cls`` (reason #purged); answers them."""
+        victims = self.old_processes(cls)
+        reason = self.vm.symbol("purged")
+        for proc in victims:
+            self.vm.scheduler.terminate(proc, reason)
+        self.forget_old(cls)
+        return victims
+
+    # ------------------------------------------------------------------ updateFrom:
+
+    def _start_migration(self, migrated: Iterable[tuple[Any, list[str], list]]) -> None:
+        vm = self.vm
+        work = []
+        for obj, names, values in migrated:
+            if vm.lookup(obj.cls, UPDATE_SELECTOR) is None:
+                continue
+            work.append(vm.new_array([obj, vm.new_array([vm.symbol(n) for n in names]),
+                                      vm.new_array(list(values))]))
+        self.fresh_migrator = None
+        if not work:
+            return
+        scheduler = vm.scheduler
+        migrator = scheduler.spawn_send(vm.kernel_class(MIGRATOR_CLASS), MIGRATOR_SELECTOR,
+                                        [vm.new_array(work)])
+        scheduler.run_queue.remove(migrator)
+        scheduler.run_queue.appendleft(migrator)       # before every other process
+        self.fresh_migrator = migrator
+
+    def take_fresh_migrator(self) -> Any:
+        """The migrator the last load started (once), for its loader to wait for."""
+        migrator, self.fresh_migrator = self.fresh_migrator, None
+        return migrator
