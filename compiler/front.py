@@ -31,7 +31,7 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     try:
         superclass = universe.resolve_superclass(cdef.superclass)
         if isinstance(existing, VClass):
-            _check_subclasses(universe, cdef, existing, superclass, filename)
+            compile_check_subclasses(universe, cdef, existing, superclass, filename)
         cls = universe.define_class(cdef.name, superclass, cdef.instance_fields, cdef.class_fields)
     except LoadError as error:
         raise SmalltalkSyntaxError(str(error), filename, cdef.line, 1) from None
@@ -44,7 +44,7 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     return cls
 
 
-def _check_subclasses(universe: Any, cdef: A.ClassDef, existing: VClass, superclass: VClass | None,
+def compile_check_subclasses(universe: Any, cdef: A.ClassDef, existing: VClass, superclass: VClass | None,
                       filename: str) -> None:
     def compiles(side: VClass, names: list[str], method: CompiledMethod) -> None:
         try:

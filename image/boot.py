@@ -12,6 +12,7 @@ import os
 
 import smalltalk_vm.lib
 from smalltalk_vm.compiler.front import compile_input, load_class_source
+from smalltalk_vm.compiler.hotcheck import definition_problem, install_definition
 from smalltalk_vm.image import store
 from smalltalk_vm.image.format import ImageFileError
 from smalltalk_vm.image.snapshot import ImageError
@@ -43,6 +44,8 @@ def make_machine(classpath: list[str], image_path: str | None = None) -> Machine
     universe = machine.universe
     universe.image_saver = lambda path: store.save(machine, path, machine.main)
     universe.doit_compiler = lambda text: compile_input(universe, text, "<evaluate>")
+    universe.definition_checker = lambda text, filename: definition_problem(universe, text, filename)
+    universe.definition_installer = lambda text, filename: install_definition(universe, text, filename)
     universe.wire_codec = wire
     machine.resumed_main = main
     return machine

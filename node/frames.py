@@ -87,6 +87,17 @@ FRAMES: tuple[FrameKind, ...] = (
        ("class", TEXT), ("definitions", DEFINITIONS), ("error", OPT_TEXT)),
     _k(24, "ping", "vm", "answer with pong", ("id", UINT)),
     _k(25, "pong", "vm", "the answer to ping", ("id", UINT)),
+    # -- hot code: Cluster load: in two phases, and what was loaded for nodes that come later
+    _k(70, "load_prepare", "vm", "would this definition load here? (nothing is installed yet)",
+       ("load", UINT), ("stamp", UINT), ("source", TEXT)),
+    _k(71, "load_prepared", "vm", "the answer to load_prepare: null if it would load, else why not",
+       ("load", UINT), ("error", OPT_TEXT)),
+    _k(72, "load_commit", "vm", "every node can: install the prepared definition", ("load", UINT)),
+    _k(73, "load_abort", "vm", "some node cannot: forget the prepared definition", ("load", UINT)),
+    _k(74, "load_installed", "vm", "the answer to load_commit: the version installed, or why not",
+       ("load", UINT), ("version", TEXT), ("error", OPT_TEXT)),
+    _k(75, "loaded_code", "vm", "a class as a Cluster load: left it, for a node that was not there",
+       ("class", TEXT), ("version", TEXT), ("source", TEXT), ("stamp", UINT), ("origin", TEXT)),
 )
 
 BY_KIND: dict[int, FrameKind] = {f.kind: f for f in FRAMES}

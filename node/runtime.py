@@ -8,7 +8,8 @@ Rules:
   network.
 - Frames are decoded here (their wire values make symbols, classes, processes) and
   dispatched through the frame table (``node.frames``): each VM-side kind names its
-  handler, found once at start on the remote-signal, code-loading or this object.
+  handler, found once at start on the remote-signal, code-loading, hot-loading or
+  this object.
   Frames from a connection that is no longer the peer's current one are ignored.
 - A frame whose value does not decode, or that breaks the protocol, closes that
   connection with the reason logged; a frame that waits for code holds back the
@@ -28,6 +29,7 @@ from smalltalk_vm.node import frames as F
 from smalltalk_vm.node import wire
 from smalltalk_vm.node.codeload import BadFrame, CodeLoader, CodeUnavailable, NeedCode
 from smalltalk_vm.node.config import NodeConfig
+from smalltalk_vm.node.hotload import HotLoader
 from smalltalk_vm.node.peer import Connection
 from smalltalk_vm.node.remote import RemoteSignals
 from smalltalk_vm.vm import value as V
@@ -74,11 +76,13 @@ class NodeRuntime(Distribution):
         self.next_ping = 1
         self.remote = RemoteSignals(self)
         self.code = CodeLoader(self)
+        self.hotload = HotLoader(self)
         self.handlers: dict[int, Any] = {}
         for spec in F.FRAMES:
             if spec.side != "vm":
                 continue
-            owner = next((o for o in (self.remote, self.code, self) if hasattr(o, spec.handler)), None)
+            owner = next((o for o in (self.remote, self.code, self.hotload, self) if hasattr(o, spec.handler)),
+                         None)
             if owner is None:
                 raise RuntimeError(f"no handler for frame kind {spec.name}")
             self.handlers[spec.kind] = getattr(owner, spec.handler)
@@ -110,6 +114,7 @@ class NodeRuntime(Distribution):
             self._down(old.conn, "noconnection")
         node = self.nodes.get(conn.name, conn.peer.creation)
         self.peers[conn.name] = PeerView(conn.name, conn.peer.creation, node, conn)
+        self.hotload.peer_up(self.peers[conn.name])
         for watcher in list(self.node_watchers):
             self.scheduler.deliver(watcher, self.vm.signals.make("NodeUp", node=node))
 
@@ -120,6 +125,7 @@ class NodeRuntime(Distribution):
         del self.peers[conn.name]
         view.held = None
         self.remote.node_lost(view)
+        self.hotload.node_lost(view)
         for ping in list(view.pings):
             self._ping_answered(ping, V.FALSE)
         message = self.vm.signals.make("NodeDown", node=view.node, reason=self.vm.symbol(reason))
@@ -353,3 +359,6 @@ class NodeRuntime(Distribution):
     def spawn(self, proc: Any, node: Any, cls: Any, selector: str, args: list, option: str,
               reply: Any) -> None:
         self.remote.spawn(proc, node, cls, selector, args, option, reply)
+
+    def cluster_load(self, text: str, reply: Any) -> None:
+        self.hotload.cluster_load(text, reply)

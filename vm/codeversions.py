@@ -26,14 +26,21 @@ Rules:
   other process. ``system evaluate:`` waits for it, so that code which loads a class
   sees its instances migrated.
 
-VM thread only; nothing here blocks. Nothing here compiles (the compiler calls
-``loaded``) or runs Smalltalk code itself (the migrator is a process).
+- ``load_definition`` is one node's part of ``Cluster load:``: check the definition
+  (nothing changes if it would not load), then install it, through the callables the
+  composition root gave the universe (``definition_checker``/``definition_installer``).
+
+VM thread only; nothing here blocks. Nothing here compiles itself (the compiler calls
+``loaded``; loads go through the universe's callables) or runs Smalltalk code (the
+migrator is a process).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import CompiledBlock, VClass
 from smalltalk_vm.vm.process import DEAD
 from smalltalk_vm.vm.versions import class_version
@@ -146,3 +153,30 @@ class CodeVersions:
         """The migrator the last load started (once), for its loader to wait for."""
         migrator, self.fresh_migrator = self.fresh_migrator, None
         return migrator
+
+
+# ---------------------------------------------------------------------- loads by Cluster load:
+
+LOAD_FILENAME = "<Cluster load>"
+
+
+def load_definition(vm: Any, text: str, filename: str = LOAD_FILENAME) -> tuple[VClass | None, str | None]:
+    """Check, then install, a class or method definition on this VM: (the class, None)
+    or (None, why it does not load — and then nothing changed)."""
+    if vm.definition_checker is None or vm.definition_installer is None:
+        return None, "this VM has no compiler"
+    problem = vm.definition_checker(text, filename)
+    if problem is not None:
+        return None, problem
+    try:
+        return vm.definition_installer(text, filename), None
+    except (SmalltalkSyntaxError, LoadError) as error:
+        return None, str(error)
+
+
+def load_answer(vm: Any, version: str | None, refusals: list[tuple[str, str]] = ()) -> Any:
+    """What ``Cluster primLoad:`` answers: { true. version } or { false. { { node. why } ... } }."""
+    if version is not None and not refusals:
+        return vm.new_array([V.TRUE, vm.new_string(version)])
+    return vm.new_array([V.FALSE, vm.new_array([
+        vm.new_array([vm.symbol(node), vm.new_string(why)]) for node, why in sorted(refusals)])])

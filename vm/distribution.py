@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.codeversions import load_answer, load_definition
+from smalltalk_vm.vm.versions import class_version
 
 STANDALONE_NODE = "nonode@nohost"
 
@@ -183,6 +185,10 @@ class Distribution(ABC):
     def spawn(self, proc: Any, node: Any, cls: Any, selector: str, args: list, option: str,
               reply: Reply) -> None: ...
 
+    # -- hot code: a class or method definition loaded on every connected node
+    @abstractmethod
+    def cluster_load(self, text: str, reply: Reply) -> None: ...
+
 
 class Standalone(Distribution):
     """The distribution of a VM that is not a node: it is alone, as Erlang's
@@ -268,3 +274,10 @@ class Standalone(Distribution):
         if node is not self.current_node():
             self._refuse(f"spawn on node {self.nodes.identify(node)[0]}")
         reply(spawn_here(self.vm, proc, cls, selector, args, option))
+
+    def cluster_load(self, text: str, reply: Reply) -> None:
+        """Alone, the cluster is this VM: the definition is loaded here."""
+        cls, problem = load_definition(self.vm, text)
+        name = STANDALONE_NODE
+        reply(load_answer(self.vm, None if cls is None else class_version(self.vm, cls),
+                          [(name, problem)] if problem is not None else []))

@@ -115,6 +115,10 @@ class Universe:
         # Given by the composition root: `system saveImage:` and `system evaluate:`.
         self.image_saver: Callable[[str], Any] | None = None
         self.doit_compiler: Callable[[str], Any] | None = None
+        # Given by the composition root too: hot loading's check and install
+        # (compiler.hotcheck), both taking (text, filename).
+        self.definition_checker: Callable[[str, str], str | None] | None = None
+        self.definition_installer: Callable[[str, str], VClass] | None = None
         self.wire_codec: Any = None            # node.wire, for the Wire class
         # The node layer when this VM is a node (vm.distribution.Distribution).
         self.distribution: Any = Standalone(self)

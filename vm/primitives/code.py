@@ -1,6 +1,7 @@
-"""Primitives of ``Code`` (hot code versions, old processes, purging) and the wait a
-loader does for the ``updateFrom:`` migrator. The machinery is ``vm.codeversions``;
-these only check their arguments and convert its answers to Smalltalk values.
+"""Primitives of ``Code`` (hot code versions, old processes, purging) and of
+``Cluster load:``. The machinery is ``vm.codeversions`` (and, across nodes, the
+distribution); these only check their arguments and convert answers to Smalltalk
+values. ``Cluster primLoad:`` parks its caller and never blocks the VM thread.
 """
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
-from smalltalk_vm.vm.objects import VClass
+from smalltalk_vm.vm.objects import VClass, VString
+from smalltalk_vm.vm.primitives.node import park_for_reply
 from smalltalk_vm.vm.primitives.registry import control, primitive
+from smalltalk_vm.vm.versions import definition_text
 
 
 def _class(value: Any) -> VClass:
@@ -65,3 +68,21 @@ def code_purge(interp, ctx, argc):
         return None
     ctx.stack.append(V.TRUE if victims else V.FALSE)
     return ctx
+
+
+@control("Cluster class", "primLoad:")
+def cluster_load(interp, ctx, argc):
+    """Parks the caller until every connected node has answered (the distribution
+    replies once, with ``codeversions.load_answer``'s value)."""
+    what = ctx.stack.pop()
+    ctx.stack.pop()
+    vm = interp.vm
+    if type(what) is VClass:
+        if what.is_meta:
+            return interp.signal_exception(ctx, "Error", "Cluster load: needs a class, not a metaclass")
+        text = definition_text(what)
+    elif type(what) is VString:
+        text = what.chars
+    else:
+        return interp.signal_exception(ctx, "Error", "Cluster load: needs a class or a definition String")
+    return park_for_reply(interp, ctx, lambda reply: vm.distribution.cluster_load(text, reply))

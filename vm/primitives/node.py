@@ -57,6 +57,9 @@ def _park_for_reply(interp, ctx, start: Callable[[Callable[[Any], None]], None])
     return None
 
 
+park_for_reply = _park_for_reply     # for the primitives of other modules that wait for a node
+
+
 # ---------------------------------------------------------------- Node, class side
 
 @primitive("Node class", "current")
