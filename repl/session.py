@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from smalltalk_vm.compiler.front import check_text, compile_input
+from smalltalk_vm.repl.push import push_class
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.console import Console
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure_text
@@ -40,7 +41,8 @@ Assigning an undeclared name makes a workspace variable that lives for the sessi
   :save [FILE]       save the whole VM (workspace, classes, processes) as an image
   :load FILE.som     file in a class
   :inspect EXPR      the class and instance variables of EXPR's value
-  :browse Class      the definition of a class
+  :browse Class      the definition of a class (and its version)
+  :push Class        load the class as it is here on every connected node
   :processes         the live processes
   :quit              leave (Ctrl-D too)
 
@@ -262,9 +264,13 @@ class ReplSession:
             return Result("output", "\n".join(lines))
         return self.host.call(listing)
 
+    def _push(self, argument: str) -> Result:
+        kind, text = push_class(self.host, self.universe, argument)
+        return Result(kind, text)
+
     COMMANDS: ClassVar[dict[str, Callable[[ReplSession, str], Result]]] = {
         ":help": _help, ":quit": _quit, ":q": _quit, ":save": _save, ":load": _load,
-        ":inspect": _inspect, ":browse": _browse, ":processes": _processes,
+        ":inspect": _inspect, ":browse": _browse, ":processes": _processes, ":push": _push,
     }
 
     # ------------------------------------------------------------------ completion data
@@ -349,6 +355,8 @@ def class_definition(universe: Any, cls: VClass) -> str:
             lines.append(f"    | {' '.join(cls.cls.instance_fields)} |")
         lines.extend("    " + (m.source or f"{m.selector} = primitive") for m in cls.cls.methods.values())
     lines.append(")")
+    versions = universe.code_versions.versions(cls)
+    lines.append(f'"version {versions[0]}' + (f" (old: {versions[1]})" if len(versions) > 1 else "") + '"')
     return "\n".join(lines)
 
 

@@ -100,3 +100,31 @@ def test_cluster_load_under_calls_a_refused_push_and_a_late_node(cluster, tmp_pa
 
     assert re.search(rf"^late #\(#f #v2 '{version}'\)$", out, re.M), e.report() + f.report()
     assert f.err.matching(f"loaded class HotServer version {version} from . \\(Cluster load of e\\)"), f.report()
+
+
+def test_push_from_a_repl_node_refusal_then_success(cluster) -> None:
+    from cluster_support import COOKIE
+    from conftest import run_vm
+
+    a = cluster.start("a")
+    lines = "\n".join([
+        "[ (Node named: #a) isNil ] whileTrue: [ Process sleep: 10 ]. (Node named: #a) ping",
+        "Base = ( greeting = ( ^ 'hello' ) )",
+        "Greeter = Base ( hi = ( ^ self greeting , ' from r' ) )",
+        ":push Greeter",
+        ":push Base",
+        ":push Greeter",
+        ":push Nope",
+        ":browse Greeter",
+    ]) + "\n"
+    result = run_vm(["repl", "--name", "r", "--cookie", COOKIE, "--tick", "1000", "--join", a.address],
+                    input=lines, timeout=90)
+    assert result.returncode == 1, result.stderr       # piped input that had errors
+    assert "push of Greeter refused, nothing changed:\n  a: <Cluster load>:1:1: superclass Base not found" \
+        in result.stderr, result.stderr
+    pushed = re.findall(r"^pushed (\w+) version (\w+) to 2 nodes$", result.stdout, re.M)
+    assert [name for name, _ in pushed] == ["Base", "Greeter"], result.stdout
+    assert "no class named Nope" in result.stderr
+    assert f'"version {pushed[1][1]}"' in result.stdout
+    a.wait_err(f"hot loaded class Greeter version {pushed[1][1]} from r")
+    assert len(a.err.matching("hot loaded class Greeter")) == 1, a.report()
