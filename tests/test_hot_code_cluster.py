@@ -128,3 +128,15 @@ def test_push_from_a_repl_node_refusal_then_success(cluster) -> None:
     assert f'"version {pushed[1][1]}"' in result.stdout
     a.wait_err(f"hot loaded class Greeter version {pushed[1][1]} from r")
     assert len(a.err.matching("hot loaded class Greeter")) == 1, a.report()
+
+
+def test_the_hotload_benchmark_runs_and_reports_against_its_references() -> None:
+    from conftest import run_vm
+
+    result = run_vm(["bench", "--hotload", "--nodes", "2", "--pushes", "3"], timeout=240)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.match(r"Cluster load: to the last acknowledgement on 2 nodes \(3 pushes\): p50 [\d.]+ ms, "
+                    r"p99 [\d.]+ ms \(goal p99 <= 50 ms\)$", lines[0]), result.stdout
+    assert lines[1].startswith("  the same load on one node: p50 ")
+    assert lines[2].startswith("  one ping of every other node at once: p50 ")
