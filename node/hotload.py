@@ -32,6 +32,7 @@ pending) is ignored when it can be late, never trusted.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ from smalltalk_vm.vm.versions import class_version, definition_text
 PREPARE_SECONDS = 10.0
 COMMIT_SECONDS = 10.0
 PREPARED_SECONDS = 30.0
+MAX_STAMP = 1 << 62          # a peer's stamp beyond this is not believed (the clock must stay a CBOR uint)
 
 
 @dataclass
@@ -177,7 +179,7 @@ class HotLoader:
     # ------------------------------------------------------------------ the other nodes
 
     def on_load_prepare(self, view: Any, number: int, stamp: int, text: str) -> None:
-        self.clock = max(self.clock, stamp)
+        self._saw(stamp)
         checker = self.vm.definition_checker
         problem = checker(text, LOAD_FILENAME) if checker is not None else "this VM has no compiler"
         if problem is None:
@@ -205,6 +207,9 @@ class HotLoader:
     def on_load_abort(self, view: Any, number: int) -> None:
         self._drop_prepared((view.name, number))
 
+    def _saw(self, stamp: int) -> None:
+        self.clock = max(self.clock, min(stamp, MAX_STAMP))
+
     def _drop_prepared(self, key: tuple[str, int]) -> tuple[str, int, Any] | None:
         entry = self.prepared.pop(key, None)
         if entry is not None:
@@ -221,7 +226,7 @@ class HotLoader:
             view.conn.send(F.frame("loaded_code", name, entry.version, entry.text, entry.stamp, entry.origin))
 
     def on_loaded_code(self, view: Any, name: str, version: str, text: str, stamp: int, origin: str) -> None:
-        self.clock = max(self.clock, stamp)
+        self._saw(stamp)
         mine = self.remembered.get(name)
         if mine is not None and (mine.stamp, mine.origin) >= (stamp, origin):
             return
@@ -229,6 +234,10 @@ class HotLoader:
         if existing is not None and getattr(existing, "name", None) == name \
                 and class_version(self.vm, existing) == version:
             self.remembered[name] = _Remembered(version, text, stamp, origin)
+            return
+        if not re.match(rf"\s*{re.escape(name)}\s*=", text):
+            self.rt.log(f"cannot load class {name} loaded in the cluster, from {view.name}: "
+                        "the text does not define it")
             return
         cls, problem = load_definition(self.vm, text)
         if cls is None or cls.name != name:

@@ -8,6 +8,7 @@ classpath too, answers v2 at its first use."""
 from __future__ import annotations
 
 import re
+import time
 
 from cluster_support import write_class
 
@@ -140,3 +141,41 @@ def test_the_hotload_benchmark_runs_and_reports_against_its_references() -> None
                     r"p99 [\d.]+ ms \(goal p99 <= 50 ms\)$", lines[0]), result.stdout
     assert lines[1].startswith("  the same load on one node: p50 ")
     assert lines[2].startswith("  one ping of every other node at once: p50 ")
+
+
+LOST_DRIVER = """LostDriver = (
+    say: text = ( text println )
+    run = (
+        | me pr |
+        me := Process current.
+        [ Node all size < 2 ] whileTrue: [ Process sleep: 20 ].
+        self say: 'ready'.
+        Process sleep: 1500.
+        pr := Cluster load: 'HotServer = ( answer = ( ^ #v2 ) )'.
+        [ pr wait. self say: 'not refused' ]
+            on: LoadRefused
+            do: [ :e | e refusals keys asSortedArray do: [ :k |
+                    self say: 'refusal ' + k + ': ' + (e refusals at: k) ] ].
+        (Node named: #b) spawn: HotCaller selector: #reportTo: arguments: { me }.
+        self say: 'b ' + (Process receiveWithin: 20000 ifTimeout: [ #timeout ]) printString.
+        self say: 'here ' + HotServer new answer printString.
+        system exit: 0 )
+)"""
+
+
+def test_a_node_lost_during_the_prepare_phase_aborts_the_load_everywhere(cluster, tmp_path) -> None:
+    code = tmp_path / "code"
+    for source in (SERVER_V1, CALLER, LOST_DRIVER):
+        write_class(code, source)
+    b = cluster.start("b", classpath=[code], tick=5000)
+    c = cluster.start("c", join=[b], classpath=[code], tick=5000)
+    a = cluster.start("a", join=[b], classpath=[code], tick=5000, program="LostDriver")
+    a.wait_out("^ready$", timeout=60)
+    c.signal(19)                                    # SIGSTOP: it will never answer the prepare
+    time.sleep(2.5)                                 # the load has started (after 1.5 s)
+    c.kill()                                        # its connections close: connection lost
+    assert a.wait_exit(60) == 0, a.report()
+    out = a.out.text()
+    assert re.findall(r"^refusal (\w): (.*)$", out, re.M) == [("c", "connection lost")], a.report()
+    assert "b #(#b #v1 '" in out and "here #v1" in out, a.report()
+    assert not b.err.matching("hot loaded"), b.report()
