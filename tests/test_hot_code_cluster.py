@@ -8,6 +8,7 @@ classpath too, answers v2 at its first use."""
 from __future__ import annotations
 
 import re
+import signal
 import time
 
 from cluster_support import write_class
@@ -171,9 +172,9 @@ def test_a_node_lost_during_the_prepare_phase_aborts_the_load_everywhere(cluster
     c = cluster.start("c", join=[b], classpath=[code], tick=5000)
     a = cluster.start("a", join=[b], classpath=[code], tick=5000, program="LostDriver")
     a.wait_out("^ready$", timeout=60)
-    c.signal(19)                                    # SIGSTOP: it will never answer the prepare
+    c.signal(signal.SIGSTOP)                        # it will never answer the prepare
     time.sleep(2.5)                                 # the load has started (after 1.5 s)
-    c.kill()                                        # its connections close: connection lost
+    c.signal(signal.SIGKILL)                        # still stopped; its connections close
     assert a.wait_exit(60) == 0, a.report()
     out = a.out.text()
     assert re.findall(r"^refusal (\w): (.*)$", out, re.M) == [("c", "connection lost")], a.report()
