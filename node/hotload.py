@@ -9,6 +9,8 @@ Rules:
   the connection is lost, no answer within ``PREPARE_SECONDS`` — aborts the load
   everywhere (``load_abort``): nothing changed on any node, and the promise is broken
   naming every node that refused and why.
+- A check still holds at the install while no other load has happened on that node
+  in between (``codeversions.check_definition``); otherwise it is checked again.
 - When every node (the origin too) can, the origin installs it, then sends
   ``load_commit``; each peer installs what it prepared and answers
   ``load_installed`` with the version it got. The promise is fulfilled with the
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smalltalk_vm.node import frames as F
-from smalltalk_vm.vm.codeversions import LOAD_FILENAME, load_answer, load_definition
+from smalltalk_vm.vm.codeversions import check_definition, load_answer, load_definition
 from smalltalk_vm.vm.versions import class_version, definition_text
 
 PREPARE_SECONDS = 10.0
@@ -59,6 +61,7 @@ class _Load:
     phase: str = "prepare"
     version: str | None = None
     timer: Any = None
+    checked_at: int | None = None              # the load count of this node's own check
 
 
 @dataclass
@@ -81,7 +84,8 @@ class HotLoader:
         self.loads: dict[int, _Load] = {}
         self.next_load = 1
         self.clock = 0
-        self.prepared: dict[tuple[str, int], tuple[str, int, Any]] = {}   # (origin, load) -> text, stamp, timer
+        # (origin, load) -> text, stamp, load count of the check, expiry timer
+        self.prepared: dict[tuple[str, int], tuple[str, int, int, Any]] = {}
         self.remembered: dict[str, _Remembered] = {}
 
     # ------------------------------------------------------------------ the origin
@@ -92,12 +96,11 @@ class HotLoader:
         load = _Load(self.next_load, text, reply, self.clock, set(peers), peers)
         self.next_load += 1
         self.loads[load.number] = load
-        problem = self.vm.definition_checker(text, LOAD_FILENAME) if self.vm.definition_checker else \
-            "this VM has no compiler"
-        if problem is not None:
-            load.refusals[self.rt.name] = problem
         for view in peers.values():
             view.conn.send(F.frame("load_prepare", load.number, load.stamp, text))
+        problem, load.checked_at = check_definition(self.vm, text)    # while the peers check theirs
+        if problem is not None:
+            load.refusals[self.rt.name] = problem
         load.timer = self.scheduler.add_timer(PREPARE_SECONDS, lambda: self._overdue(load, "prepare"))
         self._advance(load)
 
@@ -136,7 +139,7 @@ class HotLoader:
                 self._send_to_connected(load, F.frame("load_abort", load.number))
                 self._finish(load)
                 return
-            cls, problem = load_definition(self.vm, load.text)
+            cls, problem = load_definition(self.vm, load.text, checked_at=load.checked_at)
             if cls is None:                  # changed here since the check: abort everywhere
                 load.refusals[self.rt.name] = problem
                 self._send_to_connected(load, F.frame("load_abort", load.number))
@@ -180,13 +183,12 @@ class HotLoader:
 
     def on_load_prepare(self, view: Any, number: int, stamp: int, text: str) -> None:
         self._saw(stamp)
-        checker = self.vm.definition_checker
-        problem = checker(text, LOAD_FILENAME) if checker is not None else "this VM has no compiler"
+        problem, checked_at = check_definition(self.vm, text)
         if problem is None:
             key = (view.name, number)
             self._drop_prepared(key)
             timer = self.scheduler.add_timer(PREPARED_SECONDS, lambda: self._drop_prepared(key))
-            self.prepared[key] = (text, stamp, timer)
+            self.prepared[key] = (text, stamp, checked_at, timer)
         view.conn.send(F.frame("load_prepared", number, problem))
 
     def on_load_commit(self, view: Any, number: int) -> None:
@@ -194,8 +196,8 @@ class HotLoader:
         if entry is None:
             view.conn.send(F.frame("load_installed", number, "", "nothing prepared for this load (it expired)"))
             return
-        text, stamp, _ = entry
-        cls, problem = load_definition(self.vm, text)
+        text, stamp, checked_at, _ = entry
+        cls, problem = load_definition(self.vm, text, checked_at=checked_at)
         if cls is None:
             view.conn.send(F.frame("load_installed", number, "", problem))
             return
@@ -210,10 +212,10 @@ class HotLoader:
     def _saw(self, stamp: int) -> None:
         self.clock = max(self.clock, min(stamp, MAX_STAMP))
 
-    def _drop_prepared(self, key: tuple[str, int]) -> tuple[str, int, Any] | None:
+    def _drop_prepared(self, key: tuple[str, int]) -> tuple[str, int, int, Any] | None:
         entry = self.prepared.pop(key, None)
         if entry is not None:
-            self.scheduler.cancel_timer(entry[2])
+            self.scheduler.cancel_timer(entry[3])
         return entry
 
     # ------------------------------------------------------------------ nodes that come later

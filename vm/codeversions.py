@@ -60,6 +60,7 @@ class CodeVersions:
         # class -> its versions, current first; a class never reloaded has none here.
         self.history: dict[VClass, list[str]] = {}
         self.fresh_migrator: Any = None      # the migrator the last load started, if any
+        self.load_count = 0                  # loads so far: a check made at the same count still holds
 
     # ------------------------------------------------------------------ loads
 
@@ -72,6 +73,7 @@ class CodeVersions:
         """Record a load of ``cls`` (which had version ``previous``); start the
         ``updateFrom:`` migration of ``migrated`` (instance, old names, old values).
         Answers the new version."""
+        self.load_count += 1
         version = class_version(self.vm, cls)
         history = self.history.get(cls)
         if history is None:
@@ -160,14 +162,25 @@ class CodeVersions:
 LOAD_FILENAME = "<Cluster load>"
 
 
-def load_definition(vm: Any, text: str, filename: str = LOAD_FILENAME) -> tuple[VClass | None, str | None]:
+def check_definition(vm: Any, text: str, filename: str = LOAD_FILENAME) -> tuple[str | None, int]:
+    """Why a definition would not load here (or None), and the load count the answer
+    holds for: while no other load has happened, it needs no checking again."""
+    if vm.definition_checker is None:
+        return "this VM has no compiler", vm.code_versions.load_count
+    return vm.definition_checker(text, filename), vm.code_versions.load_count
+
+
+def load_definition(vm: Any, text: str, filename: str = LOAD_FILENAME,
+                    checked_at: int | None = None) -> tuple[VClass | None, str | None]:
     """Check, then install, a class or method definition on this VM: (the class, None)
-    or (None, why it does not load — and then nothing changed)."""
+    or (None, why it does not load — and then nothing changed). A definition checked
+    (``check_definition``) at the current load count is not checked again."""
     if vm.definition_checker is None or vm.definition_installer is None:
         return None, "this VM has no compiler"
-    problem = vm.definition_checker(text, filename)
-    if problem is not None:
-        return None, problem
+    if checked_at != vm.code_versions.load_count:
+        problem = vm.definition_checker(text, filename)
+        if problem is not None:
+            return None, problem
     try:
         return vm.definition_installer(text, filename), None
     except (SmalltalkSyntaxError, LoadError) as error:
