@@ -45,6 +45,7 @@ from smalltalk_vm.vm.versions import class_version, definition_text
 PREPARE_SECONDS = 10.0
 COMMIT_SECONDS = 10.0
 PREPARED_SECONDS = 30.0
+FRAME_OVERHEAD = 64         # what a load_prepare frame adds around its source, at most
 MAX_STAMP = 1 << 62          # a peer's stamp beyond this is not believed (the clock must stay a CBOR uint)
 
 
@@ -96,8 +97,14 @@ class HotLoader:
         load = _Load(self.next_load, text, reply, self.clock, set(peers), peers)
         self.next_load += 1
         self.loads[load.number] = load
-        for view in peers.values():
-            view.conn.send(F.frame("load_prepare", load.number, load.stamp, text))
+        size = len(text.encode("utf-8", "surrogateescape")) + FRAME_OVERHEAD
+        if peers and size > self.rt.config.max_frame:
+            limit = self.rt.config.max_frame
+            for name in peers:
+                load.refusals[name] = f"the definition is {size} bytes, over the {limit}-byte frame limit"
+            load.waiting = set()
+        for name in load.waiting:
+            peers[name].conn.send(F.frame("load_prepare", load.number, load.stamp, text))
         problem, load.checked_at = check_definition(self.vm, text)    # while the peers check theirs
         if problem is not None:
             load.refusals[self.rt.name] = problem

@@ -25,18 +25,24 @@ def answers(rogue: RogueClient, kind: str, count: int, timeout: float = 20.0) ->
 
 
 PUSHER = """PushFromA = (
-    push: replyTo = ( replyTo send: (Cluster load: 'Late = ( v = ( ^ 1 ) )') wait )
+    push: replyTo = (
+        | big |
+        big := [ (Cluster load: 'Big = ( v = ( ^ ''' + (String new: 70000 withAll: $x) + ''' ) )') wait ]
+            on: LoadRefused do: [ :e | e refusals at: #b ].
+        replyTo send: big.
+        replyTo send: (Cluster load: 'Late = ( v = ( ^ 1 ) )') wait )
     run = (
         | a |
         [ (a := Node named: #a) isNil ] whileTrue: [ Process sleep: 10 ].
         a spawn: PushFromA selector: #push: arguments: { Process current }.
+        ('big ' + (Process receiveWithin: 20000 ifTimeout: [ nil ])) println.
         ('pushed ' + ((Process receiveWithin: 20000 ifTimeout: [ nil ]) = Late version) printString) println.
         system exit: 0 )
 )"""
 
 
 def test_hostile_hot_load_frames_change_nothing_and_the_node_goes_on(cluster, tmp_path) -> None:
-    a = cluster.start("a")
+    a = cluster.start("a", "--max-frame", "65536")
     rogue = RogueClient(a.address, COOKIE.encode())
     try:
         caller = rogue.handshake()
@@ -78,3 +84,5 @@ def test_hostile_hot_load_frames_change_nothing_and_the_node_goes_on(cluster, tm
     b = cluster.start("b", join=[a], classpath=[tmp_path], program="PushFromA")
     assert b.wait_exit(60) == 0, b.report() + a.report()
     assert "pushed true" in b.out.text(), b.report()
+    assert "big the definition is 70086 bytes, over the 65536-byte frame limit" in b.out.text(), b.report()
+    assert not a.err.matching("Big"), a.report()
