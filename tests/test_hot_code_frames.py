@@ -2,7 +2,9 @@
 loads that do not exist are ignored, a commit with nothing prepared and an aborted
 load are answered with the reason, a bad definition is refused by the checker, a
 `loaded_code` that does not compile, redefines a kernel class or names another class
-than its text is logged and installs nothing — and the node goes on answering."""
+than its text is logged and installs nothing — and the node goes on answering, with a
+clock a hostile stamp did not push out of range; a definition over the frame limit is
+refused for every peer before anything is sent."""
 from __future__ import annotations
 
 import time
