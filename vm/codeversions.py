@@ -25,7 +25,6 @@ Rules:
   one migrator process put at the front of the run queue, so it runs before any
   other process. ``system evaluate:`` waits for it, so that code which loads a class
   sees its instances migrated.
-
 - ``load_definition`` is one node's part of ``Cluster load:``: check the definition
   (nothing changes if it would not load), then install it, through the callables the
   composition root gave the universe (``definition_checker``/``definition_installer``).
