@@ -7,6 +7,7 @@ two live holders of a name. (Faults come from the fault proxy, per pair of nodes
 from __future__ import annotations
 
 import re
+import time
 
 from cluster_support import write_class
 
@@ -183,3 +184,91 @@ def test_a_healed_partition_resolves_each_name_once_before_nodeup(cluster, tmp_p
     for name, node in nodes.items():
         ups = [line.split(" ", 3)[3] for _, line in node.out.matching(r": up ")]
         assert ups and all(seen == outcome for seen in ups), (name, ups, outcome)
+
+
+OVERLAP = """Overlap = (
+    "Run on each node: whenever this node names no holder of #x it registers a fresh
+    process (which lives until it is told otherwise); every 250 ms it prints the holder
+    it names, and it prints the Down of every holder it has named."
+    | role watched |
+    describe: p = ( ^ p isNil ifTrue: [ 'none' ] ifFalse: [ p node name + '/' + p pid printString ] )
+    watch: p = (
+        (watched includes: p) ifTrue: [ ^ self ].
+        watched add: p.
+        [ | ref d |
+          ref := Process current monitor: p.
+          d := Process receive: [ :m | (m isKindOf: Down) and: [ m ref = ref ] ].
+          (role + ': down ' + (self describe: p) + ' ' + d reason printString) println ] spawn )
+    run: args = (
+        | ticks holder |
+        role := args at: 2.
+        watched := Set new.
+        [ Node all size < 2 ] whileTrue: [ Process sleep: 20 ].
+        Process sleep: 300.
+        'ready' println.
+        ticks := 0.
+        [ true ] whileTrue: [
+            holder := Global named: #x.
+            holder isNil ifTrue: [
+                Global register: #x as: [ Process receive ] spawn.
+                holder := Global named: #x ].
+            holder isNil ifFalse: [ self watch: holder ].
+            ticks := ticks + 1.
+            ticks \\\\ 5 = 0 ifTrue: [ (role + ': view ' + (self describe: holder)) println ].
+            Process sleep: 50 ] )
+)"""
+
+
+def views(node, since: float, until: float) -> set[str]:
+    return {line.split(": view ", 1)[1] for t, line in node.out.matching(r": view ") if since <= t <= until}
+
+
+def test_overlapping_partitions_never_leave_a_node_two_live_holders(cluster, tmp_path) -> None:
+    write_class(tmp_path / "prog", OVERLAP)
+    nodes = {}
+    proxies = {}
+    names = ["alpha", "bravo", "charlie"]
+    for name in names:
+        node, proxy = cluster.proxied(name, join=[proxies["alpha"].address] if proxies else [],
+                                      classpath=[tmp_path / "prog"], program="Overlap", args=[name])
+        proxy.watch_callers(set(names) - {name})
+        nodes[name], proxies[name] = node, proxy
+    for node in nodes.values():
+        node.wait_out("^ready$", timeout=30)
+    alpha, charlie = nodes["alpha"], nodes["charlie"]
+    charlie.wait_out(r": view \w+/", timeout=20)
+    part(proxies, [("alpha", "charlie")])                 # alpha sees bravo, bravo sees charlie
+    alpha.wait_err(r"nodedown charlie", timeout=10)
+    charlie.wait_err(r"nodedown alpha", timeout=10)
+    time.sleep(4.0)                                       # splits and merges settle
+    start = time.monotonic()
+    time.sleep(3.0)
+    window = {name: views(node, start, time.monotonic()) for name, node in nodes.items()}
+    everyone = "\n".join(n.report() for n in nodes.values())
+    for name, seen in window.items():
+        assert len(seen) == 1 and "none" not in seen, (name, window, everyone)
+    seen = {name: next(iter(v)) for name, v in window.items()}
+    assert seen["bravo"] in (seen["alpha"], seen["charlie"]), (seen, everyone)
+    # Every holder a node names is alive (a Down for #noconnection only says that the
+    # watcher lost the holder's node).
+    downs = [line for node in nodes.values() for _, line in node.out.matching(r": down ")
+             if not line.endswith("#noconnection")]
+    for holder in seen.values():
+        assert not any(holder in line for line in downs), (holder, downs)
+    print(f"overlap: alpha names {seen['alpha']}, bravo {seen['bravo']}, charlie {seen['charlie']}")
+    for proxy in proxies.values():
+        proxy.heal()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = time.monotonic()
+        final = {name: views(node, now - 0.8, now) for name, node in nodes.items()}
+        if all(len(v) == 1 for v in final.values()) and len(set().union(*final.values())) == 1:
+            break
+    else:
+        raise AssertionError(f"no agreement after the heal: {final}\n" + "\n".join(n.report() for n in nodes.values()))
+    winner = next(iter(final["alpha"]))
+    for holder in set(seen.values()) - {winner}:      # the holders that lost at the heal
+        lines = [line for node in nodes.values() for _, line in node.out.matching(r": down " + re.escape(holder))
+                 if not line.endswith("#noconnection")]
+        assert lines and all(line.endswith("#nameConflict") for line in lines), (holder, lines)
