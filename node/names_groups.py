@@ -206,7 +206,9 @@ class Groups:
         self.kick()
 
     def _members(self, pending: Pending) -> set[str]:
-        return self.names.group | {self.rt.name, pending.view.name} | self.known.get(pending.view.name, set())
+        """Both groups, as far as this node knows the other (its reports will tell)."""
+        theirs = self.known.get(pending.view.name, set()) & set(self.rt.peers)
+        return self.names.group | {self.rt.name, pending.view.name} | theirs
 
     def _merge(self, pending: Pending) -> None:
         members = self._members(pending)
@@ -247,9 +249,11 @@ class Groups:
         for name, report in reports.items():
             if name != self.rt.name:
                 self.known[name] = report.group
-        union = members.union(*(r.group for r in reports.values()))
-        if txn.departed or not union <= members:
-            self._give_up(pending, txn, retry_now=not txn.departed and pending.failures < 8)
+        extra = members.union(*(r.group for r in reports.values())) - members
+        if txn.departed or extra:
+            # A node of the other group this node cannot reach: the union is no group.
+            reachable = not txn.departed and not (extra - set(self.rt.peers))
+            self._give_up(pending, txn, retry_now=reachable and pending.failures < 8)
             return
         if pending.view.name in self.names.group:
             self._give_up(pending, txn)
