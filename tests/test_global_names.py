@@ -7,6 +7,7 @@ two live holders of a name. (Faults come from the fault proxy, per pair of nodes
 from __future__ import annotations
 
 import re
+import signal
 import time
 
 from cluster_support import write_class
@@ -272,3 +273,62 @@ def test_overlapping_partitions_never_leave_a_node_two_live_holders(cluster, tmp
         lines = [line for node in nodes.values() for _, line in node.out.matching(r": down " + re.escape(holder))
                  if not line.endswith("#noconnection")]
         assert lines and all(line.endswith("#nameConflict") for line in lines), (holder, lines)
+
+
+# --------------------------------------------------------------------------- deaths and node loss
+
+GONE = """NameGone = (
+    "Run on a and c; the holders live on b. On c: twenty times, a holder on b is
+    registered, ends (killed from here, or by its own error), and at its Down c at once
+    looks the name up and registers it for a fresh process. Then on both a and c: a
+    holder on b is registered under a name of each, and at the Down that b's loss
+    (kill -9 from the test) brings, the same."
+    hold = ( Process receive = #crash ifTrue: [ self error: 'asked to crash' ]. Process receive )
+    downOf: p within: ms = (
+        | ref |
+        ref := Process current monitor: p.
+        ^ Process receive: [ :m | (m isKindOf: Down) and: [ m ref = ref ] ] within: ms ifTimeout: [ nil ] )
+    retake: name = (
+        "The name right at the Down, and whether it can be registered again then."
+        | before fresh |
+        before := Global named: name.
+        fresh := [ Process receive ] spawn.
+        ^ before printString + ' ' + (Global register: name as: fresh) printString )
+    run: args = (
+        | role b name holder down |
+        role := args at: 2.
+        [ Node all size < 2 ] whileTrue: [ Process sleep: 20 ].
+        Process sleep: 300.
+        b := Node named: #b.
+        role = 'c' ifTrue: [
+            1 to: 20 do: [ :i |
+                holder := b spawn: NameGone selector: #hold arguments: #().
+                (Global register: #dying as: holder) ifFalse: [ ('death ' + i printString + ' not registered') println ].
+                i odd ifTrue: [ holder kill ] ifFalse: [ holder send: #crash ].
+                down := self downOf: holder within: 5000.
+                ('death ' + i printString + ' ' + down reason class name + ' ' + (self retake: #dying)) println.
+                Global unregister: #dying ] ].
+        name := ('onB' + role) asSymbol.
+        holder := b spawn: NameGone selector: #hold arguments: #().
+        ('armed ' + (Global register: name as: holder) printString) println.
+        down := self downOf: holder within: 60000.
+        ('loss ' + down reason printString + ' ' + (self retake: name)) println.
+        Process sleep: 60000 )
+)"""
+
+
+def test_a_name_is_gone_at_the_down_of_its_holder_and_of_its_node(cluster, tmp_path) -> None:
+    write_class(tmp_path / "gone", GONE)
+    a = cluster.start("a", classpath=[tmp_path / "gone"], program="NameGone", args=["a"])
+    b = cluster.start("b", join=[a])
+    c = cluster.start("c", join=[a], classpath=[tmp_path / "gone"], program="NameGone", args=["c"])
+    for node in (a, c):
+        assert node.wait_out(r"^armed ", timeout=60) == "armed true", node.report()
+    deaths = [line for _, line in c.out.matching(r"^death ")]
+    assert len(deaths) == 20, c.report()
+    for i, line in enumerate(deaths, 1):     # gone at the Down, and free to take again
+        reason = "Symbol" if i % 2 else "Error"     # killed (#killed), or its own error
+        assert line == f"death {i} {reason} nil true", c.report()
+    b.signal(signal.SIGKILL)
+    for node in (a, c):
+        assert node.wait_out(r"^loss ", timeout=10) == "loss #noconnection nil true", node.report()
