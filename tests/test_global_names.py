@@ -303,7 +303,8 @@ GONE = """NameGone = (
         role = 'c' ifTrue: [
             1 to: 20 do: [ :i |
                 holder := b spawn: NameGone selector: #hold arguments: #().
-                (Global register: #dying as: holder) ifFalse: [ ('death ' + i printString + ' not registered') println ].
+                (Global register: #dying as: holder) ifFalse: [
+                    ('death ' + i printString + ' not registered') println ].
                 i odd ifTrue: [ holder kill ] ifFalse: [ holder send: #crash ].
                 down := self downOf: holder within: 5000.
                 ('death ' + i printString + ' ' + down reason class name + ' ' + (self retake: #dying)) println.
