@@ -112,8 +112,9 @@ def part(proxies: dict, pairs: list[tuple[str, str]]) -> None:
 
 PARTITION = """Partition = (
     "Run on each of alpha, bravo, charlie. After a partition {alpha} | {bravo, charlie}
-    each side registers #leader (default resolver) and #chief (on alpha with a
-    resolver that keeps the other side's process); after the heal every node prints
+    each side registers #leader (default resolver), #chief (on alpha with a
+    resolver that keeps the other side's process) and #deputy (on alpha with a
+    resolver that fails: neither keeps it); after the heal every node prints
     what it sees, at once when NodeUp comes and again once settled."
     | role |
     say: text = ( (role + ': ' + text) println )
@@ -147,14 +148,19 @@ PARTITION = """Partition = (
                     resolve: [ :name :p1 :p2 | self say: 'resolver ran for ' + name + ' with '
                         + p1 node name + ' and ' + p2 node name. p2 ] ]
                 ifFalse: [ Global register: #chief as: (self spawnHolder: #chief) ].
-            self say: 'chief ' + chief printString ].
+            self say: 'chief ' + chief printString.
+            self say: 'deputy ' + (role = 'alpha'
+                ifTrue: [ Global register: #deputy as: (self spawnHolder: #deputy)
+                    resolve: [ :name :p1 :p2 | self error: 'this resolver fails' ] ]
+                ifFalse: [ Global register: #deputy as: (self spawnHolder: #deputy) ]) printString ].
         self say: 'registered'.
         lost timesRepeat: [
             up := self nodeEvent: NodeUp.
-            self say: 'up ' + up node name + ' leader ' + (self show: #leader) + ' chief ' + (self show: #chief) ].
+            self say: 'up ' + up node name + ' leader ' + (self show: #leader) + ' chief ' + (self show: #chief)
+                + ' deputy ' + (self show: #deputy) ].
         Process sleep: 1500.
         self say: 'settled leader ' + (self show: #leader) + ' chief ' + (self show: #chief)
-            + ' names ' + Global names printString.
+            + ' deputy ' + (self show: #deputy) + ' names ' + Global names printString.
         Process sleep: 60000 )
 )"""
 
@@ -175,11 +181,14 @@ def test_a_healed_partition_resolves_each_name_once_before_nodeup(cluster, tmp_p
     assert len(views) == 1, everyone                          # every node agrees
     view = views.pop()
     assert view.startswith("settled leader alpha/") and " chief charlie/" in view, everyone
+    assert view.endswith(" deputy none"), everyone
+    assert len(re.findall(r"name #deputy was registered by .*: neither keeps it", everyone)) == 1, everyone
     # The default rule ran once (logged by the node that merged), the resolver block once.
     assert len(re.findall(r"name #leader was registered by", everyone)) == 1, everyone
     assert len(re.findall(r"resolver ran for chief with alpha and charlie", everyone)) == 1, everyone
     charlie.wait_out(r"charlie: holder of leader ended #nameConflict", timeout=10)
     assert "holder of chief ended" not in everyone          # a resolver's loser only loses the name
+    assert "holder of deputy ended" not in everyone
     # NodeUp for the healed connection came after the merge: what it saw is the outcome.
     outcome = view.split("settled ", 1)[1]
     for name, node in nodes.items():
