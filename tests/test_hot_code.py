@@ -138,3 +138,13 @@ def test_class_side_old_code_counts(session):
         p kill.
         r""")
     assert answer == "true"
+
+
+def test_push_in_a_repl_that_is_not_a_node_reloads_here():
+    from conftest import run_vm
+
+    result = run_vm(["repl"], input="Foo = ( a = ( ^ 1 ) )\n:push Foo\nFoo version\n:push Nope\n:push\n")
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("pushed Foo version ") and lines[1].endswith(" to this node"), result.stdout
+    assert lines[2] == f"'{lines[1].split()[3]}'"
+    assert "no class named Nope" in result.stderr and ":push needs a class name" in result.stderr
