@@ -148,3 +148,19 @@ def test_push_in_a_repl_that_is_not_a_node_reloads_here():
     assert lines[1].startswith("pushed Foo version ") and lines[1].endswith(" to this node"), result.stdout
     assert lines[2] == f"'{lines[1].split()[3]}'"
     assert "no class named Nope" in result.stderr and ":push needs a class name" in result.stderr
+
+
+def test_launchers_and_do_its_are_not_old_code(session):
+    """A process spawned by name starts in a launcher (a method of Object never
+    installed) and do-its run as methods of nil's class: neither is old code."""
+    session.define("Waiter = ( wait = ( ^ Process receive ) )")
+    answer = session.eval("""
+        | p q r |
+        p := [ Process receive ] spawn.
+        q := Node current spawn: Waiter selector: #wait arguments: #().
+        Process yield.
+        r := { (Code oldProcesses: Object) size. (Code oldProcesses: Nil) size. Code purge: Object.
+               p isAlive. q isAlive }.
+        p kill. q kill.
+        r""")
+    assert answer == "#(0 0 false true true)"

@@ -10,7 +10,8 @@ Rules:
   load never stops anything: activations keep the method objects they started, so a
   process inside a dropped version goes on running it.
 - **Old code** of a class is any method of the class (either side) that is no longer
-  the one installed under its selector, and every block of such a method. A process
+  the one installed under its selector, and every block of such a method — not the
+  code that was never installed (launchers, do-its). A process
   *runs old code* of a class while one of its activations is such a method or block.
   Closures kept in variables are not counted until they run (then they are
   activations like any other).
@@ -40,7 +41,7 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
-from smalltalk_vm.vm.objects import CompiledBlock, VClass
+from smalltalk_vm.vm.objects import LAUNCHER_FILE, CompiledBlock, VClass
 from smalltalk_vm.vm.process import DEAD
 from smalltalk_vm.vm.versions import class_version
 
@@ -48,6 +49,7 @@ KEPT_VERSIONS = 2           # the current version and the old one
 MIGRATOR_CLASS = "Code"
 MIGRATOR_SELECTOR = "migrate:"
 UPDATE_SELECTOR = "updateFrom:"
+DOIT_SELECTOR = "doIt"       # what the compiler names a do-it's method
 
 
 class CodeVersions:
@@ -105,7 +107,7 @@ class CodeVersions:
             method = unit.method if type(unit) is CompiledBlock else unit
             holder = getattr(method, "holder", None)
             if holder is not None and (holder is sides[0] or holder is sides[1]) \
-                    and holder.methods.get(method.selector) is not method:
+                    and holder.methods.get(method.selector) is not method and not _never_installed(method):
                 return True
             ctx = ctx.sender
         return False
@@ -154,6 +156,13 @@ class CodeVersions:
         """The migrator the last load started (once), for its loader to wait for."""
         migrator, self.fresh_migrator = self.fresh_migrator, None
         return migrator
+
+
+def _never_installed(method: Any) -> bool:
+    """Code that runs without being a method of its holder: the launchers processes
+    start with, and do-its (compiled for a receiver, never installed)."""
+    return method.source_file == LAUNCHER_FILE or (method.selector == DOIT_SELECTOR
+                                                   and DOIT_SELECTOR not in method.holder.methods)
 
 
 # ---------------------------------------------------------------------- loads by Cluster load:
