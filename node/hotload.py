@@ -9,6 +9,10 @@ Rules:
   the connection is lost, no answer within ``PREPARE_SECONDS`` — aborts the load
   everywhere (``load_abort``): nothing changed on any node, and the promise is broken
   naming every node that refused and why.
+- One load of a class at a time on a node: while a load of class X is prepared here
+  for a peer, or started here and not finished, another load of X is refused
+  (``another Cluster load of X is under way``), so two nodes pushing the same class at
+  once cannot leave the cluster holding different versions; one (or both) aborts.
 - A check still holds at the install while no other load has happened on that node
   in between (``codeversions.check_definition``); otherwise it is checked again.
 - When every node (the origin too) can, the origin installs it, then sends
@@ -62,7 +66,18 @@ class _Load:
     phase: str = "prepare"
     version: str | None = None
     timer: Any = None
+    name: str | None = None                    # the class it defines or changes
     checked_at: int | None = None              # the load count of this node's own check
+
+
+@dataclass
+class _Prepared:
+    """A definition a peer asked this node to be ready to install."""
+    text: str
+    name: str | None
+    stamp: int
+    checked_at: int
+    timer: Any
 
 
 @dataclass
@@ -85,8 +100,7 @@ class HotLoader:
         self.loads: dict[int, _Load] = {}
         self.next_load = 1
         self.clock = 0
-        # (origin, load) -> text, stamp, load count of the check, expiry timer
-        self.prepared: dict[tuple[str, int], tuple[str, int, int, Any]] = {}
+        self.prepared: dict[tuple[str, int], _Prepared] = {}     # by (origin, load number)
         self.remembered: dict[str, _Remembered] = {}
 
     # ------------------------------------------------------------------ the origin
@@ -94,8 +108,9 @@ class HotLoader:
     def cluster_load(self, text: str, reply: Any) -> None:
         self.clock += 1
         peers = dict(self.rt.peers)
-        load = _Load(self.next_load, text, reply, self.clock, set(peers), peers)
+        load = _Load(self.next_load, text, reply, self.clock, set(peers), peers, name=_class_name(text))
         self.next_load += 1
+        busy = self._busy(load.name, None)
         self.loads[load.number] = load
         size = len(text.encode("utf-8", "surrogateescape")) + FRAME_OVERHEAD
         if peers and size > self.rt.config.max_frame:
@@ -106,6 +121,8 @@ class HotLoader:
         for name in load.waiting:
             peers[name].conn.send(F.frame("load_prepare", load.number, load.stamp, text))
         problem, load.checked_at = check_definition(self.vm, text)    # while the peers check theirs
+        if problem is None and busy is not None:
+            problem = busy
         if problem is not None:
             load.refusals[self.rt.name] = problem
         load.timer = self.scheduler.add_timer(PREPARE_SECONDS, lambda: self._overdue(load, "prepare"))
@@ -190,12 +207,15 @@ class HotLoader:
 
     def on_load_prepare(self, view: Any, number: int, stamp: int, text: str) -> None:
         self._saw(stamp)
-        problem, checked_at = check_definition(self.vm, text)
+        key = (view.name, number)
+        self._drop_prepared(key)
+        name = _class_name(text)
+        problem = self._busy(name, key)
         if problem is None:
-            key = (view.name, number)
-            self._drop_prepared(key)
+            problem, checked_at = check_definition(self.vm, text)
+        if problem is None:
             timer = self.scheduler.add_timer(PREPARED_SECONDS, lambda: self._drop_prepared(key))
-            self.prepared[key] = (text, stamp, checked_at, timer)
+            self.prepared[key] = _Prepared(text, name, stamp, checked_at, timer)
         view.conn.send(F.frame("load_prepared", number, problem))
 
     def on_load_commit(self, view: Any, number: int) -> None:
@@ -203,13 +223,12 @@ class HotLoader:
         if entry is None:
             view.conn.send(F.frame("load_installed", number, "", "nothing prepared for this load (it expired)"))
             return
-        text, stamp, checked_at, _ = entry
-        cls, problem = load_definition(self.vm, text, checked_at=checked_at)
+        cls, problem = load_definition(self.vm, entry.text, checked_at=entry.checked_at)
         if cls is None:
             view.conn.send(F.frame("load_installed", number, "", problem))
             return
         version = class_version(self.vm, cls)
-        self._remember(cls, stamp, view.name)
+        self._remember(cls, entry.stamp, view.name)
         self.rt.log(f"hot loaded class {cls.name} version {version} from {view.name}")
         view.conn.send(F.frame("load_installed", number, version, None))
 
@@ -219,11 +238,24 @@ class HotLoader:
     def _saw(self, stamp: int) -> None:
         self.clock = max(self.clock, min(stamp, MAX_STAMP))
 
-    def _drop_prepared(self, key: tuple[str, int]) -> tuple[str, int, int, Any] | None:
+    def _drop_prepared(self, key: tuple[str, int]) -> _Prepared | None:
         entry = self.prepared.pop(key, None)
         if entry is not None:
-            self.scheduler.cancel_timer(entry[3])
+            self.scheduler.cancel_timer(entry.timer)
         return entry
+
+    def _busy(self, name: str | None, key: tuple[str, int] | None) -> str | None:
+        """Why a load of class ``name`` must wait: another one of it is under way here
+        (prepared for a peer, or started by this node)."""
+        if name is None:
+            return None
+        for (origin, number), entry in self.prepared.items():
+            if entry.name == name and (origin, number) != key:
+                return f"another Cluster load of {name} is under way (from node {origin})"
+        for load in self.loads.values():
+            if load.name == name:
+                return f"another Cluster load of {name} is under way (from node {self.rt.name})"
+        return None
 
     # ------------------------------------------------------------------ nodes that come later
 
@@ -267,3 +299,10 @@ class HotLoader:
             if load.phase == "prepare":
                 load.refusals[view.name] = "connection lost"
             self._advance(load)
+
+
+def _class_name(text: str) -> str | None:
+    """The class a definition defines or changes: its first word (``Name = ...``,
+    ``Name >> ...``, ``Name class >> ...``)."""
+    found = re.match(r"\s*([A-Za-z_]\w*)", text)
+    return found.group(1) if found else None

@@ -4,7 +4,8 @@ load are answered with the reason, a bad definition is refused by the checker, a
 `loaded_code` that does not compile, redefines a kernel class or names another class
 than its text is logged and installs nothing — and the node goes on answering, with a
 clock a hostile stamp did not push out of range; a definition over the frame limit is
-refused for every peer before anything is sent."""
+refused for every peer before anything is sent; a second load of a class is refused
+while one is prepared."""
 from __future__ import annotations
 
 import time
@@ -62,14 +63,22 @@ def test_hostile_hot_load_frames_change_nothing_and_the_node_goes_on(cluster, tm
             F.frame("loaded_code", "Object", "x", "Object = ( )", 9, "rogue"),
             F.frame("loaded_code", "Evil", "x", "Evil = ( x = ( ^ ", 9, "rogue"),
             F.frame("loaded_code", "Named", "x", "Other = ( )", 9, "rogue"),
+            F.frame("load_prepare", 5, 5, "Held = ( v = ( ^ 1 ) )"),
+            F.frame("load_prepare", 6, 6, "Held >> v = ( ^ 2 )"),
+            F.frame("load_abort", 5),
+            F.frame("load_prepare", 7, 7, "Held = ( v = ( ^ 3 ) )"),
+            F.frame("load_abort", 7),
             F.frame("ping", 7),
         ):
             rogue.send(frame)
-        prepared = {item[1]: item[2] for item in answers(rogue, "load_prepared", 4)}
+        prepared = {item[1]: item[2] for item in answers(rogue, "load_prepared", 7)}
         assert prepared[1].startswith("<Cluster load>:1:") and "unexpected end of input" in prepared[1]
         assert prepared[2] is None
         assert "not a class or method definition" in prepared[3]
         assert "Object is a kernel class" in prepared[4]
+        # one load of a class at a time: a second is refused while the first is prepared
+        assert prepared[5] is None and prepared[7] is None
+        assert prepared[6] == "another Cluster load of Held is under way (from node rogue)"
         installed = {item[1]: item[3] for item in answers(rogue, "load_installed", 2)}
         assert installed == {77: "nothing prepared for this load (it expired)",
                              2: "nothing prepared for this load (it expired)"}
