@@ -50,8 +50,11 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         environment = {name: value for name, value in os.environ.items()
                        if name not in ("SMALLTALK_VM_THEME", "NO_COLOR")}   # the default palette
-        environment.update(TERM="xterm", XDG_STATE_HOME=state_home,
-                           PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        environment.update(TERM="xterm", XDG_STATE_HOME=state_home)
+        # An older build under test brings its own modules, and runs outside this checkout.
+        other_build = bool(os.environ.get("REPL_UNDER_TEST"))
+        if not other_build:
+            environment["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
         environment.update(env or {})
 
         def become_terminal_owner() -> None:
@@ -60,7 +63,7 @@ class Terminal:
 
         self.process = subprocess.Popen(
             repl_command(), stdin=slave, stdout=slave,
-            stderr=slave, cwd=ROOT, env=environment,
+            stderr=slave, cwd=os.path.dirname(state_home) if other_build else ROOT, env=environment,
             preexec_fn=become_terminal_owner)  # noqa: PLW1509 — the test is single-threaded here; a pty needs a session
         os.close(slave)
         self.master = master
