@@ -35,12 +35,6 @@ def history_path() -> str:
     return os.path.join(base, "smalltalk-vm", "repl_history")
 
 
-def format_result(result: Result, source: str = "") -> tuple[str, bool]:
-    """The plain text to show for a result, and whether it goes to the error stream."""
-    fragments, is_error = render(result, source)
-    return plain(fragments), is_error
-
-
 def handle(session: Session, text: str) -> Result:
     stripped = text.strip()
     if stripped.startswith(":"):

@@ -220,23 +220,19 @@ class DebugCommands:
             future: Future = Future()
             try:
                 proc = self._target()
-                stopped = session.stopped
-                evaluation = stopped if stopped is not None and stopped.proc is proc and self.attached is None \
-                    else None
-                if evaluation is not None:
-                    evaluation.future = future
-                    session.current = proc
-                if done == "abandoned" and evaluation is not None:
-                    evaluation.abandoning = True
-                act()
+                act()                  # it only queues the process: nothing has run yet
             except DebugError as error:
                 future.set_result(shown(Result("error", str(error))))
                 return future
-            if evaluation is None:
+            stopped = session.stopped
+            if self.attached is not None or stopped is None or stopped.proc is not proc:
                 self.attached = None
                 future.set_result(shown(Result("output", f"process {proc.pid} {done}")))
-            else:
-                started.append(evaluation)
+                return future
+            stopped.future = future
+            stopped.abandoning = done == "abandoned"
+            session.current = proc
+            started.append(stopped)
             return future
         outcome = session.wait_for(start)
         return session.present(outcome, started[0].echo if started else True)

@@ -107,6 +107,23 @@ def test_return_from_a_frame_and_abandon_which_runs_the_ensure_blocks(start):
     assert re.fullmatch(r"process \d+ abandoned", after[1])
 
 
+def test_ctrl_c_interrupts_a_restarted_do_it_that_loops(start):
+    terminal = start()
+    terminal.step("Probe = Object ( spin = ( ^ nil foo ) )", "^defined class Probe$")
+    terminal.step("Probe new spin", "stopped at MessageNotUnderstood")
+    terminal.step("Probe >> spin = ( [ true ] whileTrue: [ ] )", "^defined Probe>>spin$")
+    terminal.step(":debug", r"Nil>>doIt")
+    terminal.step(":frame 3", r"^frame 3: Probe>>spin")
+    terminal.type(":restart\r")
+    terminal.wait_until_evaluating()
+    terminal.drain(0.3)
+    terminal.interrupt()
+    terminal.expect("interrupted$")
+    terminal.evaluate(":debug", "ERROR: nothing to debug: a do-it that fails stops here for :debug, "
+                      "and :debug PID attaches to a live process")
+    terminal.evaluate("6 * 7", "42")
+
+
 def test_a_newer_failure_abandons_the_older_stopped_do_it(start):
     terminal = start()
     terminal.step("[ 1 / 0 ] ensure: [ 'first cleaned' println ]", "stopped at ZeroDivide")
