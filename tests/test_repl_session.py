@@ -79,6 +79,11 @@ def test_debugger_commands_refuse_what_does_not_fit(session):
     session.evaluate("worker := [ Process receive ] spawn")
     pid = session.evaluate("worker pid").text
     assert session.command(f":debug {pid}").data["status"] == "suspended (waiting)"
+    session.evaluate("nil foo")                   # a newer stopped do-it takes the debugger...
+    listed = [line.split() for line in session.command(":processes").text.splitlines()[1:]]
+    assert [pid, "suspended"] in [row[:2] for row in listed]    # ...and the attached one stays suspended
+    session.command(":abandon")
+    session.command(f":debug {pid}")
     assert session.command(":proceed 3").text == \
         f"process {pid} did not stop at an exception: :proceed takes no value"
     assert session.command(":restart now").text.startswith(":restart takes nothing")
