@@ -4,10 +4,13 @@ debugger's refusals, the inspector on proxies, broken and endless collections an
 VM's own objects, and a stopped do-it kept in an image and debugged after a restart."""
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import cbor2
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,6 +81,26 @@ def test_from_plain_answers_a_result_or_a_value_error(plain):
     except ValueError:
         return
     assert Result.from_plain(result.to_plain()) == result
+
+
+TERMINAL_SIDE = ("app", "render", "theme", "editing", "lexer", "source")
+TERMINAL_MAY_IMPORT = {f"smalltalk_vm.repl.{name}" for name in (*TERMINAL_SIDE, "protocol")} | {
+    "smalltalk_vm.repl", "smalltalk_vm.vm.console", "smalltalk_vm.vm.errors"}
+
+
+@pytest.mark.parametrize("name", (*TERMINAL_SIDE, "protocol"))
+def test_the_terminal_side_knows_the_session_only_through_the_protocol(name):
+    """What a remote shell reuses whole must not reach into the session side or the VM
+    (only the console it writes to and the error texts of the OS)."""
+    tree = ast.parse((Path(ROOT) / "repl" / f"{name}.py").read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("smalltalk_vm"):
+            imported |= {node.module if node.module != "smalltalk_vm.repl" else f"{node.module}.{alias.name}"
+                         for alias in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names if alias.name.startswith("smalltalk_vm")}
+    assert imported <= TERMINAL_MAY_IMPORT
 
 
 def test_an_interactive_session_echoes_only_wanted_values_and_keeps_the_last_two(session):
