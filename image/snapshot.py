@@ -386,6 +386,8 @@ class Reader:
         obj.on_exit = [self.value(p) for p in on_exit] or None
         obj.depth_mark = None       # transient: the depth check starts over
         obj.overflowed = False
+        obj.held = False            # a debugger's hold belongs to its session, not to the image
+        obj.suspended = False
         self.remaining[obj.pid] = remaining if remaining is None else float(remaining)
 
     def finish_contexts(self) -> None:

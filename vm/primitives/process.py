@@ -314,7 +314,8 @@ def process_all(vm, rcv):
 
 @primitive("Process", "status")
 def process_status(vm, rcv):
-    return vm.symbol(_proc(rcv).state)
+    proc = _proc(rcv)
+    return vm.symbol("suspended" if proc.suspended and proc.state != DEAD else proc.state)
 
 
 @primitive("Process", "exitReason")
