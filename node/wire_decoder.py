@@ -1,6 +1,8 @@
 """Reading CBOR wire messages into VM values (see ``node.wire``): iterative, with
 depth and size limits, value sharing (cyclic structures included), and WireError for
-anything malformed. A leaf module: it imports only the VM's value and object modules."""
+anything malformed — including a map with duplicate keys or a Set with duplicate
+elements (RFC 8949 §5.6), which would otherwise become a corrupt collection. A leaf
+module: it imports only the VM's value and object modules."""
 from __future__ import annotations
 
 import math
@@ -30,9 +32,12 @@ from smalltalk_vm.node.wire_tags import (
     is_kind_of,
 )
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.objects import Instance, VArray, VBytes, VClass, VString
+from smalltalk_vm.vm.objects import Instance, LargeInt, VArray, VBytes, VClass, VString
 
 _PENDING = object()
+# How deep the duplicate check follows Arrays inside keys; a deeper key is compared by
+# identity here and by its own = when the collection builds its index.
+_KEY_DEPTH = 32
 
 
 class _Frame:
@@ -271,10 +276,13 @@ class Decoder:
             self.fill_vector(frame.obj, frame.items)
             return frame.obj
         if kind == -4:
+            self.refuse_duplicates(frame.items, "a Set with duplicate elements")
             self.fill_dictionary(field_value(vm, frame.obj, "table"), frame.items, frame.items)
             return frame.obj
         if kind == -6:
-            self.fill_dictionary(frame.obj, frame.items[0::2], frame.items[1::2])
+            keys = frame.items[0::2]
+            self.refuse_duplicates(keys, "a map with duplicate keys")
+            self.fill_dictionary(frame.obj, keys, frame.items[1::2])
             return frame.obj
         if kind == -1 or kind == -2:
             return frame if kind == -1 else frame.obj
@@ -335,6 +343,59 @@ class Decoder:
                 raise WireError("a remote reference cannot be decoded outside the node layer")
             return self.remote_refs(record[0], record[1])
         raise WireError(f"unknown tag {tag}")
+
+    # -- duplicates (RFC 8949 §5.6)
+    def refuse_duplicates(self, keys: list, what: str) -> None:
+        """Refuse keys two of which the VM's ``=`` holds equal, as far as it can be
+        decided without running code: numbers by exact value (``1 = 1.0``, ``0.0 =
+        -0.0``; NaN equals nothing), Strings and Symbols by their characters, Characters,
+        nil and Booleans by value, ByteArrays by their bytes, Arrays element by element;
+        any other object by identity (the same shared object twice). Keys of classes
+        with their own ``=`` are checked again by the Dictionary when it builds its
+        index (lib/Dictionary.som)."""
+        if len(keys) < 2:
+            return
+        open_objects = {id(frame.obj) for frame in self.stack if frame.obj is not None}
+        memo: dict[int, Any] = {}
+        seen = set()
+        for key in keys:
+            equality = self.equality_key(key, open_objects, memo, 0)
+            if equality in seen:
+                raise WireError(f"{what} (RFC 8949 §5.6)")
+            seen.add(equality)
+
+    def equality_key(self, value: Any, open_objects: set, memo: dict, depth: int) -> Any:
+        """A hashable stand-in for ``value`` under the VM's ``=`` (see refuse_duplicates)."""
+        kind = type(value)
+        if kind is int:
+            if V.INT_LO <= value < V.INT_HI:
+                return ("number", value - V.ZERO)
+            if V.is_symbol(value):
+                return ("text", self.vm.symbol_name(value))
+            return ("word", value)
+        if kind is float:
+            if value != value:
+                return ("nan", object())                    # NaN = NaN is false
+            return ("number", int(value)) if value.is_integer() else ("number", value)
+        if kind is LargeInt:
+            return ("number", value.n)
+        cls = getattr(value, "cls", None)
+        vm = self.vm
+        if kind is VString and cls is vm.String:
+            return ("text", value.chars)
+        if kind is VBytes and cls is vm.ByteArray:
+            return ("bytes", bytes(value.data))
+        identity = ("identity", id(value))
+        if kind is not VArray or cls is not vm.Array or id(value) in open_objects or depth >= _KEY_DEPTH:
+            return identity
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        memo[id(value)] = identity                          # a cycle back to it: identity
+        key = ("array", tuple(self.equality_key(item, open_objects, memo, depth + 1)
+                              for item in value.items))
+        memo[id(value)] = key
+        return key
 
     # -- VM objects
     def find_class(self, name: str) -> VClass:
