@@ -32,7 +32,9 @@ from smalltalk_vm.compiler.front import compile_input, load_class_source
 from smalltalk_vm.image import store
 from smalltalk_vm.image.boot import LIB_DIR, make_machine
 from smalltalk_vm.image.format import decode, encode
-from smalltalk_vm.image.snapshot import Reader, Writer, _from_u64
+from smalltalk_vm.image.reader import Reader
+from smalltalk_vm.image.records import from_u64 as _from_u64
+from smalltalk_vm.image.snapshot import Writer
 from smalltalk_vm.vm import value as V
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

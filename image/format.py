@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import cbor2
 
 MAGIC = b"SOMVMIMG"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2        # 2: kernel source paths saved relative to lib/; selective-receive counts as integers
 _FIXED = struct.Struct("<8sHHIdQIII")
 _CREATOR_LEN = struct.Struct("<H")
 CHECKSUM_SIZE = 32

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.image.format import ImageFileError, decode, encode, parse_header, read_file, write_atomically
-from smalltalk_vm.image.snapshot import ImageError, Writer, install
+from smalltalk_vm.image.reader import install
+from smalltalk_vm.image.records import ImageError
+from smalltalk_vm.image.snapshot import Writer
 from smalltalk_vm.vm.machine import Machine
 from smalltalk_vm.vm.process import Process
 

@@ -1,0 +1,363 @@
+"""The whole-graph checks of an image being loaded: what no single record can show.
+
+- the class hierarchy: no superclass cycle, metaclasses where they belong, subclass
+  lists that mirror the superclass links, field counts that instances can be checked
+  against, kernel classes of the layout the VM relies on;
+- the code: every method and block passes the bytecode verifier
+  (``image.bytecode_check``), each block has one enclosing code unit, primitives and
+  unwinding flags are this VM's;
+- closures and contexts: a closure is over a context running its enclosing code, a
+  block context runs its closure, every live context's pc is an instruction with as
+  many values on its stack as that instruction needs, each home is a method context;
+- processes and the roots: every live process is in the process table with a chain of
+  live contexts no other process shares, the run queue holds exactly the runnable ones,
+  registered names, counters and the clock make sense.
+
+Rules: each check raises ImageError with a one-line reason naming what is wrong; every
+walk is bounded (visited sets, depth limits), so a forged cycle is refused, never
+followed for ever. Nothing here builds or runs VM objects.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from smalltalk_vm.image.bytecode_check import check_code
+from smalltalk_vm.image.records import (
+    R_BLOCK,
+    R_CLASS,
+    R_CLOSURE,
+    R_CONTEXT,
+    R_LARGE,
+    R_METHOD,
+    R_PROCESS,
+    ImageError,
+    arity,
+)
+from smalltalk_vm.vm.objects import (
+    FLAG_CURTAILED,
+    FLAG_ENSURE,
+    FLAG_HANDLER,
+    LAUNCHER_FILE,
+    BlockContext,
+    CompiledBlock,
+    CompiledMethod,
+    Context,
+    Instance,
+    MethodContext,
+    VClass,
+)
+from smalltalk_vm.vm.primitives.registry import method_flags
+from smalltalk_vm.vm.process import DEAD, RUNNABLE, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
+from smalltalk_vm.vm.universe import KERNEL, VM_CLASSES
+
+# Temporaries the unwinding machinery reads in methods carrying these flags.
+_FLAG_TEMPS = ((FLAG_HANDLER, "active"), (FLAG_ENSURE, "complete"), (FLAG_CURTAILED, "complete"))
+# Layouts whose instances have named fields (Instances, and classes' class-side variables).
+_FIELD_LAYOUTS = frozenset({"object", "class"})
+_WAITING_MODES = frozenset({WAIT_RECEIVE, WAIT_BEYOND, WAIT_WAKE})
+
+
+def _check(condition: bool, reason: str) -> None:
+    if not condition:
+        raise ImageError(reason)
+
+
+# ====================================================================== classes
+
+def check_hierarchy(classes: list[VClass]) -> dict[VClass, int]:
+    """Check the class records against each other; answer each class's field count."""
+    acyclic: set[int] = set()
+    for cls in classes:
+        chain: list[VClass] = []
+        seen: set[int] = set()
+        walker = cls
+        while walker is not None and id(walker) not in acyclic:
+            if id(walker) in seen:
+                raise ImageError(f"a superclass cycle through {walker.name}")
+            seen.add(id(walker))
+            chain.append(walker)
+            walker = walker.superclass
+        acyclic.update(id(c) for c in chain)
+    owners: dict[int, VClass] = {}
+    for cls in classes:
+        meta = cls.cls
+        if cls.is_meta:
+            _check(not meta.is_meta, f"{cls.name} is a metaclass whose class is a metaclass")
+            continue
+        _check(meta.is_meta, f"the class of {cls.name} is not a metaclass")
+        _check(id(meta) not in owners, f"{cls.name} and {owners.get(id(meta), cls).name} share a metaclass")
+        owners[id(meta)] = cls
+        superclass = cls.superclass
+        if superclass is not None:
+            _check(not superclass.is_meta, f"the superclass of {cls.name} is a metaclass")
+            _check(meta.superclass is superclass.cls, f"the metaclass of {cls.name} does not inherit "
+                                                       f"from its superclass's metaclass")
+        else:
+            _check(meta.superclass is not None and not meta.superclass.is_meta,
+                   f"the metaclass of the root class {cls.name} does not inherit from a class")
+    for cls in classes:
+        if cls.is_meta and id(cls) not in owners:
+            raise ImageError(f"metaclass {cls.name} belongs to no class")
+        children = {id(sub) for sub in cls.subclasses}
+        _check(len(children) == len(cls.subclasses), f"{cls.name} lists a subclass twice")
+        for sub in cls.subclasses:
+            _check(sub.superclass is cls, f"{cls.name} lists {sub.name} as a subclass, which it is not")
+        if cls.superclass is not None:
+            _check(cls in cls.superclass.subclasses, f"{cls.superclass.name} does not list its subclass {cls.name}")
+    counts: dict[VClass, int] = {}
+    for cls in classes:
+        chain = []
+        walker = cls
+        while walker is not None and walker not in counts:
+            chain.append(walker)
+            walker = walker.superclass
+        total = counts[walker] if walker is not None else 0
+        for c in reversed(chain):
+            total += len(c.instance_fields)
+            counts[c] = total
+    for cls in classes:
+        if cls.layout not in _FIELD_LAYOUTS:
+            _check(counts[cls] == 0, f"{cls.name} ({cls.layout} layout) declares instance variables")
+        _check(len(cls.fields) == counts[cls.cls],
+               f"{cls.name} has {len(cls.fields)} class-side values for {counts[cls.cls]} variables")
+    return counts
+
+
+def check_kernel(globals_: dict[str, Any]) -> None:
+    """The classes the VM uses by name are classes of the layout it relies on."""
+    for name, _superclass, layout in KERNEL:
+        cls = globals_.get(name)
+        _check(type(cls) is VClass and not cls.is_meta and cls.name == name and cls.layout == layout,
+               f"the kernel class {name} is missing or is not a {layout} class")
+    for name in ("Block1", "Block2", "Block3", "Block4"):
+        _check(globals_[name].layout == "closure", f"the kernel class {name} is not a block class")
+    for name in VM_CLASSES:
+        cls = globals_.get(name)
+        _check(cls is None or (type(cls) is VClass and not cls.is_meta and cls.layout == "object"),
+               f"the global {name}, which the VM instantiates, is not a class")
+
+
+# ====================================================================== code and contexts
+
+def check_graph(reader: Any, universe: Any) -> CodeFacts:
+    """Everything between the classes and the roots (see the module docstring);
+    answer what the code checks found, for ``check_roots``."""
+    by_kind = reader.by_kind
+    metaclass = universe.Metaclass
+    for cls in by_kind[R_CLASS]:
+        _check(not cls.is_meta or cls.cls is metaclass, f"the class of {cls.name} is not Metaclass")
+    for large in by_kind[R_LARGE]:
+        _check(large.cls is universe.Integer, "a large integer whose class is not Integer")
+    heights = _check_code_units(reader, by_kind[R_METHOD], by_kind[R_BLOCK])
+    parents = heights.parents
+    block_classes = universe.block_classes
+    for closure in by_kind[R_CLOSURE]:
+        code = closure.code
+        expected = block_classes[code.num_args] if code.num_args < 4 else universe.Block
+        _check(closure.cls is expected, f"a block of {code.num_args} arguments is an instance of {closure.cls.name}")
+        _check(closure.outer.method is parents.get(id(code)), "a block closed over a context that does not "
+                                                              "run the code it appears in")
+        _check(_same_value(closure.receiver, closure.outer.receiver), "a block whose receiver is not its "
+                                                                      "context's")
+    limit = len(by_kind[R_CONTEXT]) + 1
+    for ctx in by_kind[R_CONTEXT]:
+        _check_context(ctx, heights, universe, limit)
+    return heights
+
+
+@dataclass
+class CodeFacts:
+    """What the code checks found: stack heights per code unit, enclosing units."""
+    heights: dict[int, list] = field(default_factory=dict)
+    parents: dict[int, Any] = field(default_factory=dict)
+
+
+def _check_code_units(reader: Any, methods: list[CompiledMethod], blocks: list[CompiledBlock]) -> CodeFacts:
+    facts = CodeFacts()
+    parents = facts.parents
+    for unit in (*methods, *blocks):
+        for literal in unit.literals:
+            if type(literal) is CompiledBlock:
+                found = parents.get(id(literal))
+                _check(found is None or found is unit, "a block's code appears in two methods")
+                parents[id(literal)] = unit
+    counts = reader.field_counts
+    for method in methods:
+        holder = method.holder
+        name = f"{holder.name if holder is not None else '?'}>>{method.selector}"
+        method.flags = method_flags(holder.name, method.selector) if holder is not None else 0
+        for flag, temp in _FLAG_TEMPS:
+            _check(not method.flags & flag or temp in method.temp_names, f"{name} lacks its temporary {temp}")
+        if method.code:
+            facts.heights[id(method)] = check_code(method, name, counts[holder] if holder is not None else 0, [])
+    for holder in reader.by_kind[R_CLASS]:
+        for selector, method in holder.methods.items():
+            _check(method.holder is holder and method.selector == selector,
+                   f"{holder.name}>>{selector} holds a method of another class or selector")
+            _check(method.num_args == arity(selector), f"{holder.name}>>{selector} takes "
+                                                        f"{method.num_args} arguments")
+    for block in blocks:
+        chain = []
+        walker = parents.get(id(block))
+        while type(walker) is CompiledBlock and len(chain) <= len(blocks):
+            chain.append(walker)
+            walker = parents.get(id(walker))
+        _check(len(chain) <= len(blocks), "a block nested in itself")
+        home = walker
+        outer_slots = [u.num_args + u.num_temps for u in (*chain, home) if u is not None]
+        if parents.get(id(block)) is None:
+            outer_slots = []
+        _check(block.method is home or home is None, "a block whose method is not the one it appears in")
+        holder = block.method.holder if block.method is not None else None
+        name = f"[] in {holder.name if holder is not None else '?'}>>{block.selector}"
+        facts.heights[id(block)] = check_code(block, name, counts[holder] if holder is not None else 0,
+                                              outer_slots)
+    return facts
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    return a is b or (type(a) is type(b) and (a == b or (a != a and b != b)))
+
+
+def _check_context(ctx: Context, facts: CodeFacts, universe: Any, limit: int) -> None:
+    code = ctx.method
+    slots = code.num_args + code.num_temps
+    _check(len(ctx.stack) >= slots, f"a context of {_describe(code)} with {len(ctx.stack)} of its {slots} slots")
+    if isinstance(ctx, BlockContext):
+        closure = ctx.closure
+        _check(closure is not None and closure.code is code, f"a block context of {_describe(code)} not running "
+                                                             "its block")
+        _check(ctx.outer is closure.outer, f"a block context of {_describe(code)} with another outer context")
+        _check(_same_value(ctx.receiver, closure.receiver), "a block context whose receiver is not its block's")
+        home = ctx.outer
+        steps = 0
+        while isinstance(home, BlockContext) and steps < limit:
+            home = home.outer
+            steps += 1
+        _check(isinstance(home, MethodContext), f"a block context of {_describe(code)} whose home is not a "
+                                                "method context")
+        ctx.home = home
+    elif code.source_file != LAUNCHER_FILE and code.holder is not None:
+        _check(_inherits(universe.class_of(ctx.receiver), code.holder),
+               f"a context of {_describe(code)} whose receiver is not a {code.holder.name}")
+    if ctx.pc >= 0:
+        heights = facts.heights.get(id(code))
+        _check(heights is not None, f"a context running {_describe(code)}, which has no code")
+        _check(ctx.pc < len(heights) and heights[ctx.pc] is not None,
+               f"a context of {_describe(code)} at pc {ctx.pc}, which is not an instruction of its code")
+
+
+def _inherits(cls: VClass, ancestor: VClass) -> bool:
+    while cls is not None:
+        if cls is ancestor:
+            return True
+        cls = cls.superclass
+    return False
+
+
+def _describe(code: Any) -> str:
+    method = code.home_method if code is not None else None
+    if method is None:
+        return "a block"
+    holder = method.holder.name if method.holder is not None else "?"
+    return f"{'[] in ' if type(code) is CompiledBlock else ''}{holder}>>{method.selector}"
+
+
+# ====================================================================== processes and roots
+
+@dataclass
+class ProcessTable:
+    """The checked roots, ready for the scheduler."""
+    processes: list[Process]
+    run_queue: list[Process]
+    registry: dict[str, Process]
+    main: Process | None
+    system: Any
+    timeout_marker: Any
+    ihash_counter: int
+    next_pid: int
+    next_ref: int
+    clock_ms: float
+
+
+def check_roots(reader: Any, universe: Any, roots: dict, facts: CodeFacts) -> ProcessTable:
+    processes = [_process(reader, i, "the process table") for i in _list(roots.get("processes"), "processes")]
+    queue = [_process(reader, i, "the run queue") for i in _list(roots.get("run_queue"), "run_queue")]
+    registry_roots = roots.get("registry")
+    _check(type(registry_roots) is dict and all(type(k) is str for k in registry_roots),
+           "corrupt image roots: registry")
+    registry = {name: _process(reader, i, "the registry") for name, i in registry_roots.items()}
+    in_table = {id(p) for p in processes}
+    _check(len(in_table) == len(processes), "a process is twice in the process table")
+    _check(len({p.pid for p in processes}) == len(processes), "two processes share a pid")
+    queued = {id(p) for p in queue}
+    _check(len(queued) == len(queue), "a process is twice in the run queue")
+    for proc in reader.by_kind[R_PROCESS]:
+        if proc.state == DEAD:
+            _check(id(proc) not in in_table, f"dead process {proc.pid} is in the process table")
+            _check(proc.ctx is None, f"dead process {proc.pid} still has a context")
+            continue
+        _check(id(proc) in in_table, f"live process {proc.pid} is not in the process table")
+        _check((proc.state == RUNNABLE) == (id(proc) in queued),
+               f"process {proc.pid} is {proc.state} but {'' if id(proc) in queued else 'not '}in the run queue")
+        _check((proc.wait_mode in _WAITING_MODES) == (proc.state == WAITING),
+               f"process {proc.pid} is {proc.state} with wait mode {proc.wait_mode}")
+        _check(proc.state in (WAITING, SLEEPING) or reader.remaining.get(proc.pid) is None,
+               f"runnable process {proc.pid} has a timer")
+    _check_chains(processes, facts)
+    for name, proc in registry.items():
+        _check(id(proc) in in_table and proc.name == name, f"the name {name} is registered to a process "
+                                                           "that does not carry it")
+    system = reader.value(roots.get("system"))
+    _check(type(system) is Instance and system.cls is universe.System, "corrupt image roots: the system object")
+    marker = reader.value(roots.get("timeout_marker"))
+    _check(type(marker) is Instance, "corrupt image roots: the timeout marker")
+    main = reader.optional(roots.get("main"))
+    _check(main is None or type(main) is Process, "corrupt image roots: the main process")
+    counters = roots.get("counters")
+    _check(type(counters) is dict, "corrupt image roots: counters")
+    ihash, pid, ref = counters.get("ihash"), counters.get("pid"), counters.get("ref")
+    _check(all(type(n) is int and 0 <= n < 1 << 62 for n in (ihash, pid, ref)), "corrupt image roots: counters")
+    _check(all(p.pid < pid for p in reader.by_kind[R_PROCESS]), "the next pid repeats an existing one")
+    clock = roots.get("clock_ms")
+    _check(type(clock) in (int, float) and math.isfinite(clock) and 0 <= clock < 1e15,
+           "corrupt image roots: the clock")
+    return ProcessTable(processes, queue, registry, main, system, marker, ihash, pid, ref,
+                        float(clock))
+
+
+def _list(value: Any, what: str) -> list:
+    _check(type(value) is list, f"corrupt image roots: {what}")
+    return value
+
+
+def _process(reader: Any, index: Any, where: str) -> Process:
+    found = reader.obj(index)
+    _check(type(found) is Process, f"{where} holds {type(found).__name__}, not a process")
+    return found
+
+
+def _check_chains(processes: list[Process], facts: CodeFacts) -> None:
+    """Each live process runs a chain of live contexts of its own, each stack as deep
+    as its pc needs: the top one's full (runnable) or waiting for the value its parked
+    primitive will answer, every other one waiting for the value of its send."""
+    owner: dict[int, int] = {}
+    for proc in processes:
+        ctx = proc.ctx
+        _check(isinstance(ctx, Context), f"live process {proc.pid} has no context")
+        pending = 0 if proc.state == RUNNABLE else 1
+        while ctx is not None:
+            _check(id(ctx) not in owner, f"process {proc.pid} shares a context with process "
+                                         f"{owner.get(id(ctx), proc.pid)} (or its chain is a cycle)")
+            owner[id(ctx)] = proc.pid
+            _check(ctx.pc >= 0, f"process {proc.pid} would continue in a context that has returned")
+            code = ctx.method
+            height = len(ctx.stack) - code.num_args - code.num_temps
+            heights = facts.heights[id(code)]
+            _check(height >= heights[ctx.pc] - pending,
+                   f"process {proc.pid}: the stack of {_describe(code)} is empty where a value is needed "
+                   f"(pc {ctx.pc})")
+            pending = 1
+            ctx = ctx.sender
