@@ -52,6 +52,17 @@ _FIELDS = frozenset({B.PUSH_FIELD, B.POP_FIELD, B.STORE_FIELD})
 _OUTERS = frozenset({B.PUSH_OUTER, B.POP_OUTER, B.STORE_OUTER})
 _GLOBALS = frozenset({B.PUSH_GLOBAL, B.STORE_GLOBAL})
 _BINARY_SENDS = frozenset(B.SPECIAL_SENDS.values())
+_JUMP_BACK = B.JUMP_BACK
+# Opcodes whose operands name something that must exist (a local, field, literal, ...).
+_CHECKED = _LOCALS | _FIELDS | _OUTERS | _GLOBALS | B.SENDS | {B.PUSH_LITERAL, B.PUSH_BLOCK}
+
+
+def unit_name(unit: Any) -> str:
+    """``Class>>selector`` or ``[] in Class>>selector``, for a refusal."""
+    method = unit.home_method
+    holder = method.holder if method is not None else None
+    where = f"{holder.name if holder is not None else '?'}>>{method.selector if method is not None else '?'}"
+    return f"[] in {where}" if type(unit) is CompiledBlock else where
 
 
 def missing_effects() -> list[str]:
@@ -59,29 +70,29 @@ def missing_effects() -> list[str]:
     return [op.name for op in B.OPCODES if op.code not in B.QUICKENED and op.name not in EFFECTS]
 
 
-def check_code(unit: Any, name: str, fields: int, outer_slots: list[int]) -> list[int | None]:
+def check_code(unit: Any, fields: int, outer_slots: list[int]) -> list[int | None]:
     """Verify ``unit`` (a CompiledMethod or CompiledBlock whose literals and sites are
     already of checked types); ``fields`` is how many instance variables its receiver
     has, ``outer_slots`` the slot counts of its enclosing code units, innermost first.
     Answer the operand-stack height before each instruction (None where no instruction
-    starts or none is reachable). Raises ImageError naming ``name``."""
+    starts or none is reachable). Raises ImageError naming the unit."""
     code = unit.code
     size = len(code)
     if not size:
-        raise ImageError(f"{name} has no code")
+        raise ImageError(f"{unit_name(unit)} has no code")
     slots = unit.num_args + unit.num_temps
     literals, sites = unit.literals, unit.sites
+    table = _TABLE
     starts = bytearray(size)
     pc = 0
-    table = _TABLE
     while pc < size:
         entry = table.get(code[pc])
         if entry is None:
-            raise ImageError(f"{name}: unknown opcode {code[pc]} at {pc}")
+            raise ImageError(f"{unit_name(unit)}: unknown opcode {code[pc]} at {pc}")
         starts[pc] = 1
         pc += 1 + entry[3]
     if pc != size:
-        raise ImageError(f"{name}: the last instruction is cut off")
+        raise ImageError(f"{unit_name(unit)}: the last instruction is cut off")
     heights: list[int | None] = [None] * size
     heights[0] = 0
     pending = [0]
@@ -91,66 +102,66 @@ def check_code(unit: Any, name: str, fields: int, outer_slots: list[int]) -> lis
         op = code[pc]
         flow, pops, pushes, width = table[op]
         operand = code[pc + 1] if width else 0
-        _check_operand(op, operand, code, pc, name, slots, fields, outer_slots, literals, sites)
+        if op in _CHECKED:
+            _check_operand(op, operand, code, pc, unit, slots, fields, outer_slots, literals, sites)
         if flow == _SEND:
-            argc = sites[operand].argc
-            if op in _BINARY_SENDS and argc != 1:
-                raise ImageError(f"{name}: a binary send with {argc} arguments at {pc}")
-            pops = argc + 1
+            pops = sites[operand].argc + 1
+            if pops != 2 and op in _BINARY_SENDS:
+                raise ImageError(f"{unit_name(unit)}: a binary send with {pops - 1} arguments at {pc}")
         elif pops < 0:
             pops = operand                   # MAKE_ARRAY count
         if height < pops:
-            raise ImageError(f"{name}: the stack is empty where a value is needed at {pc}")
+            raise ImageError(f"{unit_name(unit)}: the stack is empty where a value is needed at {pc}")
         after = height - pops + pushes
-        following = pc + 1 + width
         if flow == _RETURN:
             continue
         if flow == _JUMP or flow == _BRANCH:
-            target = operand
-            backward = op == B.JUMP_BACK
-            if not (0 <= target < size and starts[target]) or (target > pc if backward else target <= pc):
-                raise ImageError(f"{name}: a bad jump from {pc} to {target}")
-            _flow_to(heights, pending, target, after, name)
+            if not (0 <= operand < size and starts[operand]) or \
+                    (operand > pc if op == _JUMP_BACK else operand <= pc):
+                raise ImageError(f"{unit_name(unit)}: a bad jump from {pc} to {operand}")
+            known = heights[operand]
+            if known is None:
+                heights[operand] = after
+                pending.append(operand)
+            elif known != after:
+                raise ImageError(f"{unit_name(unit)}: two stack heights ({known} and {after}) at {operand}")
             if flow == _JUMP:
                 continue
+        following = pc + 1 + width
         if following >= size:
-            raise ImageError(f"{name}: the code runs off its end at {pc}")
+            raise ImageError(f"{unit_name(unit)}: the code runs off its end at {pc}")
         if flow == _NONLOCAL and code[following] != B.RETURN:
-            raise ImageError(f"{name}: a non-local return without its RETURN at {pc}")
-        _flow_to(heights, pending, following, after, name)
+            raise ImageError(f"{unit_name(unit)}: a non-local return without its RETURN at {pc}")
+        known = heights[following]
+        if known is None:
+            heights[following] = after
+            pending.append(following)
+        elif known != after:
+            raise ImageError(f"{unit_name(unit)}: two stack heights ({known} and {after}) at {following}")
     return heights
 
 
-def _flow_to(heights: list, pending: list, pc: int, height: int, name: str) -> None:
-    known = heights[pc]
-    if known is None:
-        heights[pc] = height
-        pending.append(pc)
-    elif known != height:
-        raise ImageError(f"{name}: two stack heights ({known} and {height}) at {pc}")
-
-
-def _check_operand(op: int, operand: int, code: list, pc: int, name: str, slots: int, fields: int,
+def _check_operand(op: int, operand: int, code: list, pc: int, unit: Any, slots: int, fields: int,
                    outer_slots: list[int], literals: list, sites: list) -> None:
     if op in _LOCALS:
         if operand >= slots:
-            raise ImageError(f"{name}: local {operand} of {slots} at {pc}")
+            raise ImageError(f"{unit_name(unit)}: local {operand} of {slots} at {pc}")
     elif op in _FIELDS:
         if operand >= fields:
-            raise ImageError(f"{name}: field {operand} of a receiver with {fields} at {pc}")
+            raise ImageError(f"{unit_name(unit)}: field {operand} of a receiver with {fields} at {pc}")
     elif op in _OUTERS:
         depth, slot = operand, code[pc + 2]
         if not 1 <= depth <= len(outer_slots) or slot >= outer_slots[depth - 1]:
-            raise ImageError(f"{name}: outer variable {depth}:{slot} does not exist at {pc}")
+            raise ImageError(f"{unit_name(unit)}: outer variable {depth}:{slot} does not exist at {pc}")
     elif op == B.PUSH_LITERAL or op in _GLOBALS or op == B.PUSH_BLOCK:
         if operand >= len(literals):
-            raise ImageError(f"{name}: literal {operand} of {len(literals)} at {pc}")
+            raise ImageError(f"{unit_name(unit)}: literal {operand} of {len(literals)} at {pc}")
         literal = literals[operand]
         kind_ok = (type(literal) is str if op in _GLOBALS else
                    type(literal) is CompiledBlock if op == B.PUSH_BLOCK else
                    type(literal) is not str and type(literal) is not CompiledBlock)
         if not kind_ok:
-            raise ImageError(f"{name}: literal {operand} is the wrong kind for {B.OPCODES[op].name} at {pc}")
+            raise ImageError(f"{unit_name(unit)}: literal {operand} is the wrong kind for {B.OPCODES[op].name} at {pc}")
     elif op in B.SENDS:
         if operand >= len(sites):
-            raise ImageError(f"{name}: send site {operand} of {len(sites)} at {pc}")
+            raise ImageError(f"{unit_name(unit)}: send site {operand} of {len(sites)} at {pc}")

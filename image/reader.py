@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 import os
 import struct
+import sys
 import time
+from array import array
 from collections import deque
 from typing import Any
 
@@ -39,7 +41,6 @@ from smalltalk_vm.image.records import (
     ImageError,
     arity,
     from_u32,
-    from_u64,
 )
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.objects import (
@@ -64,6 +65,7 @@ from smalltalk_vm.vm.primitives.registry import lookup_primitive
 from smalltalk_vm.vm.process import DEAD, RUNNABLE, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
 from smalltalk_vm.vm.quicken import quicken
 
+_big_endian = sys.byteorder == "big"
 _pack_word = struct.Struct("<Q").pack
 _unpack_double = struct.Struct("<d").unpack
 
@@ -88,13 +90,15 @@ def _is_flag(value: Any) -> bool:
     return type(value) is bool
 
 
-def _check(condition: bool, reason: str) -> None:
+def _check(condition: bool, reason: str, *details: Any) -> None:
+    """Refuse unless ``condition``; ``reason`` is formatted with ``details`` only then
+    (the checks run once per record: building every message would cost more)."""
     if not condition:
-        raise ImageError(reason)
+        raise ImageError(reason.format(*details) if details else reason)
 
 
 def _text_list(value: Any, what: str) -> list[str]:
-    _check(type(value) is list and all(type(item) is str for item in value), f"{what} is not a list of names")
+    _check(type(value) is list and all(type(item) is str for item in value), "{} is not a list of names", what)
     return value
 
 
@@ -114,8 +118,11 @@ class Reader:
         self.lib_dir = machine.universe.lib_dir if machine is not None else None
         self.objects: list[Any] = []
         self.value_objects: list[Any] = []  # objects, with None where a value may not refer
+        self.ref_end = V.REF_BASE
+        self.sym_end = V.SYM_BASE + self.symbol_count
         self.remaining: dict[int, float | None] = {}     # pid -> seconds left on its timer
         self.field_counts: dict[VClass, int] = {}
+        self.lib_paths: dict[str, str] = {}
         self.by_kind: dict[int, list] = {kind: [] for kind in RECORD_LENGTHS}
 
     # ------------------------------------------------------------------ references and values
@@ -160,39 +167,48 @@ class Reader:
             raise ImageError(f"{what} is {_a(found)}")
         return found
 
-    def values(self, data: bytes) -> list:
-        words = from_u64(data)
-        objects = self.value_objects
-        int_lo, int_hi = V.INT_LO, V.INT_HI
-        ref_base, ref_end = V.REF_BASE, V.REF_BASE + len(objects)
-        char_base, char_limit = V.CHAR_BASE, V.CHAR_LIMIT
-        sym_base, sym_end = V.SYM_BASE, V.SYM_BASE + self.symbol_count
-        nil, true, false = V.NIL, V.TRUE, V.FALSE
-        unpack, pack = _unpack_double, _pack_word
+    def values(self, data: bytes, _array: Any = array, _int_lo: int = V.INT_LO, _int_hi: int = V.INT_HI,
+               _ref_base: int = V.REF_BASE, _char_base: int = V.CHAR_BASE, _char_limit: int = V.CHAR_LIMIT,
+               _sym_base: int = V.SYM_BASE, _nil: int = V.NIL, _true: int = V.TRUE, _false: int = V.FALSE,
+               _unpack: Any = _unpack_double, _pack: Any = _pack_word) -> list:
+        """The VM values of a packed word array: the hot loop of every load (hence the
+        constants bound as default arguments)."""
+        if len(data) % 8:
+            raise ImageError("corrupt word array")
+        packed = _array("Q")
+        packed.frombytes(data)
+        if _big_endian:
+            packed.byteswap()
+        words = packed.tolist()
+        objects, ref_end, sym_end = self.value_objects, self.ref_end, self.sym_end
         for i, w in enumerate(words):
             # Immediates are their own carriers: only doubles and references need work.
-            if int_lo <= w < int_hi:
+            if _int_lo <= w < _int_hi:
                 continue
-            if ref_base <= w < ref_end:
-                words[i] = objects[w - ref_base]
+            if _ref_base <= w < ref_end:
+                found = words[i] = objects[w - _ref_base]
+                if found is None:
+                    raise ImageError("a block's code is used as a value")
             elif w >> 51 != 0xFFF:
-                words[i] = unpack(pack(w))[0]
-            elif char_base <= w < char_limit or sym_base <= w < sym_end or w == nil or w == true or w == false:
+                words[i] = _unpack(_pack(w))[0]
+            elif _char_base <= w < _char_limit or _sym_base <= w < sym_end or w == _nil or w == _true \
+                    or w == _false:
                 continue
             else:
                 words[i] = self.value(w)     # NaN; reserved tags, bad references: refused there
-        if None in words:
-            raise ImageError("a block's code is used as a value")
         return words
 
     def source_path(self, stored: Any) -> str | None:
         """A saved source path: a lib-relative one resolves against this VM's lib/."""
         if stored is None or type(stored) is str:
             return stored
-        _check(type(stored) is list and len(stored) == 2 and stored[0] == LIB_FOLDER and type(stored[1]) is str
-               and stored[1] and os.path.basename(stored[1]) == stored[1] and stored[1] not in (".", ".."),
-               f"corrupt source path {stored!r}")
-        return os.path.join(self.lib_dir or "lib", stored[1])
+        name = stored[1] if type(stored) is list and len(stored) == 2 and stored[0] == LIB_FOLDER else None
+        found = self.lib_paths.get(name) if type(name) is str else None
+        if found is None:
+            _check(type(name) is str and name not in ("", ".", "..") and os.path.basename(name) == name,
+                   "corrupt source path {!r}", stored)
+            found = self.lib_paths[name] = os.path.join(self.lib_dir or LIB_FOLDER, name)
+        return found
 
     # ------------------------------------------------------------------ building
 
@@ -200,68 +216,97 @@ class Reader:
         """Build every object; answer the roots (checked by ``install``)."""
         records = self.records
         _check(type(records) is list, "corrupt image body: the records are not a list")
-        shells = []
+        class_indexes: list[int] = []
+        block_indexes: list[int] = []
+        self.objects = objects = self.make_shells(records, class_indexes, block_indexes)
+        self.value_objects = list(objects)
+        for index in block_indexes:
+            self.value_objects[index] = None          # a block's code is no value (see values)
+        self.ref_end = V.REF_BASE + len(objects)
+        self.sym_end = V.SYM_BASE + self.symbol_count
+        self.fill_all(class_indexes, {R_CLASS: self.fill_class})
+        self.field_counts = verify.check_hierarchy(self.by_kind[R_CLASS])
+        self.fill_all(range(len(records)), {
+            R_BYTES: self.fill_bytes, R_LARGE: self.fill_large, R_METHOD: self.fill_method,
+            R_BLOCK: self.fill_block, R_CLOSURE: self.fill_closure, R_CONTEXT: self.fill_context,
+            R_PROCESS: self.fill_process}, class_indexes)
+        return self.snapshot["roots"]
+
+    def make_shells(self, records: list, class_indexes: list[int], block_indexes: list[int]) -> list:
+        shells: list[Any] = []
+        append = shells.append
+        lengths, types, nil = RECORD_LENGTHS, _SHELL_TYPES, V.NIL
         for index, record in enumerate(records):
             if type(record) is not list or not record or type(record[0]) is not int:
                 raise ImageError(f"record {index} is not a record")
             kind = record[0]
-            length = RECORD_LENGTHS.get(kind)
-            if length is None:
-                raise ImageError(f"unknown record kind {kind}")
-            if len(record) != length:
+            length = lengths.get(kind)
+            if length != len(record):
+                if length is None:
+                    raise ImageError(f"unknown record kind {kind}")
                 raise ImageError(f"corrupt record of kind {kind}: {len(record)} elements instead of {length}")
-            shells.append(_SHELLS[kind](record))
-        self.objects = shells
-        self.value_objects = [None if type(shell) is CompiledBlock else shell for shell in shells]
-        fillers = {R_INSTANCE: self.fill_instance, R_ARRAY: self.fill_array, R_STRING: self.fill_string,
-                   R_BYTES: self.fill_bytes, R_LARGE: self.fill_large, R_CLASS: self.fill_class,
-                   R_METHOD: self.fill_method, R_BLOCK: self.fill_block, R_CLOSURE: self.fill_closure,
-                   R_CONTEXT: self.fill_context, R_PROCESS: self.fill_process}
-        classes = self.by_kind[R_CLASS]
-        self.fill_each(lambda kind: kind == R_CLASS, fillers)
-        self.field_counts = verify.check_hierarchy(classes)
-        self.fill_each(lambda kind: kind != R_CLASS, fillers)
-        return self.snapshot["roots"]
+            if kind <= R_LARGE:                       # plain data: nearly every record of a big heap
+                append(_new_object(types[kind]))
+            elif kind == R_CONTEXT:
+                append(_new_object(BlockContext if record[7] != nil else MethodContext))
+            else:
+                if kind == R_CLASS:
+                    class_indexes.append(index)
+                elif kind == R_BLOCK:
+                    block_indexes.append(index)
+                append(_new_object(types[kind]))
+        return shells
 
-    def fill_each(self, wanted: Any, fillers: dict) -> None:
-        by_kind, objects, records = self.by_kind, self.objects, self.records
+    def fill_all(self, indexes: Any, fillers: dict, class_indexes: list | None = None) -> None:
+        """Fill the records at ``indexes``: Arrays, Strings and Instances inline (they are
+        nearly all of a big heap), the kinds in ``fillers`` through them, the rest not at
+        all. ``class_indexes``: the class records, already filled, whose layouts and
+        field counts the inline checks look up."""
+        by_kind, objects, records, values = self.by_kind, self.objects, self.records, self.values
+        layout_of = {i: objects[i].layout for i in class_indexes or ()}
+        fields_of = {i: self.field_counts[objects[i]] for i in class_indexes or ()}
         index = -1
         try:
-            for index in range(len(records)):
+            for index in indexes:
                 record = records[index]
                 kind = record[0]
-                if wanted(kind):
-                    shell = objects[index]
+                shell = objects[index]
+                if kind == R_ARRAY:
+                    _, cls, items, ihash = record
+                    if layout_of.get(cls) != "array":
+                        self.class_ref(cls, "array", "its class")
+                    shell.cls = objects[cls]
+                    shell.items = values(items)
+                    shell.ihash = ihash if type(ihash) is int and 0 <= ihash < _HASH_LIMIT else _hash(ihash)
+                elif kind == R_STRING:
+                    _, cls, chars = record
+                    if layout_of.get(cls) != "string":
+                        self.class_ref(cls, "string", "its class")
+                    if type(chars) is not str:
+                        raise ImageError("its characters are not text")
+                    shell.cls = objects[cls]
+                    shell.chars = chars
+                    shell.h = 0
+                elif kind == R_INSTANCE:
+                    _, cls, fields, ihash = record
+                    if layout_of.get(cls) != "object":
+                        self.class_ref(cls, "object", "its class")
+                    shell.cls = objects[cls]
+                    shell.fields = fields = values(fields)
+                    if len(fields) != fields_of[cls]:
+                        raise ImageError(f"an instance of {objects[cls].name} with {len(fields)} fields instead "
+                                         f"of {fields_of[cls]}")
+                    shell.ihash = ihash if type(ihash) is int and 0 <= ihash < _HASH_LIMIT else _hash(ihash)
+                elif kind in fillers:
                     fillers[kind](shell, record)
                     by_kind[kind].append(shell)
         except ForeignImage:
             raise
         except ImageError as error:
-            raise ImageError(f"record {index} ({KIND_NAMES[self.records[index][0]]}): {error}") from None
+            raise ImageError(f"record {index} ({KIND_NAMES[records[index][0]]}): {error}") from None
         except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as error:
-            raise ImageError(f"corrupt record {index} ({KIND_NAMES[self.records[index][0]]}): "
+            raise ImageError(f"corrupt record {index} ({KIND_NAMES[records[index][0]]}): "
                              f"{type(error).__name__}") from None
-
-    def fill_instance(self, obj: Instance, record: list) -> None:
-        _, cls, fields, ihash = record
-        obj.cls = cls = self.class_ref(cls, "object", "its class")
-        obj.fields = self.values(fields)
-        if len(obj.fields) != self.field_counts[cls]:
-            raise ImageError(f"an instance of {cls.name} with {len(obj.fields)} fields instead of "
-                             f"{self.field_counts[cls]}")
-        obj.ihash = _hash(ihash)
-
-    def fill_array(self, obj: VArray, record: list) -> None:
-        _, cls, items, ihash = record
-        obj.cls = self.class_ref(cls, "array", "its class")
-        obj.items = self.values(items)
-        obj.ihash = _hash(ihash)
-
-    def fill_string(self, obj: VString, record: list) -> None:
-        _, cls, chars = record
-        obj.cls = self.class_ref(cls, "string", "its class")
-        _check(type(chars) is str, "its characters are not text")
-        obj.chars, obj.h = chars, 0
 
     def fill_bytes(self, obj: VBytes, record: list) -> None:
         _, cls, data, ihash = record
@@ -273,7 +318,7 @@ class Reader:
         _, cls, n = record
         obj.cls = self.class_ref(cls, "immediate", "its class")
         _check(type(n) is int, "its value is not an integer")
-        _check(not V.fits_small(n), f"{n} is a SmallInteger, not a large integer")
+        _check(not V.fits_small(n), "{} is a SmallInteger, not a large integer", n)
         obj.n = n
 
     def fill_class(self, obj: VClass, record: list) -> None:
@@ -288,11 +333,11 @@ class Reader:
         for entry in methods:
             _check(type(entry) is list and len(entry) == 2 and _is_text(entry[0]), "corrupt method table entry")
             selector, method = entry
-            _check(selector not in obj.methods, f"{name} has two methods #{selector}")
+            _check(selector not in obj.methods, "{} has two methods #{}", name, selector)
             obj.methods[selector] = self.ref(method, CompiledMethod, f"{name}>>{selector}")
         obj.instance_fields = _text_list(instance_fields, "its instance variables")
         obj.fields = self.values(fields)
-        _check(layout in LAYOUTS, f"unknown layout {layout!r}")
+        _check(layout in LAYOUTS, "unknown layout {!r}", layout)
         _check(_is_flag(is_meta), "corrupt metaclass flag")
         obj.layout, obj.is_meta = layout, is_meta
         _check(source is None or _is_text(source), "its source is not text")
@@ -319,20 +364,24 @@ class Reader:
         obj.first_line = first_line
         obj.temp_names = _text_list(temp_names, "its temporary names")
         _check(len(obj.temp_names) == num_args + num_temps,
-               f"{len(obj.temp_names)} temporary names for {num_args + num_temps} slots")
+               "{} temporary names for {} slots", len(obj.temp_names), num_args + num_temps)
 
     def site(self, entry: Any) -> SendSite:
-        _check(type(entry) is list and len(entry) == 2 and _is_text(entry[0]) and _is_int(entry[1]),
-               "corrupt send site")
+        if type(entry) is not list or len(entry) != 2:
+            raise ImageError("corrupt send site")
         selector, argc = entry
-        _check(arity(selector) == argc, f"a send of #{selector} with {argc} arguments")
+        if _ARITIES.get(selector) != argc or type(argc) is not int:
+            _check(_is_text(selector) and _is_int(argc) and arity(selector) == argc,
+                   "a send of #{!r} with {!r} arguments", selector, argc)
+            if len(_ARITIES) < _ARITIES_KEPT:
+                _ARITIES[selector] = argc
         return SendSite(selector, argc)
 
     def fill_method(self, obj: CompiledMethod, record: list) -> None:
         (_, cls, selector, holder, num_args, num_temps, code, literals, sites, starts, numbers, first_line,
          source, source_file, kind, flags, temp_names, ihash) = record
         obj.cls = self.class_ref(cls, "method", "its class")
-        _check(_is_text(selector) and arity(selector) is not None, f"corrupt selector {selector!r}")
+        _check(_is_text(selector) and arity(selector) is not None, "corrupt selector {!r}", selector)
         obj.selector = selector
         obj.holder = self.optional_ref(holder, VClass, "its holder")
         self.fill_code(obj, num_args, num_temps, code, literals, sites, starts, numbers, first_line, temp_names)
@@ -344,7 +393,7 @@ class Reader:
         obj.primitive = None
         obj.trivial = None
         if kind in (KIND_PRIMITIVE, KIND_CONTROL):
-            _check(obj.holder is not None, f"primitive #{selector} has no holder")
+            _check(obj.holder is not None, "primitive #{} has no holder", selector)
             found = lookup_primitive(obj.holder.name, selector)
             if found is None:
                 raise ForeignImage(f"this VM has no primitive {obj.holder.name}>>{selector}")
@@ -352,7 +401,7 @@ class Reader:
             obj.kind = KIND_CONTROL if is_control else KIND_PRIMITIVE   # this VM's calling convention
         elif kind == KIND_BYTECODE:
             obj.kind = kind
-            _check(bool(obj.code), f"method #{selector} has no code")
+            _check(bool(obj.code), "method #{} has no code", selector)
         else:
             raise ImageError(f"unknown method kind {kind!r}")
 
@@ -375,7 +424,7 @@ class Reader:
         _, method, pc, stack, receiver, sender, outer, closure = record
         is_block = isinstance(obj, BlockContext)
         obj.method = self.ref(method, CompiledBlock if is_block else CompiledMethod, "its method")
-        _check(_is_int(pc) and pc >= -1, f"corrupt pc {pc!r}")
+        _check(_is_int(pc) and pc >= -1, "corrupt pc {!r}", pc)
         obj.pc = pc
         obj.stack = self.values(stack)
         obj.receiver = self.value(receiver)
@@ -390,9 +439,9 @@ class Reader:
     def fill_process(self, obj: Process, record: list) -> None:
         (_, pid, ctx, state, result, reason, crash_trace, mailbox, links, monitors, monitored_by, trap_exit, name,
          wait_mode, wait_arg, remaining, timeout_value, wake_pending, report_crash, on_exit, ihash) = record
-        _check(_is_int(pid) and 0 < pid < 1 << 62, f"corrupt pid {pid!r}")
-        _check(state in STATES, f"unknown process state {state!r}")
-        _check(wait_mode in WAIT_MODES and _is_int(wait_mode), f"unknown wait mode {wait_mode!r}")
+        _check(_is_int(pid) and 0 < pid < 1 << 62, "corrupt pid {!r}", pid)
+        _check(state in STATES, "unknown process state {!r}", state)
+        _check(wait_mode in WAIT_MODES and _is_int(wait_mode), "unknown wait mode {!r}", wait_mode)
         obj.pid, obj.state, obj.wait_mode = pid, state, wait_mode
         obj.cls = None             # set with the Context class, once the globals are known
         obj.ctx = self.optional_ref(ctx, Context, "its context")
@@ -424,9 +473,9 @@ class Reader:
         obj.slices = 0
         if remaining is not None:
             _check(type(remaining) in (int, float) and math.isfinite(remaining) and 0 <= remaining < 1e12,
-                   f"corrupt timer {remaining!r}")
+                   "corrupt timer {!r}", remaining)
             remaining = float(remaining)
-        _check(self.remaining.get(pid, _MISSING) is _MISSING, f"two processes with pid {pid}")
+        _check(self.remaining.get(pid, _MISSING) is _MISSING, "two processes with pid {}", pid)
         self.remaining[pid] = remaining
 
     def monitor_table(self, entries: Any) -> dict | None:
@@ -438,8 +487,13 @@ class Reader:
         return table or None
 
 
+_HASH_LIMIT = 1 << 62
+_ARITIES: dict[str, int] = {}         # selectors seen, with their argument counts
+_ARITIES_KEPT = 50_000
+
+
 def _hash(value: Any) -> int:
-    if type(value) is not int or not 0 <= value < 1 << 62:
+    if type(value) is not int or not 0 <= value < _HASH_LIMIT:
         raise ImageError(f"corrupt identity hash {value!r}")
     return value
 
@@ -452,23 +506,10 @@ def _a(found: Any) -> str:
     return f"{'an' if name[0] in 'AEIOU' else 'a'} {name}"
 
 
-def _new(cls: type) -> Any:
-    return cls.__new__(cls)
-
-
-_SHELLS = {
-    R_INSTANCE: lambda r: _new(Instance),
-    R_ARRAY: lambda r: _new(VArray),
-    R_STRING: lambda r: _new(VString),
-    R_BYTES: lambda r: _new(VBytes),
-    R_LARGE: lambda r: _new(LargeInt),
-    R_CLASS: lambda r: _new(VClass),
-    R_METHOD: lambda r: _new(CompiledMethod),
-    R_BLOCK: lambda r: _new(CompiledBlock),
-    R_CLOSURE: lambda r: _new(Closure),
-    R_CONTEXT: lambda r: _new(BlockContext if r[7] != V.NIL else MethodContext),
-    R_PROCESS: lambda r: _new(Process),
-}
+_new_object = object.__new__
+_SHELL_TYPES = {R_INSTANCE: Instance, R_ARRAY: VArray, R_STRING: VString, R_BYTES: VBytes, R_LARGE: LargeInt,
+                R_CLASS: VClass, R_METHOD: CompiledMethod, R_BLOCK: CompiledBlock, R_CLOSURE: Closure,
+                R_PROCESS: Process}
 
 
 # ====================================================================== installing

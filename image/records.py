@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from functools import lru_cache
 
 # Record kinds (docs/image-format.md, "Record kinds").
 R_INSTANCE, R_ARRAY, R_STRING, R_BYTES, R_LARGE, R_CLASS, R_METHOD, R_BLOCK, R_CLOSURE, \
@@ -71,6 +72,7 @@ def from_u32(data: bytes) -> list[int]:
     return packed.tolist()
 
 
+@lru_cache(maxsize=1 << 14)
 def arity(selector: str) -> int | None:
     """Arguments a message with this selector takes: keywords count their colons,
     binary selectors take one, unary ones none; None for text that is no selector."""

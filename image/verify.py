@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from smalltalk_vm.image.bytecode_check import check_code
+from smalltalk_vm.image.bytecode_check import check_code, unit_name
 from smalltalk_vm.image.records import (
     R_BLOCK,
     R_CLASS,
@@ -59,9 +59,11 @@ _FIELD_LAYOUTS = frozenset({"object", "class"})
 _WAITING_MODES = frozenset({WAIT_RECEIVE, WAIT_BEYOND, WAIT_WAKE})
 
 
-def _check(condition: bool, reason: str) -> None:
+def _check(condition: bool, reason: str, *details: Any) -> None:
+    """Refuse unless ``condition``; ``reason`` is formatted with ``details`` only then
+    (the checks run once per record: building every message would cost more)."""
     if not condition:
-        raise ImageError(reason)
+        raise ImageError(reason.format(*details) if details else reason)
 
 
 # ====================================================================== classes
@@ -84,28 +86,28 @@ def check_hierarchy(classes: list[VClass]) -> dict[VClass, int]:
     for cls in classes:
         meta = cls.cls
         if cls.is_meta:
-            _check(not meta.is_meta, f"{cls.name} is a metaclass whose class is a metaclass")
+            _check(not meta.is_meta, "{} is a metaclass whose class is a metaclass", cls.name)
             continue
-        _check(meta.is_meta, f"the class of {cls.name} is not a metaclass")
-        _check(id(meta) not in owners, f"{cls.name} and {owners.get(id(meta), cls).name} share a metaclass")
+        _check(meta.is_meta, "the class of {} is not a metaclass", cls.name)
+        _check(id(meta) not in owners, "{} and {} share a metaclass", cls.name, owners.get(id(meta), cls).name)
         owners[id(meta)] = cls
         superclass = cls.superclass
         if superclass is not None:
-            _check(not superclass.is_meta, f"the superclass of {cls.name} is a metaclass")
-            _check(meta.superclass is superclass.cls, f"the metaclass of {cls.name} does not inherit "
-                                                       f"from its superclass's metaclass")
+            _check(not superclass.is_meta, "the superclass of {} is a metaclass", cls.name)
+            _check(meta.superclass is superclass.cls, "the metaclass of {} does not inherit "
+                                                       "from its superclass's metaclass", cls.name)
         else:
             _check(meta.superclass is not None and not meta.superclass.is_meta,
-                   f"the metaclass of the root class {cls.name} does not inherit from a class")
+                   "the metaclass of the root class {} does not inherit from a class", cls.name)
     for cls in classes:
         if cls.is_meta and id(cls) not in owners:
             raise ImageError(f"metaclass {cls.name} belongs to no class")
         children = {id(sub) for sub in cls.subclasses}
-        _check(len(children) == len(cls.subclasses), f"{cls.name} lists a subclass twice")
+        _check(len(children) == len(cls.subclasses), "{} lists a subclass twice", cls.name)
         for sub in cls.subclasses:
-            _check(sub.superclass is cls, f"{cls.name} lists {sub.name} as a subclass, which it is not")
+            _check(sub.superclass is cls, "{} lists {} as a subclass, which it is not", cls.name, sub.name)
         if cls.superclass is not None:
-            _check(cls in cls.superclass.subclasses, f"{cls.superclass.name} does not list its subclass {cls.name}")
+            _check(cls in cls.superclass.subclasses, "{} does not list its subclass {}", cls.superclass.name, cls.name)
     counts: dict[VClass, int] = {}
     for cls in classes:
         chain = []
@@ -119,9 +121,9 @@ def check_hierarchy(classes: list[VClass]) -> dict[VClass, int]:
             counts[c] = total
     for cls in classes:
         if cls.layout not in _FIELD_LAYOUTS:
-            _check(counts[cls] == 0, f"{cls.name} ({cls.layout} layout) declares instance variables")
+            _check(counts[cls] == 0, "{} ({} layout) declares instance variables", cls.name, cls.layout)
         _check(len(cls.fields) == counts[cls.cls],
-               f"{cls.name} has {len(cls.fields)} class-side values for {counts[cls.cls]} variables")
+               "{} has {} class-side values for {} variables", cls.name, len(cls.fields), counts[cls.cls])
     return counts
 
 
@@ -130,13 +132,13 @@ def check_kernel(globals_: dict[str, Any]) -> None:
     for name, _superclass, layout in KERNEL:
         cls = globals_.get(name)
         _check(type(cls) is VClass and not cls.is_meta and cls.name == name and cls.layout == layout,
-               f"the kernel class {name} is missing or is not a {layout} class")
+               "the kernel class {} is missing or is not a {} class", name, layout)
     for name in ("Block1", "Block2", "Block3", "Block4"):
-        _check(globals_[name].layout == "closure", f"the kernel class {name} is not a block class")
+        _check(globals_[name].layout == "closure", "the kernel class {} is not a block class", name)
     for name in VM_CLASSES:
         cls = globals_.get(name)
         _check(cls is None or (type(cls) is VClass and not cls.is_meta and cls.layout == "object"),
-               f"the global {name}, which the VM instantiates, is not a class")
+               "the global {}, which the VM instantiates, is not a class", name)
 
 
 # ====================================================================== code and contexts
@@ -147,7 +149,7 @@ def check_graph(reader: Any, universe: Any) -> CodeFacts:
     by_kind = reader.by_kind
     metaclass = universe.Metaclass
     for cls in by_kind[R_CLASS]:
-        _check(not cls.is_meta or cls.cls is metaclass, f"the class of {cls.name} is not Metaclass")
+        _check(not cls.is_meta or cls.cls is metaclass, "the class of {} is not Metaclass", cls.name)
     for large in by_kind[R_LARGE]:
         _check(large.cls is universe.Integer, "a large integer whose class is not Integer")
     heights = _check_code_units(reader, by_kind[R_METHOD], by_kind[R_BLOCK])
@@ -156,7 +158,7 @@ def check_graph(reader: Any, universe: Any) -> CodeFacts:
     for closure in by_kind[R_CLOSURE]:
         code = closure.code
         expected = block_classes[code.num_args] if code.num_args < 4 else universe.Block
-        _check(closure.cls is expected, f"a block of {code.num_args} arguments is an instance of {closure.cls.name}")
+        _check(closure.cls is expected, "a block of {} arguments is an instance of {}", code.num_args, closure.cls.name)
         _check(closure.outer.method is parents.get(id(code)), "a block closed over a context that does not "
                                                               "run the code it appears in")
         _check(_same_value(closure.receiver, closure.outer.receiver), "a block whose receiver is not its "
@@ -186,18 +188,18 @@ def _check_code_units(reader: Any, methods: list[CompiledMethod], blocks: list[C
     counts = reader.field_counts
     for method in methods:
         holder = method.holder
-        name = f"{holder.name if holder is not None else '?'}>>{method.selector}"
         method.flags = method_flags(holder.name, method.selector) if holder is not None else 0
         for flag, temp in _FLAG_TEMPS:
-            _check(not method.flags & flag or temp in method.temp_names, f"{name} lacks its temporary {temp}")
+            _check(not method.flags & flag or temp in method.temp_names, "{} lacks its temporary {}",
+                   unit_name(method), temp)
         if method.code:
-            facts.heights[id(method)] = check_code(method, name, counts[holder] if holder is not None else 0, [])
+            facts.heights[id(method)] = check_code(method, counts[holder] if holder is not None else 0, [])
     for holder in reader.by_kind[R_CLASS]:
         for selector, method in holder.methods.items():
             _check(method.holder is holder and method.selector == selector,
-                   f"{holder.name}>>{selector} holds a method of another class or selector")
-            _check(method.num_args == arity(selector), f"{holder.name}>>{selector} takes "
-                                                        f"{method.num_args} arguments")
+                   "{}>>{} holds a method of another class or selector", holder.name, selector)
+            _check(method.num_args == arity(selector), "{}>>{} takes "
+                                                        "{} arguments", holder.name, selector, method.num_args)
     for block in blocks:
         chain = []
         walker = parents.get(id(block))
@@ -211,9 +213,7 @@ def _check_code_units(reader: Any, methods: list[CompiledMethod], blocks: list[C
             outer_slots = []
         _check(block.method is home or home is None, "a block whose method is not the one it appears in")
         holder = block.method.holder if block.method is not None else None
-        name = f"[] in {holder.name if holder is not None else '?'}>>{block.selector}"
-        facts.heights[id(block)] = check_code(block, name, counts[holder] if holder is not None else 0,
-                                              outer_slots)
+        facts.heights[id(block)] = check_code(block, counts[holder] if holder is not None else 0, outer_slots)
     return facts
 
 
@@ -223,30 +223,35 @@ def _same_value(a: Any, b: Any) -> bool:
 
 def _check_context(ctx: Context, facts: CodeFacts, universe: Any, limit: int) -> None:
     code = ctx.method
-    slots = code.num_args + code.num_temps
-    _check(len(ctx.stack) >= slots, f"a context of {_describe(code)} with {len(ctx.stack)} of its {slots} slots")
+    if len(ctx.stack) < code.num_args + code.num_temps:
+        raise ImageError(f"a context of {_describe(code)} with {len(ctx.stack)} of its "
+                         f"{code.num_args + code.num_temps} slots")
     if isinstance(ctx, BlockContext):
         closure = ctx.closure
-        _check(closure is not None and closure.code is code, f"a block context of {_describe(code)} not running "
-                                                             "its block")
-        _check(ctx.outer is closure.outer, f"a block context of {_describe(code)} with another outer context")
-        _check(_same_value(ctx.receiver, closure.receiver), "a block context whose receiver is not its block's")
+        if closure is None or closure.code is not code:
+            raise ImageError(f"a block context of {_describe(code)} not running its block")
+        if ctx.outer is not closure.outer:
+            raise ImageError(f"a block context of {_describe(code)} with another outer context")
+        if not _same_value(ctx.receiver, closure.receiver):
+            raise ImageError(f"a block context of {_describe(code)} whose receiver is not its block's")
         home = ctx.outer
         steps = 0
         while isinstance(home, BlockContext) and steps < limit:
             home = home.outer
             steps += 1
-        _check(isinstance(home, MethodContext), f"a block context of {_describe(code)} whose home is not a "
-                                                "method context")
+        if not isinstance(home, MethodContext):
+            raise ImageError(f"a block context of {_describe(code)} whose home is not a method context")
         ctx.home = home
-    elif code.source_file != LAUNCHER_FILE and code.holder is not None:
-        _check(_inherits(universe.class_of(ctx.receiver), code.holder),
-               f"a context of {_describe(code)} whose receiver is not a {code.holder.name}")
+    elif code.source_file != LAUNCHER_FILE and code.holder is not None \
+            and not _inherits(universe.class_of(ctx.receiver), code.holder):
+        raise ImageError(f"a context of {_describe(code)} whose receiver is not a {code.holder.name}")
     if ctx.pc >= 0:
         heights = facts.heights.get(id(code))
-        _check(heights is not None, f"a context running {_describe(code)}, which has no code")
-        _check(ctx.pc < len(heights) and heights[ctx.pc] is not None,
-               f"a context of {_describe(code)} at pc {ctx.pc}, which is not an instruction of its code")
+        if heights is None:
+            raise ImageError(f"a context running {_describe(code)}, which has no code")
+        if ctx.pc >= len(heights) or heights[ctx.pc] is None:
+            raise ImageError(f"a context of {_describe(code)} at pc {ctx.pc}, which is not an instruction "
+                             "of its code")
 
 
 def _inherits(cls: VClass, ancestor: VClass) -> bool:
@@ -294,22 +299,25 @@ def check_roots(reader: Any, universe: Any, roots: dict, facts: CodeFacts) -> Pr
     _check(len({p.pid for p in processes}) == len(processes), "two processes share a pid")
     queued = {id(p) for p in queue}
     _check(len(queued) == len(queue), "a process is twice in the run queue")
+    for proc in queue:
+        _check(proc.state != DEAD, "dead process {} is in the run queue", proc.pid)
+        _check(id(proc) in in_table, "process {} is in the run queue but not in the process table", proc.pid)
     for proc in reader.by_kind[R_PROCESS]:
         if proc.state == DEAD:
-            _check(id(proc) not in in_table, f"dead process {proc.pid} is in the process table")
-            _check(proc.ctx is None, f"dead process {proc.pid} still has a context")
+            _check(id(proc) not in in_table, "dead process {} is in the process table", proc.pid)
+            _check(proc.ctx is None, "dead process {} still has a context", proc.pid)
             continue
-        _check(id(proc) in in_table, f"live process {proc.pid} is not in the process table")
+        _check(id(proc) in in_table, "live process {} is not in the process table", proc.pid)
         _check((proc.state == RUNNABLE) == (id(proc) in queued),
-               f"process {proc.pid} is {proc.state} but {'' if id(proc) in queued else 'not '}in the run queue")
+               "process {} is {} but {}in the run queue", proc.pid, proc.state, '' if id(proc) in queued else 'not ')
         _check((proc.wait_mode in _WAITING_MODES) == (proc.state == WAITING),
-               f"process {proc.pid} is {proc.state} with wait mode {proc.wait_mode}")
+               "process {} is {} with wait mode {}", proc.pid, proc.state, proc.wait_mode)
         _check(proc.state in (WAITING, SLEEPING) or reader.remaining.get(proc.pid) is None,
-               f"runnable process {proc.pid} has a timer")
+               "runnable process {} has a timer", proc.pid)
     _check_chains(processes, facts)
     for name, proc in registry.items():
-        _check(id(proc) in in_table and proc.name == name, f"the name {name} is registered to a process "
-                                                           "that does not carry it")
+        _check(id(proc) in in_table and proc.name == name, "the name {} is registered to a process "
+                                                           "that does not carry it", name)
     system = reader.value(roots.get("system"))
     _check(type(system) is Instance and system.cls is universe.System, "corrupt image roots: the system object")
     marker = reader.value(roots.get("timeout_marker"))
@@ -329,13 +337,13 @@ def check_roots(reader: Any, universe: Any, roots: dict, facts: CodeFacts) -> Pr
 
 
 def _list(value: Any, what: str) -> list:
-    _check(type(value) is list, f"corrupt image roots: {what}")
+    _check(type(value) is list, "corrupt image roots: {}", what)
     return value
 
 
 def _process(reader: Any, index: Any, where: str) -> Process:
     found = reader.obj(index)
-    _check(type(found) is Process, f"{where} holds {type(found).__name__}, not a process")
+    _check(type(found) is Process, "{} holds {}, not a process", where, type(found).__name__)
     return found
 
 
@@ -346,18 +354,18 @@ def _check_chains(processes: list[Process], facts: CodeFacts) -> None:
     owner: dict[int, int] = {}
     for proc in processes:
         ctx = proc.ctx
-        _check(isinstance(ctx, Context), f"live process {proc.pid} has no context")
+        _check(isinstance(ctx, Context), "live process {} has no context", proc.pid)
         pending = 0 if proc.state == RUNNABLE else 1
         while ctx is not None:
-            _check(id(ctx) not in owner, f"process {proc.pid} shares a context with process "
-                                         f"{owner.get(id(ctx), proc.pid)} (or its chain is a cycle)")
+            if id(ctx) in owner:
+                raise ImageError(f"process {proc.pid} shares a context with process {owner[id(ctx)]} "
+                                 "(or its chain is a cycle)")
             owner[id(ctx)] = proc.pid
-            _check(ctx.pc >= 0, f"process {proc.pid} would continue in a context that has returned")
+            if ctx.pc < 0:
+                raise ImageError(f"process {proc.pid} would continue in a context that has returned")
             code = ctx.method
-            height = len(ctx.stack) - code.num_args - code.num_temps
-            heights = facts.heights[id(code)]
-            _check(height >= heights[ctx.pc] - pending,
-                   f"process {proc.pid}: the stack of {_describe(code)} is empty where a value is needed "
-                   f"(pc {ctx.pc})")
+            if len(ctx.stack) - code.num_args - code.num_temps < facts.heights[id(code)][ctx.pc] - pending:
+                raise ImageError(f"process {proc.pid}: the stack of {_describe(code)} is empty where a value "
+                                 f"is needed (pc {ctx.pc})")
             pending = 1
             ctx = ctx.sender
