@@ -63,8 +63,17 @@ class Header:
     file_size: int
 
 
+# Text holding lone surrogates (a String made of `55296 asCharacter`) is not UTF-8, so a
+# CBOR text string cannot carry it: such text travels as this private tag around its
+# bytes encoded with "surrogatepass", and reads back as the same text.
+TAG_SURROGATE_TEXT = 51200
+
+
 def encode(body: object, counts: dict, creator: str, now: float | None = None) -> bytes:
-    payload = cbor2.dumps(body)
+    try:
+        payload = cbor2.dumps(body)
+    except UnicodeEncodeError:
+        payload = cbor2.dumps(_escape_surrogates(body))     # rare: only then walk the whole body
     creator_bytes = creator.encode("utf-8")[:65535]
     header_size = _FIXED.size + _CREATOR_LEN.size + len(creator_bytes)
     header = _FIXED.pack(MAGIC, FORMAT_VERSION, 0, header_size, time.time() if now is None else now,
@@ -116,10 +125,56 @@ def decode(data: bytes) -> tuple[Header, object]:
     if hashlib.sha256(data[:end]).digest() != data[end:end + CHECKSUM_SIZE]:
         raise ImageFileError("corrupt image: checksum mismatch")
     try:
-        body = cbor2.loads(data[header.header_size:end])
+        body = cbor2.loads(data[header.header_size:end], tag_hook=_surrogate_text)
     except Exception as error:
         raise ImageFileError(f"corrupt image body: {type(error).__name__}") from None
     return header, body
+
+
+def _escape_surrogates(body: object) -> object:
+    """A copy of ``body`` with every text that is not valid UTF-8 wrapped in
+    TAG_SURROGATE_TEXT (iterative: bodies are deep)."""
+    def convert(item: object) -> object:
+        if type(item) is str:
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return cbor2.CBORTag(TAG_SURROGATE_TEXT, item.encode("utf-8", "surrogatepass"))
+            return item
+        if type(item) is list:
+            copy: list = list(item)
+            pending.append(copy)
+            return copy
+        if type(item) is dict:
+            table = {convert(key): value for key, value in item.items()}
+            pending.append(table)
+            return table
+        return item
+
+    pending: list = []
+    root = convert(body)
+    while pending:
+        container = pending.pop()
+        if type(container) is list:
+            for i, item in enumerate(container):
+                container[i] = convert(item)
+        else:
+            for key, item in container.items():
+                container[key] = convert(item)
+    return root
+
+
+def _surrogate_text(*args: object) -> object:
+    """cbor2's tag hook (its arguments differ between cbor2 versions: the tag is the one
+    that is a CBORTag): TAG_SURROGATE_TEXT back to text; other tags are left for the
+    reader, which refuses them where it expects text or values."""
+    tag = next(arg for arg in args if isinstance(arg, cbor2.CBORTag))
+    if tag.tag == TAG_SURROGATE_TEXT and type(tag.value) is bytes:
+        try:
+            return tag.value.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            pass
+    return tag
 
 
 def read_file(path: str) -> bytes:

@@ -4,7 +4,6 @@ decoded body, finding records in it, and re-signing a changed body into a file t
 loader gets past the checksum with."""
 from __future__ import annotations
 
-import copy
 import struct
 from array import array
 from pathlib import Path
@@ -62,9 +61,9 @@ class Body:
     """A decoded image body to change, then sign and load."""
 
     def __init__(self, data: bytes) -> None:
-        header, body = image_format.decode(data)
+        header, body = image_format.decode(data)          # a fresh structure each time
         self.creator = header.creator
-        self.body = copy.deepcopy(body)
+        self.body = body
         self.records: list = self.body["records"]
         self.roots: dict = self.body["roots"]
 

@@ -1,8 +1,9 @@
-"""Where an image may be written, and headers `vm image info` must survive: a save
+"""Where an image may be written, and what a save and a header must survive: a save
 through a symbolic link writes the link's target (the link stays a link); a FIFO, a
 socket, a device or a folder at the path is refused with a one-line reason and left
 as it was; a header whose creation time is not a date (NaN, infinity, 1e300) is refused
-in one line, by `vm image info` and `vm run --image` alike.
+in one line, by `vm image info` and `vm run --image` alike; text holding lone
+surrogates is saved and read back unchanged.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from conftest import VMSession, run_vm
 
 from smalltalk_vm.image import format as image_format
 from smalltalk_vm.image import store
+from smalltalk_vm.image.boot import LIB_DIR
 
 
 def save_from_vm(vm: VMSession, path: Path | str) -> tuple[str, str]:
@@ -150,3 +152,21 @@ def test_any_calendar_date_is_shown(image_bytes: bytes, tmp_path: Path, created:
     assert result.returncode == 0, result.stderr
     [line] = [line for line in result.stdout.splitlines() if line.startswith("created:")]
     assert line.split(":", 1)[1].strip()
+
+
+# ====================================================================== text that is not UTF-8
+
+def test_lone_surrogates_survive_a_save(vm: VMSession, tmp_path: Path) -> None:
+    """Strings, Symbols and global names holding lone surrogates (which CBOR text cannot
+    carry) are saved and come back as the same text."""
+    path = tmp_path / "surrogates.image"
+    outcome = vm.run("system global: #SurrogateString put: (String new: 2 withAll: (Character value: 55296)). "
+                     "system global: #SurrogateSymbol put: (Character value: 56320) asString asSymbol. "
+                     "system global: (Character value: 55297) asString asSymbol put: 7. "
+                     f"system saveImage: '{path}'")
+    assert outcome.status == "value", outcome.error_text
+    machine, _ = store.load(str(path), LIB_DIR, [], None)
+    globals_ = machine.universe.globals
+    assert globals_["SurrogateString"].chars == "\ud800\ud800"
+    assert machine.universe.symbol_name(globals_["SurrogateSymbol"]) == "\udc00"
+    assert globals_["\ud801"] == machine.universe.make_int(7)
