@@ -35,6 +35,7 @@ from smalltalk_vm.image.records import (
     ImageError,
     arity,
 )
+from smalltalk_vm.vm.bytecodes import SUPER_SEND
 from smalltalk_vm.vm.objects import (
     FLAG_CURTAILED,
     FLAG_ENSURE,
@@ -193,7 +194,9 @@ def _check_code_units(reader: Any, methods: list[CompiledMethod], blocks: list[C
             _check(not method.flags & flag or temp in method.temp_names, "{} lacks its temporary {}",
                    unit_name(method), temp)
         if method.code:
-            facts.heights[id(method)] = check_code(method, counts[holder] if holder is not None else 0, [])
+            facts.heights[id(method)] = heights = check_code(method, counts[holder] if holder is not None else 0, [])
+            _check(holder is not None or not _sends_to_super(method, heights), "{} sends to super without a class",
+                   unit_name(method))
     for holder in reader.by_kind[R_CLASS]:
         for selector, method in holder.methods.items():
             _check(method.holder is holder and method.selector == selector,
@@ -213,8 +216,16 @@ def _check_code_units(reader: Any, methods: list[CompiledMethod], blocks: list[C
             outer_slots = []
         _check(block.method is home or home is None, "a block whose method is not the one it appears in")
         holder = block.method.holder if block.method is not None else None
-        facts.heights[id(block)] = check_code(block, counts[holder] if holder is not None else 0, outer_slots)
+        facts.heights[id(block)] = heights = check_code(block, counts[holder] if holder is not None else 0,
+                                                        outer_slots)
+        _check(holder is not None or not _sends_to_super(block, heights), "{} sends to super without a class",
+               unit_name(block))
     return facts
+
+
+def _sends_to_super(unit: Any, heights: list) -> bool:
+    code = unit.code
+    return any(height is not None and code[pc] == SUPER_SEND for pc, height in enumerate(heights))
 
 
 def _same_value(a: Any, b: Any) -> bool:

@@ -159,6 +159,14 @@ def metaclass_forged(b: Body) -> None:
     b.records[b.class_index("CraftPoint")][1] = b.class_index("Object")
 
 
+def holderless_super(b: Body) -> None:
+    set_code("x", [B.PUSH_SELF, B.SUPER_SEND, 0, B.RETURN], sites=[["yourself", 0]])(b)
+    method = craft_method(b, "x")
+    method[3] = V.NIL                                   # its holder
+    cls = b.records[b.class_index("CraftPoint")]
+    cls[4] = [entry for entry in cls[4] if entry[0] != "x"]
+
+
 def no_block_literal(b: Body) -> None:
     def is_block(literal: Any) -> bool:
         return type(literal) is int and literal >= V.REF_BASE and b.records[literal - V.REF_BASE][0] == R_BLOCK
@@ -268,6 +276,7 @@ FORGERIES = {
                                                  sites=[["value", 0]]), "binary send"),
     "a non-local return without its RETURN": (set_code("x", [B.PUSH_SELF, B.RETURN_NONLOCAL, B.RETURN_SELF]),
                                               "non-local return"),
+    "a super send in a method of no class": (holderless_super, "sends to super without a class"),
 }
 
 
