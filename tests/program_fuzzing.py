@@ -17,6 +17,7 @@ import re
 import resource
 import signal
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,7 +137,10 @@ SHAPES = [
 def expressions(vocabulary: Vocabulary, depth: int = 3) -> st.SearchStrategy[str]:
     selector = st.one_of(st.sampled_from(COMMON), st.sampled_from(vocabulary.selectors))
     names = st.sampled_from(VARIABLES + VARIABLES + GLOBALS + ["p"])
-    primary = st.one_of(literals, names)
+    symbols = st.one_of(selector, st.just("")).map(lambda sel: "#" + sel if sel and (sel[0].isalpha()
+                                                                                    or sel[0] == "_")
+                                                   else "#'" + sel.replace("'", "''") + "'")
+    primary = st.one_of(literals, names, names, symbols)
     if depth <= 0:
         return primary
     inner = st.deferred(lambda: expressions(vocabulary, depth - 1))
@@ -264,7 +268,7 @@ def memory_cap() -> Iterator[None]:
 
 @dataclass
 class Outcome:
-    kind: str                 # value, error, syntax error, exit, deadlock, timeout
+    kind: str                 # value, error, syntax error, exit, deadlock, timeout; crash (a bug)
     text: str = ""            # the error's text and trace, or what stopped the run
     output: str = ""          # what the program printed (stdout and stderr)
 
@@ -279,8 +283,8 @@ def fresh_machine(classpath: list[str] | None = None) -> tuple[Any, list[str]]:
 
 def run_source(text: str, classpath: list[str] | None = None, then: str | None = None) -> Outcome:
     """Compile ``text`` (a do-it, or a class definition followed by the do-it ``then``)
-    in a fresh VM and run it within SOFT_SECONDS. Any Python exception from the
-    compiler or the VM propagates: that is what the fuzzer looks for."""
+    in a fresh VM and run it within SOFT_SECONDS. A Python exception escaping the
+    compiler or the VM is the outcome "crash" (what the fuzzer looks for)."""
     machine, output = fresh_machine(classpath)
     universe = machine.universe
     with alarm(HARD_SECONDS), memory_cap():
@@ -297,6 +301,15 @@ def run_source(text: str, classpath: list[str] | None = None, then: str | None =
             return finish(machine, machine.spawn_method(V.NIL, compiled.method), output)
         except HardTimeout:
             return Outcome("timeout", "a primitive ran past the alarm", "".join(output))
+        except Exception as error:             # escaped the compiler or the VM: what we look for
+            return Outcome("crash", describe_crash(error), "".join(output))
+
+
+def describe_crash(error: Exception) -> str:
+    """``Type: message (at module.function)`` of a Python exception, then its traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{Path(frames[-1].filename).stem}.{frames[-1].name}" if frames else "?"
+    return f"{type(error).__name__}: {error} (at {where})\n" + "".join(traceback.format_exception(error))
 
 
 def entry_for(path: Path) -> str:
@@ -341,6 +354,7 @@ def assert_no_internal_text(outcome: Outcome, tolerate_known: bool = True) -> No
     (a KNOWN_CRASHES entry is tolerated unless ``tolerate_known`` is false)."""
     if tolerate_known and known_crash(outcome) is not None:
         return
+    assert outcome.kind != "crash", outcome.text
     for text in (outcome.text, outcome.output):
         assert not TRACEBACK.search(text), text
         assert "vm: fatal" not in text and "internal error" not in text.lower(), text
