@@ -355,30 +355,38 @@ class Decoder:
         index (lib/Dictionary.som)."""
         if len(keys) < 2:
             return
-        open_objects = {id(frame.obj) for frame in self.stack if frame.obj is not None}
+        seen: set = set()
+        add = seen.add
+        int_lo, int_hi, zero = V.INT_LO, V.INT_HI, V.ZERO
         memo: dict[int, Any] = {}
-        seen = set()
         for key in keys:
-            equality = self.equality_key(key, open_objects, memo, 0)
+            # Numbers become Python numbers, whose == and hash already say 1 = 1.0 = 1
+            # (and NaN equals nothing); everything else a tagged tuple.
+            if type(key) is int and int_lo <= key < int_hi:
+                equality: Any = key - zero
+            elif type(key) is float:
+                if key != key:
+                    continue                                # NaN = NaN is false: never a duplicate
+                equality = key
+            else:
+                equality = self.equality_key(key, memo, 0)
             if equality in seen:
                 raise WireError(f"{what} (RFC 8949 §5.6)")
-            seen.add(equality)
+            add(equality)
 
-    def equality_key(self, value: Any, open_objects: set, memo: dict, depth: int) -> Any:
+    def equality_key(self, value: Any, memo: dict, depth: int) -> Any:
         """A hashable stand-in for ``value`` under the VM's ``=`` (see refuse_duplicates)."""
         kind = type(value)
         if kind is int:
             if V.INT_LO <= value < V.INT_HI:
-                return ("number", value - V.ZERO)
+                return value - V.ZERO
             if V.is_symbol(value):
                 return ("text", self.vm.symbol_name(value))
             return ("word", value)
         if kind is float:
-            if value != value:
-                return ("nan", object())                    # NaN = NaN is false
-            return ("number", int(value)) if value.is_integer() else ("number", value)
+            return ("nan", object()) if value != value else value
         if kind is LargeInt:
-            return ("number", value.n)
+            return value.n
         cls = getattr(value, "cls", None)
         vm = self.vm
         if kind is VString and cls is vm.String:
@@ -386,16 +394,20 @@ class Decoder:
         if kind is VBytes and cls is vm.ByteArray:
             return ("bytes", bytes(value.data))
         identity = ("identity", id(value))
-        if kind is not VArray or cls is not vm.Array or id(value) in open_objects or depth >= _KEY_DEPTH:
+        if kind is not VArray or cls is not vm.Array or depth >= _KEY_DEPTH or self.still_open(value):
             return identity
         found = memo.get(id(value))
         if found is not None:
             return found
         memo[id(value)] = identity                          # a cycle back to it: identity
-        key = ("array", tuple(self.equality_key(item, open_objects, memo, depth + 1)
-                              for item in value.items))
+        key = ("array", tuple(self.equality_key(item, memo, depth + 1) for item in value.items))
         memo[id(value)] = key
         return key
+
+    def still_open(self, obj: Any) -> bool:
+        """Whether ``obj`` is a container still being decoded (its contents are not all
+        there yet, so it can only be compared by identity)."""
+        return any(frame.obj is obj for frame in self.stack)
 
     # -- VM objects
     def find_class(self, name: str) -> VClass:
