@@ -55,6 +55,8 @@ KNOWN_CRASHES = (
     KnownCrash("huge allocation", r"internal error in primitive \S+: MemoryError",
                "Array new: 140737488355327", "helper A: primitives (a size the memory cannot hold is a "
                "MemoryError inside Array class>>new: and friends, shown as an internal error)"),
+    KnownCrash("perform of the empty selector", r"IndexError: string index out of range \(at object\.selector_arity\)",
+               "#'' value: 0", "helper A: perform: family (issue 12: `3 perform: #''` must be an Error)"),
 )
 
 SOFT_SECONDS = 0.15       # the VM's own deadline: the scheduler stops and the machine is dropped

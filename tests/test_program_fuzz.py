@@ -39,10 +39,10 @@ from program_fuzzing import (
 
 VOCABULARY = Vocabulary(library_selectors())
 REAL = real_programs(Path(ROOT))
-CI = settings(max_examples=150, deadline=None, derandomize=True,
+CI = settings(max_examples=300, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 LONG = settings(CI, max_examples=20_000, derandomize=False)
-SAMPLE = settings(CI, max_examples=6)
+SAMPLE = settings(CI, max_examples=10)
 
 
 def check_program(text: str) -> None:
