@@ -319,9 +319,9 @@ def parse_sizes(pairs: Sequence[str]) -> dict[str, int]:
     return sizes
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench",
+        prog=prog,
         description="Run the benchmark programs in the VM and as plain Python; "
                     "report median times and VM/native ratios.")
     parser.add_argument("--quick", action="store_true",
@@ -336,10 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] | None = None) -> int:
-    """The command: answers 0 when every selected benchmark verified, else 1."""
+def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] | None = None,
+         prog: str = "python -m bench") -> int:
+    """The command (named ``prog`` in its help): answers 0 when every selected
+    benchmark verified, else 1."""
     write = out or (lambda text: print(text, flush=True))
-    options = build_parser().parse_args(list(argv) if argv is not None else None)
+    options = build_parser(prog).parse_args(list(argv) if argv is not None else None)
     if options.list:
         for b in BENCHMARKS:
             write(f"{b.name:<18} {b.kind:<6} default size {b.default_size:>6}  quick size {b.quick_size:>5}"

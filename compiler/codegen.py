@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.compiler import ast as A
+from smalltalk_vm.compiler.capture import captured_loop_blocks
 from smalltalk_vm.compiler.inlining import INLINED_SELECTORS, Inlining
 from smalltalk_vm.compiler.scope import Scope
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import SmalltalkSyntaxError
+from smalltalk_vm.vm.errors import SignalException, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import KIND_PRIMITIVE, CompiledBlock, CompiledMethod, SendSite, VClass
 
 PSEUDO_VARIABLES = ("self", "super", "nil", "true", "false", "thisContext")
@@ -91,7 +92,7 @@ class CodeGenerator(Inlining):
         # (kept as a global, so it lives on between inputs and in saved images).
         self.workspace = workspace
         self.unit: _Unit | None = None
-        self.method_node: Any = None
+        self.captured_blocks: set[int] = set()
 
     # ------------------------------------------------------------------ entry points
 
@@ -115,6 +116,7 @@ class CodeGenerator(Inlining):
         unit = _Unit(scope, mdef.line)
         self.unit = unit
         if mdef.body is not None:
+            self.captured_blocks = captured_loop_blocks(mdef.params, mdef.body)
             self._declare_temps(scope, mdef.body.temps, mdef.line)
             self._method_statements(mdef.body.statements)
         method = CompiledMethod(self.vm.Method, mdef.selector, scope.num_args, scope.num_temps,
@@ -134,6 +136,7 @@ class CodeGenerator(Inlining):
         scope = Scope(None, is_block=False)
         unit = _Unit(scope, 1)
         self.unit = unit
+        self.captured_blocks = captured_loop_blocks([], doit.body)
         self._declare_temps(scope, doit.body.temps, 1)
         self._value_body(doit.body.statements)
         method = CompiledMethod(self.vm.Method, selector, 0, scope.num_temps, unit.code,
@@ -265,14 +268,20 @@ class CodeGenerator(Inlining):
         elif node.kind == "false":
             unit.emit(B.PUSH_FALSE)
         else:
-            key = None if node.kind == "array" else (node.kind, repr(node.value))
+            # an int is its own key (its repr would be limited to 4,300 digits); a
+            # float's repr tells 0.0 from -0.0
+            key = None if node.kind == "array" else \
+                (node.kind, node.value if node.kind == "int" else repr(node.value))
             unit.emit(B.PUSH_LITERAL, unit.literal(key, self._literal_value(node)))
 
     def _literal_value(self, node: A.Literal) -> Any:
         vm = self.vm
         kind = node.kind
         if kind == "int":
-            return vm.make_int(node.value)
+            try:
+                return vm.make_int(node.value)
+            except SignalException as error:       # past the VM's Integer size (vm.limits)
+                raise self._error(error.message_text, node.line) from None
         if kind == "float":
             return float(node.value)
         if kind == "string":
@@ -383,11 +392,11 @@ class CodeGenerator(Inlining):
         if not for_value:
             unit.emit(B.POP)
 
-    def _block(self, node: A.Block) -> None:
+    def _block(self, node: A.Block, read_only_params: bool = False) -> None:
         outer_unit = self.unit
         scope = Scope(outer_unit.scope, is_block=True)
         for name in node.params:
-            self._declare(scope, name, node.line)
+            self._declare(scope, name, node.line, read_only_params)
         scope.num_args = len(node.params)
         unit = _Unit(scope, node.line or outer_unit.line)
         self.unit = unit

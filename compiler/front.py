@@ -1,20 +1,23 @@
-"""The compiler's entry points for the rest of the system: load a class file's text into
-a universe, and compile the three do-it forms (statements, a class definition, a method
-definition) of LANGUAGE.md §5.
+"""The compiler's entry points for the rest of the system: turn a source file's bytes
+into text, load a class file's text into a universe, and compile the three do-it forms
+(statements, a class definition, a method definition; docs/language.md).
 
-Parsing is ``compiler.parser``; code generation is ``compiler.codegen``; this module
-only connects them to the universe's class-definition API. It never executes code.
+Source text is UTF-8 (a leading byte-order mark is allowed); anything else is refused
+here as ``file:line:column: not UTF-8 text``, before parsing. Parsing is
+``compiler.parser``; code generation is ``compiler.codegen``; this module only connects
+them to the universe's class-definition API. It never executes code.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from smalltalk_vm.compiler import ast as A
 from smalltalk_vm.compiler.codegen import CodeGenerator
-from smalltalk_vm.compiler.parser import parse_class, parse_doit, parse_input, parse_method_doit
-from smalltalk_vm.compiler.redefinition import migrate, remember_shapes
+from smalltalk_vm.compiler.parser import parse_class, parse_input, parse_method_doit
+from smalltalk_vm.compiler.redefinition import check_subclasses, migrate, remember_shapes
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import CompiledMethod, VClass
 from smalltalk_vm.vm.quicken import quicken
@@ -26,6 +29,8 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     before = remember_shapes(universe, existing if isinstance(existing, VClass) else None)
     try:
         superclass = universe.resolve_superclass(cdef.superclass)
+        if isinstance(existing, VClass):
+            _check_subclasses(universe, cdef, existing, superclass, filename)
         cls = universe.define_class(cdef.name, superclass, cdef.instance_fields, cdef.class_fields)
     except LoadError as error:
         raise SmalltalkSyntaxError(str(error), filename, cdef.line, 1) from None
@@ -37,12 +42,29 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
     return cls
 
 
+def _check_subclasses(universe: Any, cdef: A.ClassDef, existing: VClass, superclass: VClass | None,
+                      filename: str) -> None:
+    def compiles(side: VClass, names: list[str], method: CompiledMethod) -> None:
+        try:
+            CodeGenerator(universe, names, method.source_file).compile_method(_method_source(side, method))
+        except SmalltalkSyntaxError as error:
+            raise SmalltalkSyntaxError(
+                f"redefining {cdef.name} would break {side.name}>>{method.selector} ({error.located()})",
+                filename, cdef.line, 1) from None
+    check_subclasses(universe, existing, superclass, cdef.instance_fields, cdef.class_fields, compiles)
+
+
+def _method_source(side: VClass, method: CompiledMethod) -> A.MethodDef:
+    """``method`` parsed again from its source. Leading newlines keep its line numbers
+    those of its file."""
+    text = "\n" * max(method.first_line - 1, 0) + f"{side.name} >> " + method.source
+    return parse_method_doit(text, method.source_file).method
+
+
 def _recompile(universe: Any, side: VClass, method: CompiledMethod) -> None:
     """Compile ``method`` again from its source, for the current field positions of
-    ``side``. Leading newlines keep its line numbers those of its file."""
-    text = "\n" * max(method.first_line - 1, 0) + f"{side.name} >> " + method.source
-    compile_method_in(universe, side, parse_method_doit(text, method.source_file).method,
-                      method.source_file)
+    ``side``."""
+    compile_method_in(universe, side, _method_source(side, method), method.source_file)
 
 
 def _install(universe: Any, cls: VClass, methods: list[A.MethodDef], filename: str) -> None:
@@ -55,8 +77,40 @@ def _install(universe: Any, cls: VClass, methods: list[A.MethodDef], filename: s
             raise SmalltalkSyntaxError(str(error), filename, mdef.line, 1) from None
 
 
-def load_class_source(universe: Any, text: str, filename: str) -> VClass:
-    """The ``class_loader`` a universe is given: compile a class file into it."""
+BYTE_ORDER_MARK = "\ufeff"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """The text of a source file's bytes: UTF-8, without a leading byte-order mark.
+    Anything else is a SmalltalkSyntaxError at the first byte that is not UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[:error.start]
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode("utf-8", "replace")) + 1
+        raise SmalltalkSyntaxError("not UTF-8 text", filename, before.count(b"\n") + 1, column) from None
+    return text[1:] if text.startswith(BYTE_ORDER_MARK) else text
+
+
+def check_text(text: str, filename: str) -> str:
+    """Text that came from outside as a Python str (a command-line argument, a line of
+    standard input decoded with ``surrogateescape``): refused like a file when it
+    holds a surrogate, which stands for bytes that were not UTF-8."""
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        start = bad.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        raise SmalltalkSyntaxError("not UTF-8 text", filename, text.count("\n", 0, start) + 1,
+                                   start - line_start + 1)
+    return text[1:] if text.startswith(BYTE_ORDER_MARK) else text
+
+
+def load_class_source(universe: Any, source: str | bytes, filename: str) -> VClass:
+    """The ``class_loader`` a universe is given: compile a class file (its bytes, or
+    its text) into it."""
+    text = decode_source(source, filename) if isinstance(source, bytes) else source
     return define_class(universe, parse_class(text, filename), filename, text)
 
 
@@ -68,13 +122,6 @@ def compile_method_in(universe: Any, cls: VClass, mdef: A.MethodDef, filename: s
     except LoadError as error:
         raise SmalltalkSyntaxError(str(error), filename, mdef.line, 1) from None
     return method
-
-
-def compile_statements(universe: Any, text: str, filename: str = "<doit>",
-                       resolve_unknown: Callable[[str], bool] | None = None) -> CompiledMethod:
-    """Statements (optionally starting with ``| temps |``) as a method ``doIt`` whose
-    result is the value of the last statement."""
-    return _doit_method(universe, parse_doit(text, filename), text, filename, resolve_unknown, False)
 
 
 def _doit_method(universe: Any, node: A.DoIt, text: str, filename: str,

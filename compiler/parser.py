@@ -18,7 +18,9 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from smalltalk_vm.compiler import ast as A
+from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm.errors import SmalltalkSyntaxError
+from smalltalk_vm.vm.text import first_surrogate
 
 GRAMMAR_PATH = os.path.join(os.path.dirname(__file__), "grammar.lark")
 
@@ -56,25 +58,28 @@ def parse_number(token: Token) -> A.Literal:
     text = str(token)
     negative = text.startswith("-")
     digits = text[1:] if negative else text
-    if "r" in digits:
-        radix_text, _, value_text = digits.partition("r")
-        radix = int(radix_text)
-        if not 2 <= radix <= 36:
-            raise _Located(f"radix {radix} out of range 2..36", token)
-        try:
-            n = int(value_text, radix)
-        except ValueError:
-            raise _Located(f"'{value_text}' is not a number in radix {radix}", token) from None
-        return A.Literal("int", -n if negative else n, token.line)
-    if "." in digits or "e" in digits or "E" in digits:
-        # `1e16` is a Double here (not Smalltalk-80's Integer), so every printed
-        # Double reads back as itself.
-        return A.Literal("float", float(text), token.line)
-    return A.Literal("int", int(text), token.line)
-
-
-def _selector_line(token: Any) -> int:
-    return getattr(token, "line", 0) or 0
+    try:
+        if "r" in digits:
+            radix_text, _, value_text = digits.partition("r")
+            radix = numtext.from_text(radix_text) if len(radix_text) <= 3 else 0
+            if not 2 <= radix <= 36:
+                raise _Located(f"radix {radix_text} out of range 2..36", token)
+            try:
+                n = numtext.from_text(value_text, radix)
+            except numtext.TooLong:
+                raise
+            except ValueError:
+                shown = value_text if len(value_text) <= 40 else value_text[:37] + "..."
+                raise _Located(f"'{shown}' is not a number in radix {radix}", token) from None
+            return A.Literal("int", -n if negative else n, token.line)
+        if "." in digits or "e" in digits or "E" in digits:
+            # `1e16` is a Double here (not Smalltalk-80's Integer), so every printed
+            # Double reads back as itself.
+            return A.Literal("float", float(text), token.line)
+        n = numtext.from_text(digits)
+    except numtext.TooLong as error:
+        raise _Located(f"number literal too long: {error}", token) from None
+    return A.Literal("int", -n if negative else n, token.line)
 
 
 @v_args(inline=True)
@@ -290,7 +295,7 @@ class _ToAst(Transformer):
         return A.Block(params, body, lbracket.line)
 
     def block_params(self, *tokens):
-        return ("params", [str(t)[1:] for t in tokens if t.type == "BLOCK_PARAM"])
+        return ("params", [str(t)[1:].lstrip() for t in tokens if t.type == "BLOCK_PARAM"])
 
     # ---------------------------------------------------------- literals
 
@@ -347,6 +352,18 @@ def _get_parser() -> Lark:
         return _parser
 
 
+def _describe_token(token: Token) -> str:
+    """A punctuation token by itself (``'.'``), any other by its kind and its text,
+    shortened (``identifier 'foo'``)."""
+    name = _TERMINAL_NAMES.get(token.type, token.type)
+    if name.startswith("'"):
+        return name
+    text = str(token)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{name} '{text}'"
+
+
 def _describe_expected(expected: Any) -> str:
     names = sorted({_TERMINAL_NAMES.get(e, e) for e in expected or ()})
     if not names:
@@ -372,7 +389,7 @@ def _syntax_error(error: Exception, filename: str, text: str) -> SmalltalkSyntax
             what = "unexpected end of input"
         else:
             line, column = error.line, error.column
-            what = f"unexpected {_TERMINAL_NAMES.get(token.type, token.type)} '{token}'"
+            what = f"unexpected {_describe_token(token)}"
         return SmalltalkSyntaxError(what + _describe_expected(error.expected), filename, line, column)
     if isinstance(error, UnexpectedCharacters):
         ch = text[error.pos_in_stream] if 0 <= error.pos_in_stream < len(text) else "?"
@@ -384,6 +401,13 @@ def _syntax_error(error: Exception, filename: str, text: str) -> SmalltalkSyntax
 
 
 def _parse(text: str, start: str, filename: str) -> Any:
+    surrogate = first_surrogate(text)
+    if surrogate >= 0:
+        # Text decoded with surrogateescape (a command line, a terminal) holds bytes
+        # that were not UTF-8: no String or Character may be made of them (vm.text).
+        line = text.count("\n", 0, surrogate) + 1
+        column = surrogate - (text.rfind("\n", 0, surrogate) + 1) + 1
+        raise SmalltalkSyntaxError("not UTF-8 text", filename, line, column)
     parser = _get_parser()
     try:
         return parser.parse(text, start=start)

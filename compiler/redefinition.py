@@ -6,7 +6,10 @@ superclass), as a Smalltalk user expects from Pharo:
   variables whose names survive; new variables start as nil;
 - the class-side variables of the class and its subclasses are carried over by name;
 - the methods of subclasses, compiled against the old field positions, are compiled
-  again from their source.
+  again from their source;
+- the replaced methods, which activations and closures may still be running, are
+  retargeted to the new field positions by name (``vm.obsolete``): a variable that
+  survived keeps working, one that was removed is a clean error.
 
 This module only reacts to a redefinition; creating and redefining classes is
 ``vm.universe``'s job, and compiling is ``compiler.codegen``'s.
@@ -20,6 +23,7 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.objects import CompiledMethod, Instance, VClass
+from smalltalk_vm.vm.obsolete import field_map, retarget
 
 
 @dataclass
@@ -46,6 +50,40 @@ def remember_shapes(universe: Any, cls: VClass | None) -> dict[VClass, _Shape]:
         return {}
     return {c: _Shape(universe.all_field_names(c), universe.all_field_names(c.cls), list(c.fields))
             for c in _family(cls)}
+
+
+def prospective_shapes(universe: Any, existing: VClass, superclass: VClass | None,
+                       instance_fields: list[str], class_fields: list[str]) -> dict[VClass, list[str]]:
+    """The field names every subclass side of ``existing`` will have once it is
+    redefined under ``superclass`` with these fields (the sides of ``existing`` itself
+    are left out: its methods come from the new definition)."""
+    base = universe.all_field_names(superclass) if superclass is not None else []
+    meta_base = universe.all_field_names(superclass.cls if superclass is not None else universe.Class)
+    shapes: dict[VClass, list[str]] = {}
+    pending = [(sub, base + list(instance_fields), meta_base + list(class_fields)) for sub in existing.subclasses]
+    while pending:
+        cls, inherited, meta_inherited = pending.pop()
+        names = inherited + cls.instance_fields
+        meta_names = meta_inherited + cls.cls.instance_fields
+        shapes[cls], shapes[cls.cls] = names, meta_names
+        pending.extend((sub, names, meta_names) for sub in cls.subclasses)
+    return shapes
+
+
+def check_subclasses(universe: Any, existing: VClass, superclass: VClass | None,
+                     instance_fields: list[str], class_fields: list[str],
+                     compiles: Callable[[VClass, list[str], CompiledMethod], None]) -> None:
+    """Compile every subclass method against its shape after the redefinition, before
+    anything changes: a method that would lose a variable it uses makes the whole
+    redefinition fail (raising what ``compiles`` raised, with the method), instead of
+    leaving the classes half migrated."""
+    shapes = prospective_shapes(universe, existing, superclass, instance_fields, class_fields)
+    for side, names in shapes.items():
+        if names == universe.all_field_names(side):
+            continue
+        for method in side.methods.values():
+            if method.source:
+                compiles(side, names, method)
 
 
 def _remap(old_names: list[str], new_names: list[str], old_values: list) -> list:
@@ -75,14 +113,28 @@ def migrate(universe: Any, redefined: VClass, before: dict[VClass, _Shape],
                 for method in list(side.methods.values()):
                     if method.source:
                         recompile(side, method)
-    if instance_maps:
-        _migrate_instances(instance_maps)
+    method_maps = {side: field_map(universe, side.name, old, universe.all_field_names(side))
+                   for c, shape in before.items()
+                   for side, old in ((c, shape.instance_names), (c.cls, shape.class_names))
+                   if universe.all_field_names(side) != old}
+    if instance_maps or method_maps:
+        _migrate_heap(instance_maps, method_maps)
 
 
-def _migrate_instances(maps: dict[VClass, tuple[list[str], list[str]]]) -> None:
+def _migrate_heap(instance_maps: dict[VClass, tuple[list[str], list[str]]],
+                  method_maps: dict[VClass, dict[int, int]]) -> None:
+    """Give every instance its new shape, and retarget every method of a changed class
+    that is no longer installed — replaced now or by an earlier redefinition, still
+    alive because an activation or a closure runs it (``vm.obsolete``). Its field
+    operands are relative to the shape before this redefinition either way."""
     # The VM keeps no table of its objects, so the collector's list of everything
     # alive is the heap to walk; this happens only when a class changes shape.
     for obj in gc.get_objects():
-        if type(obj) is Instance and obj.cls in maps:
-            old_names, new_names = maps[obj.cls]
-            obj.fields = _remap(old_names, new_names, obj.fields)
+        kind = type(obj)
+        if kind is Instance:
+            if obj.cls in instance_maps:
+                old_names, new_names = instance_maps[obj.cls]
+                obj.fields = _remap(old_names, new_names, obj.fields)
+        elif kind is CompiledMethod and obj.holder in method_maps and obj.code \
+                and obj.holder.methods.get(obj.selector) is not obj:
+            retarget(obj, method_maps[obj.holder])

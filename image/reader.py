@@ -470,7 +470,8 @@ class Reader:
         _check(type(on_exit) is list, "corrupt promise list")
         obj.on_exit = [self.value(p) for p in on_exit] or None
         obj.ihash = _hash(ihash)
-        obj.slices = 0
+        obj.depth_mark = None      # transient: the depth check starts over
+        obj.overflowed = False
         if remaining is not None:
             _check(type(remaining) in (int, float) and math.isfinite(remaining) and 0 <= remaining < 1e12,
                    "corrupt timer {!r}", remaining)

@@ -37,9 +37,6 @@ from smalltalk_vm.image.records import (
 )
 from smalltalk_vm.vm.bytecodes import SUPER_SEND
 from smalltalk_vm.vm.objects import (
-    FLAG_CURTAILED,
-    FLAG_ENSURE,
-    FLAG_HANDLER,
     LAUNCHER_FILE,
     BlockContext,
     CompiledBlock,
@@ -53,8 +50,6 @@ from smalltalk_vm.vm.primitives.registry import method_flags
 from smalltalk_vm.vm.process import DEAD, RUNNABLE, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
 from smalltalk_vm.vm.universe import KERNEL, VM_CLASSES
 
-# Temporaries the unwinding machinery reads in methods carrying these flags.
-_FLAG_TEMPS = ((FLAG_HANDLER, "active"), (FLAG_ENSURE, "complete"), (FLAG_CURTAILED, "complete"))
 # Layouts whose instances have named fields (Instances, and classes' class-side variables).
 _FIELD_LAYOUTS = frozenset({"object", "class"})
 _WAITING_MODES = frozenset({WAIT_RECEIVE, WAIT_BEYOND, WAIT_WAKE})
@@ -189,10 +184,9 @@ def _check_code_units(reader: Any, methods: list[CompiledMethod], blocks: list[C
     counts = reader.field_counts
     for method in methods:
         holder = method.holder
+        # The flags the unwinding machinery looks for are this VM's (it reads the
+        # temporaries they name only where they exist).
         method.flags = method_flags(holder.name, method.selector) if holder is not None else 0
-        for flag, temp in _FLAG_TEMPS:
-            _check(not method.flags & flag or temp in method.temp_names, "{} lacks its temporary {}",
-                   unit_name(method), temp)
         if method.code:
             facts.heights[id(method)] = heights = check_code(method, counts[holder] if holder is not None else 0, [])
             _check(holder is not None or not _sends_to_super(method, heights), "{} sends to super without a class",

@@ -1,6 +1,11 @@
 """A REPL session, independent of the terminal: evaluating do-its (statements, class
 definitions, method definitions) on the VM thread, the `:` commands, and the data
 completion needs. The terminal front ends are in ``repl.app``.
+
+Every input answers a ``Result``; nothing a user types (a bad file for `:load`, text
+that is not UTF-8, a do-it that ends its own process) raises out of ``evaluate`` or
+``command``. The session's ``console`` carries the VM's output, and the front end shows
+results through it, so a result always starts on a line of its own.
 """
 from __future__ import annotations
 
@@ -13,13 +18,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from smalltalk_vm.compiler.front import compile_input
+from smalltalk_vm.compiler.front import check_text, compile_input
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
+from smalltalk_vm.vm.console import Console
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure_text
 from smalltalk_vm.vm.host import VMHost
 from smalltalk_vm.vm.machine import Machine
 from smalltalk_vm.vm.objects import LAUNCHER_FILE, Context, VClass, VString
 from smalltalk_vm.vm.process import Process
+from smalltalk_vm.vm.text import escape_surrogates
 
 PRINT_LIMIT = 10_000            # characters of a result's printString
 TRACE_FRAMES = 8                # frames of a run-time error's trace shown
@@ -56,16 +63,29 @@ class Result:
 
 
 class ReplSession:
+    """Driven by one front-end thread (the terminal's); everything that touches VM
+    objects is handed to the VM thread through ``host``. ``evaluate`` blocks until the
+    do-it has finished (or Ctrl-C interrupted it); nothing raises to the caller."""
+
     def __init__(self, machine: Machine, image_path: str | None = None) -> None:
         self.machine = machine
         self.universe = machine.universe
         self.image_path = image_path
+        self.console = Console(on_failure=self._output_failed)
+        machine.set_output(self.console.write, self.console.write_error)
         self.host = VMHost(machine)
         self.host.start()
         self.current: Process | None = None
 
     def close(self) -> None:
         self.host.stop()
+        self.console.end_line()
+        self.console.flush()
+
+    def _output_failed(self, status: int) -> None:
+        """Standard output is gone (the reader of a pipe left): the session ends."""
+        if self.universe.exit_status is None:
+            self.universe.exit_status = status
 
     # ------------------------------------------------------------------ evaluation
 
@@ -120,7 +140,7 @@ class ReplSession:
         future: Future = Future()
         universe = self.universe
         try:
-            compiled = compile_input(universe, text, "<repl>", workspace=True)
+            compiled = compile_input(universe, check_text(text, "<repl>"), "<repl>", workspace=True)
         except SmalltalkSyntaxError as error:
             future.set_result(Result("syntax", error.message, line=error.line, column=error.column))
             return future
@@ -142,7 +162,10 @@ class ReplSession:
     def _evaluated(self, proc: Process, reason: Any, future: Future, show: str) -> None:
         universe = self.universe
         if reason == universe.symbol("normal"):
-            printer = self.machine.spawn_send(proc.result, show, [universe.make_int(PRINT_LIMIT)])
+            # A do-it that ended its own process normally (`Process current exit:
+            # #normal`) has no value of its own: it shows as nil.
+            value = V.NIL if proc.result is None else proc.result
+            printer = self.machine.spawn_send(value, show, [universe.make_int(PRINT_LIMIT)])
             printer.report_crash = False
             self.current = printer
             self.host.watch(printer, lambda p, why: self._printed(p, why, future))
@@ -160,19 +183,26 @@ class ReplSession:
         if reason == universe.symbol("killed"):
             future.set_result(Result("interrupted", "interrupted"))
         elif reason == universe.symbol("normal") and type(proc.result) is VString:
-            future.set_result(Result("value", proc.result.chars))
+            future.set_result(Result("value", escape_surrogates(proc.result.chars)))
         else:
             future.set_result(Result("error", "printString failed: " + self.machine.describe_reason(reason)))
 
     # ------------------------------------------------------------------ commands
 
     def command(self, line: str) -> Result:
+        if not self.host.alive:
+            return Result("quit", self.host.end_reason)
         name, _, argument = line.strip().partition(" ")
         argument = argument.strip()
         handler = self.COMMANDS.get(name)
         if handler is None:
             return Result("error", f"unknown command {name} (try :help)")
-        return handler(self, argument)
+        try:
+            return handler(self, argument)
+        except TimeoutError:
+            return Result("error", f"{name}: the VM did not answer in time")
+        except Exception as error:     # a defect: shown, and the session goes on
+            return Result("error", f"{name} failed: {type(error).__name__}: {error}")
 
     def _help(self, argument: str) -> Result:
         return Result("output", HELP)
@@ -188,7 +218,7 @@ class ReplSession:
         try:
             self.host.call(lambda: saver(path), timeout=None)
         except Exception as error:
-            return Result("error", f"cannot save {path}: {error}")
+            return Result("error", f"cannot save {file_failure_text(error, path)}")
         self.image_path = path
         return Result("output", f"saved {path}")
 
@@ -197,9 +227,8 @@ class ReplSession:
             return Result("error", ":load needs a .som file")
         try:
             cls = self.host.call(lambda: self.universe.load_class_file(argument))
-        except (SmalltalkSyntaxError, LoadError, OSError) as error:
-            text = error.located() if isinstance(error, SmalltalkSyntaxError) else str(error)
-            return Result("error", text)
+        except (SmalltalkSyntaxError, LoadError) as error:
+            return Result("error", load_failure_text(error))
         return Result("defined", f"defined class {cls.name}")
 
     def _inspect(self, argument: str) -> Result:
@@ -208,10 +237,16 @@ class ReplSession:
         return self.evaluate(f"({argument}) inspectString", show="displayStringLimitedTo:")
 
     def _browse(self, argument: str) -> Result:
+        if not argument:
+            return Result("error", ":browse needs a class name")
+
         def browse() -> Result:
             cls = self.universe.globals.get(argument)
             if not isinstance(cls, VClass):
-                cls = self.universe.load_class(argument) if argument[:1].isupper() else None
+                try:
+                    cls = self.universe.load_class(argument) if argument[:1].isupper() else None
+                except (SmalltalkSyntaxError, LoadError) as error:
+                    return Result("error", f"cannot load {argument}: {load_failure_text(error)}")
             if not isinstance(cls, VClass):
                 return Result("error", f"no class named {argument}")
             return Result("output", class_definition(self.universe, cls))
@@ -272,6 +307,10 @@ class ReplSession:
                 cls = cls.superclass
             return sorted(selectors)
         return self.host.call(collect, timeout=2)
+
+
+def load_failure_text(error: SmalltalkSyntaxError | LoadError) -> str:
+    return error.located() if isinstance(error, SmalltalkSyntaxError) else str(error)
 
 
 def receiver_class(universe: Any, receiver: str | None) -> VClass | None:

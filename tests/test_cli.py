@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from conftest import run_vm
 
 
@@ -230,3 +231,124 @@ def test_vm_test_with_only_passing_tests_exits_0(tmp_path: Path) -> None:
     result = run_vm(["test", str(tmp_path)])
     assert (result.returncode, result.stderr) == (0, "")
     assert "2 passed, 0 failed" in summary_line(result.stdout)
+
+
+def test_a_test_that_ends_its_own_process_ends_only_itself(tmp_path: Path) -> None:
+    write_class(tmp_path, "LeavingTest", """LeavingTest = TestCase (
+    | log |
+    testBefore = ( self assert: true )
+    testLeaves = ( Process current exit: #normal. self assert: false )
+    testKilledThroughALink = ( [ 1 / 0 ] spawnLink. Process sleep: 1000 )
+    testAfter = ( self assert: 1 equals: 1 )
+    tearDown = ( system printString: 'tearDown ' + testSelector + '. ' )
+)
+""")
+    result = run_vm(["test", str(tmp_path)])
+    assert_clean_failure(result)
+    assert "2 passed, 2 failed" in summary_line(result.stdout)
+    assert "ERROR: LeavingTest>>#testLeaves: its process ended (#normal) before the test did" in result.stdout
+    assert "tearDown testLeaves." in result.stdout          # still run, by the runner
+    assert ("ERROR: LeavingTest>>#testKilledThroughALink: its process ended (ZeroDivide: Division by zero.)"
+            in result.stdout)
+
+
+# ---------------------------------------------------------------------- eval: what the REPL accepts
+
+def test_eval_of_several_do_its_shares_workspace_variables_and_definitions() -> None:
+    result = run_vm(["eval",
+                     "Counter = Object ( | n | bump = ( n := (n ifNil: [ 0 ]) + 1. ^ n ) )",
+                     "Counter >> twice = ( self bump. ^ self bump )",
+                     "c := Counter new",
+                     "c twice",
+                     "c bump + 10"])
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert result.stdout == "a Counter\n2\n13\n"      # definitions are silent
+
+
+def test_eval_stops_at_the_first_failing_do_it() -> None:
+    result = run_vm(["eval", "1", "nil foo", "3"])
+    assert result.returncode == 1
+    assert result.stdout == "1\n"
+    assert result.stderr.startswith("ERROR: Method foo not found in class Nil")
+    # Each do-it is compiled when its turn comes (it may use a class an earlier one defined).
+    syntax = run_vm(["eval", "1", "2 +"])
+    assert (syntax.returncode, syntax.stdout, syntax.stderr) == (1, "1\n", "<eval 2>:1:4: unexpected end of input\n")
+
+
+def test_eval_of_a_do_it_that_ends_its_process_normally() -> None:
+    result = run_vm(["eval", "'before' println. Process current exit: #normal. 'after' println", "3"])
+    assert (result.returncode, result.stdout, result.stderr) == (0, "before\nnil\n3\n", "")
+
+
+def test_eval_result_after_output_without_a_newline_starts_a_line() -> None:
+    result = run_vm(["eval", "'abc' print. 42"])
+    assert (result.returncode, result.stdout) == (0, "abc\n42\n")
+    result = run_vm(["eval", "'abc' println. 42"])
+    assert result.stdout == "abc\n42\n"
+
+
+def test_eval_refuses_an_argument_that_is_not_utf8() -> None:
+    argument = b"'caf\xe9'".decode("utf-8", "surrogateescape")    # the bytes a Latin-1 terminal sends
+    result = run_vm(["eval", argument])
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", "<eval>:1:5: not UTF-8 text\n")
+
+
+# ---------------------------------------------------------------------- help and version
+
+def test_version_is_the_creator_recorded_in_images(tmp_path: Path) -> None:
+    version = run_vm(["--version"])
+    assert version.returncode == 0
+    assert re.fullmatch(r"smalltalk-vm \S+ \(image format \d+, Python 3\.\d+\.\d+\)\n", version.stdout)
+    image = tmp_path / "v.image"
+    run_vm(["eval", f"system saveImage: '{image}'"])
+    info = run_vm(["image", "info", str(image)])
+    creator = next(line for line in info.stdout.splitlines() if line.startswith("creator:"))
+    assert creator.split()[1:] == version.stdout.split()[:2]
+
+
+HELP_SUBCOMMANDS = [["run"], ["eval"], ["disasm"], ["test"], ["repl"], ["image"], ["image", "info"], []]
+
+
+def help_entries(text: str) -> dict[str, str]:
+    """argument -> its help, from the argument sections of argparse's --help text."""
+    entries: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            current = "section" if line.endswith(":") and line != "usage:" and not line.startswith("usage") else None
+            continue
+        if current is None:
+            continue
+        match = re.match(r"^  (\S.*?)(?:\s{2,}(\S.*))?$", line)
+        if match:
+            current = match.group(1)
+            entries[current] = match.group(2) or ""
+        elif current in entries:
+            entries[current] += " " + line.strip()
+    return entries
+
+
+@pytest.mark.parametrize("subcommand", HELP_SUBCOMMANDS, ids=lambda words: " ".join(words) or "vm")
+def test_every_argument_has_help_text(subcommand: list[str]) -> None:
+    result = run_vm([*subcommand, "--help"])
+    assert result.returncode == 0, result.stderr
+    entries = help_entries(result.stdout)
+    assert entries, result.stdout
+    undocumented = [name for name, text in entries.items() if not text.strip()]
+    assert undocumented == [], result.stdout
+
+
+def test_bench_help_names_vm_bench() -> None:
+    result = run_vm(["bench", "--help"])
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: vm bench ")
+
+
+@pytest.mark.parametrize("source, message", [
+    ("3 + )", "<eval>:1:5: unexpected ')'"),
+    ("#(1 2) . .", "<eval>:1:10: unexpected '.'"),
+    ("x := 3 3", "<eval>:1:8: unexpected number '3'"),        # a kind of token: named, then shown
+])
+def test_a_syntax_error_names_the_token_once(source: str, message: str) -> None:
+    result = run_vm(["eval", source])
+    assert (result.returncode, result.stderr) == (1, message + "\n")

@@ -140,11 +140,6 @@ def share_block(b: Body) -> None:
     method[7] = [*method[7], ref(block)]
 
 
-def handler_without_active(b: Body) -> None:
-    on_do = b.records[b.method_index("Block", "on:do:")]
-    on_do[16] = ["notActive" if name == "active" else name for name in on_do[16]]
-
-
 def kernel_replaced(b: Body) -> None:
     b.roots["globals"]["Integer"] = V.ZERO + 3
 
@@ -236,7 +231,6 @@ FORGERIES = {
     "a metaclass that is a class": (metaclass_forged, "is not a metaclass|share a metaclass"),
     "a subclass list that lies": (subclass_list_forged, "does not list its subclass CraftPoint"),
     "a kernel class replaced": (kernel_replaced, "kernel class Integer"),
-    "a handler method without its flag temporary": (handler_without_active, "lacks its temporary active"),
     # values and references
     "a reference past the records": (set_keep_item(V.REF_BASE + 10 ** 9), "missing object"),
     "a class reference past the records": (swap_field(lambda b: (b.records[b.global_ref("CraftPoint1")], 1), 10 ** 9),

@@ -25,11 +25,6 @@ def native_vm(monkeypatch: pytest.MonkeyPatch) -> VMSession:
     return VMSession()
 
 
-def define_and_run(session: VMSession, source: str, expression: str) -> str:
-    session.define(source)
-    return session.eval(expression)
-
-
 PROGRAM = """
 NativeProbe = (
     | count |

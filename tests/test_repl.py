@@ -4,12 +4,14 @@ commands and images; plus unit tests of the text helpers in repl/source.py and o
 completion data a session offers."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Sequence
 
 import pytest
-from conftest import run_vm
+from conftest import ROOT, run_vm
 
 from smalltalk_vm.repl.source import completion_context, is_complete
 
@@ -448,3 +450,80 @@ def test_library_class_names_are_offered_before_first_use(session):
     classes, _ = session.names()
     # Classes in lib/ that no input has mentioned yet must still complete.
     assert {"Object", "Integer", "Supervisor", "Dictionary", "Vector"} <= set(classes)
+
+
+# ---------------------------------------------------------------------- what a newcomer meets
+
+def test_load_and_browse_of_bad_files_give_one_error_each_and_the_session_goes_on(tmp_path):
+    (tmp_path / "Latin.som").write_bytes(b"Latin = ( name = ( ^ 'caf\xe9' ) )\n")
+    (tmp_path / "Binary.som").write_bytes(bytes(range(256)))
+    (tmp_path / "Broken.som").write_text("Broken = ( go = ( ^ 3 + ) )\n")
+    (tmp_path / "Loop.som").symlink_to("Loop.som")
+    os.mkfifo(tmp_path / "Fifo.som")
+    loads = [f":load {tmp_path / name}" for name in
+             ("Latin.som", "Binary.som", "Broken.som", "Missing.som", "Loop.som", "Fifo.som", "")]
+    result = repl(*loads, ":browse Latin", ":browse Broken", ":browse", ":load", "'still here'",
+                  args=["-cp", str(tmp_path)])
+    assert out_lines(result) == ["'still here'"]
+    errors = result.stderr.splitlines()
+    broken = f"{tmp_path / 'Broken.som'}:1:25: unexpected "          # the parser words the rest
+    assert errors[2].startswith(f"ERROR: {broken}")
+    assert errors[8].startswith(f"ERROR: cannot load Broken: {broken}")
+    assert errors[:2] + errors[3:8] + errors[9:] == [
+        f"ERROR: {tmp_path / 'Latin.som'}:1:26: not UTF-8 text",
+        f"ERROR: {tmp_path / 'Binary.som'}:2:118: not UTF-8 text",
+        f"ERROR: {tmp_path / 'Missing.som'}: No such file or directory",
+        f"ERROR: {tmp_path / 'Loop.som'}: Too many levels of symbolic links",
+        f"ERROR: {tmp_path / 'Fifo.som'}: not a regular file",
+        f"ERROR: {tmp_path}: Is a directory",
+        f"ERROR: cannot load Latin: {tmp_path / 'Latin.som'}:1:26: not UTF-8 text",
+        "ERROR: :browse needs a class name",
+        "ERROR: :load needs a .som file",
+    ]
+    assert result.returncode == 1          # do-its failed (the piped mode's rule)
+
+
+def test_input_that_is_not_utf8_is_refused_with_its_position():
+    child = subprocess.run([sys.executable, "-m", "smalltalk_vm.cli.main", "repl"],
+                           input=b"3\n'caf\xe9'\n4\n", capture_output=True, timeout=60, cwd=ROOT,
+                           env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert child.stdout == b"3\n4\n"
+    assert child.stderr.decode() == "<repl>:1:5: not UTF-8 text\n  'caf\ufffd'\n      ^\n"
+
+
+def test_a_result_after_output_without_a_newline_starts_a_line_of_its_own():
+    result = repl("'abc' print", "'line' println", "'x' print. 'y' print. 3", "4")
+    assert result.stdout == "abc\n'abc'\nline\n'line'\nxy\n3\n4\n"
+
+
+def test_output_of_a_background_process_does_not_hold_the_next_result_on_its_line():
+    # The background process prints while the second do-it sleeps (it runs as soon as
+    # the do-it parks), leaving the line open: the result 7 still gets a line of its own.
+    result = repl("p := [ Process receive. 'tick' print ] spawn. nil", "p send: #go. Process sleep: 200. 7")
+    assert result.stdout == "nil\ntick\n7\n"
+    error = repl("'partial' print. nil foo")
+    assert (error.stdout, error.stderr.splitlines()[0]) == ("partial\n", "ERROR: Method foo not found in class Nil")
+
+
+def test_a_do_it_that_ends_its_process_normally_shows_nil_and_the_session_goes_on():
+    result = repl("'before' println. Process current exit: #normal. 'after' println", "3 + 4")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "before\nnil\n7\n", "")
+
+
+def test_a_vm_thread_that_dies_is_reported_once_with_status_70():
+    """A defect that kills the VM thread (made here by breaking the scheduler loop)
+    ends the session with one line naming it, not silently with status 0."""
+    program = ("import sys\n"
+               "from smalltalk_vm.vm.scheduler import Scheduler\n"
+               "def broken(self, done):\n"
+               "    raise RuntimeError('the scheduler broke')\n"
+               "Scheduler.run_until = broken\n"
+               "import smalltalk_vm.cli.main as cli\n"
+               "sys.argv = ['vm', 'repl']\n"
+               "cli.entry_point()\n")
+    result = subprocess.run([sys.executable, "-c", program], input="3 + 4\n:processes\n5\n",
+                            capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert (result.returncode, result.stdout) == (70, "")
+    assert result.stderr == ("vm: internal error: the VM stopped: RuntimeError: the scheduler broke "
+                             "(a defect of the VM, not of your program; please report it)\n")

@@ -278,3 +278,46 @@ def test_history_survives_a_restart_ctrl_r_search(start, state_home):
     if "'history-probe'" not in second.drain(1.0):
         second.type("\r")
     second.expect(r"^'history-probe'$", timeout=5)
+
+
+@pytest.mark.parametrize("spoil", ["history is a folder", "state home is a file"])
+def test_a_history_that_cannot_be_kept_means_a_session_without_it(start, state_home, spoil):
+    history = os.path.join(state_home, "smalltalk-vm", "repl_history")
+    if spoil == "history is a folder":
+        os.makedirs(history)
+        reason = f"{history}: Is a directory"
+    else:
+        with open(state_home, "w") as handle:
+            handle.write("a file where the state folder should be")
+        reason = f"{os.path.dirname(history)}: Not a directory"
+    terminal = start()
+    terminal.evaluate("3 + 4", "7")
+    terminal.type("\x1b[A")                 # Up: this session's history still works
+    terminal.drain(0.3)
+    terminal.evaluate("", "7")
+    text = terminal.screen_text
+    assert text.count("no history this session") == 1, text
+    assert f"no history this session: {reason}" in text, text
+    assert "Traceback" not in text
+
+
+def test_background_output_at_the_prompt_leaves_the_prompt_a_line_of_its_own(start):
+    terminal = start()
+    terminal.evaluate("[ Process sleep: 500. 'tick' print ] spawn. nil", "nil")
+    terminal.expect(PROMPT)
+    terminal.expect(r"^tick$")              # not "tickst> "
+    terminal.expect(PROMPT)
+    terminal.evaluate("6 * 7", "42")
+
+
+def test_a_history_that_stops_working_is_said_once_and_the_session_goes_on(start, state_home):
+    terminal = start()
+    terminal.evaluate("1 + 1", "2")
+    history = os.path.join(state_home, "smalltalk-vm", "repl_history")
+    os.unlink(history)
+    os.mkdir(history)                         # appending to it now fails
+    terminal.evaluate("2 + 2", "4")
+    terminal.evaluate("3 + 3", "6")
+    text = terminal.screen_text
+    assert text.count("history no longer saved") == 1, text
+    assert f"history no longer saved: {history}: Is a directory" in text, text

@@ -42,6 +42,7 @@ PROGRAMS = [
     Program("strings", "Strings.som"),
     Program("numbers", "Numbers"),
     Program("collections", "Collections.som"),
+    Program("foreign_idioms", "ForeignIdioms.som"),
 ]
 
 

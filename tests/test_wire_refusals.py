@@ -39,11 +39,16 @@ def session(shared_vm: VMSession) -> VMSession:
     ("Vector new append: [ 3 ]; yourself", "block"), ("WireTestPoint x: 1 y: [ 2 ] z: 3", "block"),
     ("Dictionary new at: 1 put: [ 1 ]; yourself", "block"), ("thisContext", "context"),
     ("[ Process receive ] spawn", "Process"), ("Process current", "Process"), ("Integer class", "metaclass"),
-    ("(Character value: 55296) asString", "Unicode"),
 ])
 def test_what_cannot_be_sent_is_refused(session: VMSession, source: str, message: str) -> None:
     with pytest.raises(W.WireError, match=message):
         W.encode(session.universe, session.value(source))
+
+
+def test_a_string_with_a_lone_surrogate_is_refused(session: VMSession) -> None:
+    # The VM itself never makes one (vm/text.py); the encoder refuses it all the same.
+    with pytest.raises(W.WireError, match="Unicode"):
+        W.encode(session.universe, session.universe.new_string("a\ud800"))
 
 
 def test_hosted_refusals_signal_wire_error(session: VMSession) -> None:

@@ -84,7 +84,6 @@ Q_RETURN_FIELD = _op("Q_RETURN_FIELD", ("fused",), "return an instance variable"
 QUICKENED = frozenset({Q_CMP_JUMP, Q_ARITH, Q_RETURN_LOCAL, Q_RETURN_FIELD})
 
 OPCODES: tuple[Opcode, ...] = tuple(_TABLE)
-BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 JUMPS = frozenset({JUMP, JUMP_BACK, JUMP_IF_FALSE, JUMP_IF_TRUE, JUMP_IF_NIL, JUMP_IF_NOT_NIL})
 SENDS = frozenset({SEND, SUPER_SEND, EVENTUAL_SEND, SEND_ADD, SEND_SUB, SEND_MUL, SEND_LT,
                    SEND_GT, SEND_LE, SEND_GE, SEND_EQ, SEND_NE})
@@ -94,10 +93,6 @@ SPECIAL_SENDS: dict[str, int] = {
     "+": SEND_ADD, "-": SEND_SUB, "*": SEND_MUL, "<": SEND_LT, ">": SEND_GT,
     "<=": SEND_LE, ">=": SEND_GE, "=": SEND_EQ, "~=": SEND_NE,
 }
-
-
-def instruction_length(opcode: int) -> int:
-    return 1 + len(OPCODES[opcode].operands)
 
 
 def instructions(code: list[int]) -> Iterator[tuple[int, Opcode, tuple[int, ...]]]:

@@ -2,7 +2,12 @@
 
 Primitives raise ``PrimitiveFailed`` (the method's fallback body runs, or an Error is
 signalled) or ``SignalException`` (a specific Smalltalk exception is signalled in the
-sending context). ``VMFatal`` is for conditions the VM cannot continue from.
+sending context). ``VMFatal`` names a condition the VM cannot run a process on (a bad
+opcode): inside a process it becomes that process's InternalError, keeping its text;
+outside one it reaches the command line as ``vm: fatal: ...``.
+
+``os_error_text`` is the one wording of an operating-system error a user sees: the path
+and the reason, never Python's ``[Errno N]`` form.
 """
 from __future__ import annotations
 
@@ -29,7 +34,23 @@ class SignalException(Exception):
 
 
 class VMFatal(Exception):
-    """The VM cannot go on (a broken kernel, say). Reported without a Python traceback."""
+    """The VM cannot go on with what it was doing. Reported without a Python traceback."""
+
+
+def fault_text(where: str, error: BaseException) -> str:
+    """The messageText of the InternalError a Python exception becomes (``vm.faults``):
+    ``internal error in <where>: <PythonClass>: <text>``; a VMFatal keeps its own text."""
+    if isinstance(error, VMFatal):
+        return f"{where}: {error}"
+    detail = str(error)
+    return f"internal error in {where}: {type(error).__name__}" + (f": {detail}" if detail else "")
+
+
+def method_name(method: Any) -> str:
+    """``Class>>selector`` of a method, or of a block's home method."""
+    home = getattr(method, "home_method", None)
+    holder = getattr(home, "holder", None)
+    return f"{getattr(holder, 'name', '?')}>>{getattr(home, 'selector', '?')}"
 
 
 class LoadError(Exception):
@@ -50,3 +71,19 @@ class SmalltalkSyntaxError(Exception):
 
     def located(self) -> str:
         return f"{self.filename}:{self.line}:{self.column}: {self.message}"
+
+
+def os_error_text(error: OSError, path: str | None = None) -> str:
+    """``path: reason`` for an OSError (``/tmp/x.som: Permission denied``); the path is
+    ``path`` if given, else the one the error names, else left out."""
+    reason = error.strerror or str(error) or type(error).__name__
+    where = path if path is not None else error.filename
+    return f"{where}: {reason}" if where is not None else reason
+
+
+def file_failure_text(error: BaseException, path: str) -> str:
+    """``path: reason`` for anything that made an operation on the file ``path`` fail:
+    the OS's reason for an OSError (not the name of a temporary file it may mention)."""
+    if isinstance(error, OSError):
+        return os_error_text(error, path)
+    return f"{path}: {error}"

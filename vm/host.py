@@ -24,6 +24,7 @@ class VMHost:
         self.stopping = False
         self.ended = threading.Event()
         self.end_reason = ""
+        self.failure: str | None = None    # why the VM thread died, when it did not stop
         self.watchers: dict[int, Callable[[Process, Any], None]] = {}
         self.scheduler.on_death.append(self._died)
 
@@ -38,7 +39,8 @@ class VMHost:
         try:
             self.end_reason = self.scheduler.run_until(lambda: self.stopping)
         except BaseException as error:
-            self.end_reason = f"VM thread failed: {type(error).__name__}: {error}"
+            self.failure = f"{type(error).__name__}: {error}"
+            self.end_reason = f"VM thread failed: {self.failure}"
         finally:
             self.ended.set()
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import VMFatal
+from smalltalk_vm.vm.errors import VMFatal, method_name
+from smalltalk_vm.vm.faults import FaultBoundary
 from smalltalk_vm.vm.native import make_native
 from smalltalk_vm.vm.objects import (
     KIND_ARRAY_AT,
@@ -46,15 +47,31 @@ _ABSENT = object()
 __all__ = ["FINISHED", "SWITCHED", "YIELDED", "Interpreter", "nils"]
 
 
-class Interpreter(Semantics):
+class Interpreter(Semantics, FaultBoundary):
+    """Runs on the VM thread only (the scheduler calls ``run``); never blocks; never
+    raises: a Python exception inside a slice becomes an InternalError of the process
+    (``vm.faults``)."""
+
     def __init__(self, universe: Any) -> None:
         self.vm = universe
         universe.interpreter = self
         self.process: Any = None          # the process being run
 
     def run(self, process: Any, budget: int) -> int:
-        """Run ``process`` for at most ``budget`` reductions."""
+        """Run ``process`` for at most ``budget`` reductions. The ``try`` costs nothing
+        until something raises; recovery reads the faulting context from the loop's
+        frame."""
         self.process = process
+        try:
+            return self.run_slice(process, budget)
+        except Exception as error:
+            ctx = self.recover(error, _SLICE_CODE)
+        if ctx is None:
+            return SWITCHED
+        process.ctx = ctx
+        return YIELDED
+
+    def run_slice(self, process: Any, budget: int) -> int:
         vm = self.vm
         class_of = vm.class_of
         lookup = vm.lookup
@@ -490,7 +507,13 @@ class Interpreter(Semantics):
                     rcv = r
                     continue
                 if kind == KIND_GETTER:
-                    stack[-1] = r.fields[m.trivial]
+                    try:
+                        stack[-1] = r.fields[m.trivial]
+                    except Exception as error:      # a receiver without the field (vm.faults)
+                        ctx = self.send_fault(ctx, len(stack) - 1, pc, method_name(m), error)
+                        if ctx is None:
+                            return SWITCHED
+                        break
                     continue
                 if kind == KIND_IDENTICAL:
                     other = stack.pop()
@@ -545,7 +568,13 @@ class Interpreter(Semantics):
                     pc = 0
                     continue
                 if kind == KIND_SETTER:
-                    r.fields[m.trivial] = stack.pop()
+                    try:
+                        r.fields[m.trivial] = stack.pop()
+                    except Exception as error:
+                        ctx = self.send_fault(ctx, len(stack) - 1, pc, method_name(m), error)
+                        if ctx is None:
+                            return SWITCHED
+                        break
                     continue
                 if kind == KIND_CONSTANT:
                     if argc:
@@ -555,7 +584,11 @@ class Interpreter(Semantics):
                     continue
                 if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
                     ctx.pc = pc
-                    ctx = m.primitive(self, ctx, argc)
+                    base = len(stack) - argc - 1
+                    try:
+                        ctx = m.primitive(self, ctx, argc)
+                    except Exception as error:
+                        ctx = self.send_fault(ctx, base, pc, f"primitive {m.holder.name}>>{m.selector}", error)
                     if ctx is None:
                         return SWITCHED
                     break
@@ -574,3 +607,6 @@ class Interpreter(Semantics):
                     break
                 del stack[-argc - 1:]
                 stack.append(result)
+
+
+_SLICE_CODE = Interpreter.run_slice.__code__

@@ -17,6 +17,7 @@ from smalltalk_vm.vm.objects import Instance, VString
 from smalltalk_vm.vm.process import Process
 from smalltalk_vm.vm.scheduler import Scheduler
 from smalltalk_vm.vm.signals import Signals
+from smalltalk_vm.vm.text import escape_surrogates, first_surrogate
 from smalltalk_vm.vm.universe import ClassLoader, Universe
 
 
@@ -32,6 +33,12 @@ class Outcome:
 
 
 class Machine:
+    """One VM. Not thread-safe: call it from the thread that runs its scheduler (the
+    main thread for `vm run`/`eval`/`test`, the VM thread under a ``VMHost``). ``finish``
+    and its callers block until the process ends; they never raise for what a
+    process does (a failure of the scheduler itself propagates: the command line reports
+    it as an internal error, status 70)."""
+
     def __init__(self, lib_dir: str, classpath: list[str] | None = None,
                  class_loader: ClassLoader | None = None) -> None:
         self.universe = Universe(lib_dir, classpath or [], class_loader)
@@ -45,7 +52,9 @@ class Machine:
         self.after_load()
 
     def after_load(self) -> None:
-        """Wire what the kernel classes must exist for (after bootstrap or an image)."""
+        """Wire what the kernel classes must exist for (after bootstrap or an image),
+        and seal the kernel: from now on programs cannot take it away."""
+        self.universe.seal_kernel()
         self.scheduler.process_class = self.universe.Process
         self.signals.crash_reporter = self.report_crash
 
@@ -75,13 +84,18 @@ class Machine:
             return Outcome("deadlock", waiting=self.scheduler.waiting_count())
         reason = proc.exit_reason
         if reason == universe.symbol("normal"):
-            return Outcome("value", value=proc.result)
+            # None: the process ended normally before answering (`Process current
+            # exit: #normal`); its value is nil.
+            return Outcome("value", value=V.NIL if proc.result is None else proc.result)
         return Outcome("error", value=reason, error_text=self.describe_reason(reason),
                        trace=proc.crash_trace)
 
     def run_program(self, arguments: list[str]) -> Outcome:
         """SOM's entry point: ``system initialize: arguments``."""
         universe = self.universe
+        for position, argument in enumerate(arguments, 1):
+            if first_surrogate(argument) >= 0:      # bytes that were not UTF-8 (vm.text)
+                return Outcome("error", error_text=f"command-line argument {position} is not UTF-8 text")
         args = universe.new_array([universe.new_string(a) for a in arguments])
         self.main = self.spawn_send(universe.system_object, "initialize:", [args])
         return self.finish(self.main)
@@ -111,7 +125,7 @@ class Machine:
         print too), evaluated in the VM; a plain description if printString fails."""
         outcome = self.send(value, "printStringLimitedTo:", [self.universe.make_int(limit)])
         if outcome.status == "value" and type(outcome.value) is VString:
-            return outcome.value.chars
+            return escape_surrogates(outcome.value.chars)
         return f"<{self.universe.class_of(value).name}: printString failed: {outcome.error_text}>"
 
     # ------------------------------------------------------------------ reporting
@@ -125,7 +139,7 @@ class Machine:
             if "messageText" in names:
                 text = reason.fields[names.index("messageText")]
                 if type(text) is VString:
-                    return text.chars
+                    return escape_surrogates(text.chars)
                 if V.is_symbol(text):
                     return universe.symbol_name(text)
             return reason.cls.name

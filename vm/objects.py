@@ -106,9 +106,6 @@ class VClass:
         self.ihash = 0
         self.lookup_cache: dict[str, Any] = {}
 
-    def own_field_count(self) -> int:
-        return len(self.instance_fields)
-
     def __repr__(self) -> str:
         return f"<VClass {self.name}>"
 
@@ -129,6 +126,8 @@ class SendSite:
 FLAG_HANDLER = 1      # BlockClosure>>on:do: — a handler frame
 FLAG_ENSURE = 2       # ensure: — run the argument block when unwound
 FLAG_CURTAILED = 4    # ifCurtailed: — run the argument block only when unwound
+FLAG_SEARCH = 8       # Exception>>searchFrom: — a handler search (its candidate, its handler)
+FLAG_UNWINDER = 16    # Context class>>unwindFrom:to: — running the unwind blocks
 
 # The source file of the VM's own launcher methods (vm.scheduler); traces omit them.
 LAUNCHER_FILE = "<launch>"

@@ -16,6 +16,10 @@ WAITING = "waiting"      # parked in receive, or on a promise
 SLEEPING = "sleeping"    # parked until a timer fires
 DEAD = "dead"
 
+# A timeout this long (milliseconds: 31,000 years) or longer never fires: it is "forever",
+# and no timer is set (a huge Integer or Double must not overflow the clock).
+FOREVER_MS = 1e15
+
 # What a WAITING process waits for.
 WAIT_RECEIVE = 1         # any message: it is handed over directly
 WAIT_BEYOND = 2          # the mailbox growing beyond `wait_arg` messages (selective receive)
@@ -27,6 +31,7 @@ class Process:
         "cls",
         "crash_trace",
         "ctx",
+        "depth_mark",
         "exit_reason",
         "ihash",
         "links",
@@ -35,10 +40,10 @@ class Process:
         "monitors",
         "name",
         "on_exit",
+        "overflowed",
         "pid",
         "report_crash",
         "result",
-        "slices",
         "state",
         "timeout_value",
         "trap_exit",
@@ -68,7 +73,8 @@ class Process:
         self.timeout_value: Any = None      # what the parking primitive answers on timeout
         self.wake_pending = False           # a wake that came while it was not parked
         self.report_crash = True            # log an unhandled error to stderr when it dies
-        self.slices = 0                     # time slices run (the depth check samples them)
+        self.depth_mark: Any = None         # (context, depth, slots) left by the depth check
+        self.overflowed = False             # it has been given its stack overflow error
         self.on_exit: list | None = None    # promises to break if it dies abnormally
         self.ihash = 0
 

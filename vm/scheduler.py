@@ -5,6 +5,12 @@ and the mechanics of parking and waking (mailbox delivery, sleeping, timeouts).
 Processes run for a budget of reductions and go to the back of the run queue; parked
 processes are out of the queue until something wakes them. What an exit signal does
 (links, monitors, trapExit) is ``vm.signals``; this module decides who runs when.
+
+The loop survives anything its parts raise: a process's slice cannot raise (the
+interpreter's fault boundary, ``vm.faults``), and a failing timer action, piece of inbox
+work or death hook is reported on the error output and the loop goes on. Cancelled
+timers leave the heap once they outnumber the live ones, so a server that cancels a
+long timeout per message does not grow.
 """
 from __future__ import annotations
 
@@ -18,10 +24,11 @@ from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.interpreter import FINISHED, YIELDED, Interpreter, nils
+from smalltalk_vm.vm.interpreter import FINISHED, SWITCHED, YIELDED, Interpreter, nils
 from smalltalk_vm.vm.objects import LAUNCHER_FILE, CompiledMethod, Context, SendSite, new_method_context
 from smalltalk_vm.vm.process import (
     DEAD,
+    FOREVER_MS,
     RUNNABLE,
     SLEEPING,
     WAIT_BEYOND,
@@ -33,8 +40,16 @@ from smalltalk_vm.vm.process import (
 from smalltalk_vm.vm.quicken import quicken
 
 BUDGET = 2000          # reductions per time slice
-MAX_DEPTH = 1_000_000  # activations in one process before it gets a stack overflow error
-DEPTH_CHECK_EVERY = 64 # time slices between two looks at a busy process's depth
+# A process's stack is bounded by activations and by slots (arguments, temporaries and
+# operands: what its memory grows with). Past either limit it gets a catchable "stack
+# overflow" Error at its top; past HARD_LIMIT times either (its handlers recursed on)
+# it is ended at once.
+MAX_DEPTH = 1_000_000
+MAX_SLOTS = 10_000_000
+HARD_LIMIT = 2
+DEPTH_MARK_BELOW_TOP = 256   # how far below the top the depth check leaves its mark
+MAX_IDLE_WAIT = 1.0    # seconds the idle loop blocks on the inbox before it looks again
+COMPACT_AT = 64        # cancelled timers tolerated in the heap before it may be rebuilt
 
 
 class Timer:
@@ -69,6 +84,7 @@ class Scheduler:
         self._launchers: dict[tuple[str, int], CompiledMethod] = {}
         self._dying: deque[tuple[Process, Any]] = deque()
         self._burying = False
+        self._cancelled_timers = 0
 
     # ------------------------------------------------------------------ processes
 
@@ -124,9 +140,7 @@ class Scheduler:
         parked it."""
         if proc.state == DEAD:
             return
-        if proc.wake_timer is not None:
-            proc.wake_timer.cancelled = True
-            proc.wake_timer = None
+        self.cancel_wake_timer(proc)
         proc.ctx.stack.append(value)
         proc.wait_mode = 0
         proc.wait_arg = None
@@ -143,12 +157,17 @@ class Scheduler:
         proc.state = state
         proc.wait_mode = mode
         proc.wait_arg = arg
-        if timeout_ms is not None:
+        if timeout_ms is not None and timeout_ms < FOREVER_MS:
             self.set_wake_timer(proc, timeout_ms / 1000.0, on_timeout)
 
     def set_wake_timer(self, proc: Process, seconds: float, on_timeout: Any) -> None:
         proc.timeout_value = on_timeout
         proc.wake_timer = self.add_timer(seconds, lambda: self._time_out(proc))
+
+    def cancel_wake_timer(self, proc: Process) -> None:
+        if proc.wake_timer is not None:
+            self.cancel_timer(proc.wake_timer)
+            proc.wake_timer = None
 
     def _time_out(self, proc: Process) -> None:
         proc.wake_timer = None
@@ -184,19 +203,38 @@ class Scheduler:
         heapq.heappush(self.timers, timer)
         return timer
 
+    def cancel_timer(self, timer: Timer) -> None:
+        """The timer will not fire. It leaves the heap lazily: when it reaches the top,
+        or when cancelled timers outnumber live ones and the heap is rebuilt."""
+        if timer.cancelled:
+            return
+        timer.cancelled = True
+        self._cancelled_timers += 1
+        if self._cancelled_timers > COMPACT_AT and self._cancelled_timers * 2 > len(self.timers):
+            self.timers = [t for t in self.timers if not t.cancelled]
+            heapq.heapify(self.timers)
+            self._cancelled_timers = 0
+
+    def _pop_timer(self) -> Timer:
+        timer = heapq.heappop(self.timers)
+        if timer.cancelled:
+            self._cancelled_timers -= 1
+        return timer
+
     def _fire_due_timers(self) -> None:
         now = time.monotonic()
         timers = self.timers
         while timers and timers[0].deadline <= now:
-            timer = heapq.heappop(timers)
+            timer = self._pop_timer()
+            timers = self.timers
             if not timer.cancelled:
-                timer.action()
+                timer.cancelled = True          # fired: a later cancel is a no-op
+                self._guarded(timer.action, "a timer")
 
     def _next_deadline(self) -> float | None:
-        timers = self.timers
-        while timers and timers[0].cancelled:
-            heapq.heappop(timers)
-        return timers[0].deadline if timers else None
+        while self.timers and self.timers[0].cancelled:
+            self._pop_timer()
+        return self.timers[0].deadline if self.timers else None
 
     # ------------------------------------------------------------------ inbox
 
@@ -212,13 +250,26 @@ class Scheduler:
                 work = self.inbox.get(timeout=block_for)
         except queue.Empty:
             return
-        work()
+        self._guarded(work, "work posted to the VM")
         while True:
             try:
                 work = self.inbox.get_nowait()
             except queue.Empty:
                 return
-            work()
+            self._guarded(work, "work posted to the VM")
+
+    def _guarded(self, action: Callable[..., Any], what: str, *args: Any) -> None:
+        """Run ``action(*args)``; a Python exception is reported and the loop goes on."""
+        try:
+            action(*args)
+        except Exception as error:
+            self.report_internal(f"{what}: {type(error).__name__}: {error}")
+
+    def report_internal(self, text: str) -> None:
+        try:
+            self.vm.error_output(f"vm: internal error in {text}\n")
+        except Exception:
+            pass                    # nowhere left to say it; the loop must go on
 
     # ------------------------------------------------------------------ loop
 
@@ -241,37 +292,103 @@ class Scheduler:
                 deadline = self._next_deadline()
                 if deadline is None and self.outside_sources == 0 and self.inbox.empty():
                     return "done" if done() else "deadlock"
-                wait = 0.05 if deadline is None else max(0.0, deadline - time.monotonic())
+                wait = 0.05 if deadline is None else min(max(0.0, deadline - time.monotonic()), MAX_IDLE_WAIT)
                 self._drain_inbox(wait)
                 continue
             proc = run_queue.popleft()
             if proc.state != RUNNABLE:
                 continue
             self.current = proc
-            status = interp.run(proc, BUDGET)
+            try:
+                status = interp.run(proc, BUDGET)
+            except Exception as error:            # a bug in the fault boundary itself
+                status = self._slice_failed(proc, error)
             self.current = None
             if status == YIELDED:
-                proc.slices += 1
-                if proc.slices % DEPTH_CHECK_EVERY == 0:
-                    self.check_depth(proc)
+                self._guarded(self.check_depth, "the stack depth check", proc)
                 run_queue.append(proc)
             elif status == FINISHED or (proc.ctx is None and proc.state != DEAD):
                 self.terminate(proc, vm.symbol("normal"))
             elif proc.state == RUNNABLE:
                 run_queue.append(proc)
 
+    def _slice_failed(self, proc: Process, error: Exception) -> int:
+        """End a process whose slice raised past the fault boundary."""
+        text = f"the interpreter: {type(error).__name__}: {error}"
+        self.report_internal(f"process {proc.pid}: {text}")
+        self._guarded(self.interpreter.end_process, "ending a failed process", proc,
+                      f"internal error in {text}", [])
+        if proc.state != DEAD:
+            self.terminate(proc, self.vm.symbol("internalError"))
+        return SWITCHED
+
     def check_depth(self, proc: Process) -> None:
-        """Runaway recursion would take all memory: past MAX_DEPTH activations the
-        process gets an error signalled at its top (catchable, like any error)."""
-        depth = 0
+        """After each slice: runaway recursion would take all memory, so past MAX_DEPTH
+        activations or MAX_SLOTS slots the process gets a "stack overflow" Error at its
+        top (catchable, like any error); past HARD_LIMIT times that, it is ended.
+
+        The walk is incremental: the previous check left a mark (a context some way
+        below the top, with the depth and slots from it down), and while that context
+        is live — returned contexts have pc -1, and the stack below a live one does not
+        change — the walk stops there. So a check costs what the top of the stack did
+        since, not the whole depth."""
+        depth = slots = 0
+        mark = proc.depth_mark
+        new_mark = None
         ctx = proc.ctx
         while ctx is not None:
+            if mark is not None and ctx is mark[0] and ctx.pc >= 0:
+                depth += mark[1]
+                slots += mark[2]
+                break
+            if depth == DEPTH_MARK_BELOW_TOP:
+                new_mark = ctx
             depth += 1
-            if depth > MAX_DEPTH:
-                proc.ctx = self.interpreter.signal_in(
-                    proc, "Error", f"stack overflow: more than {MAX_DEPTH} activations")
-                return
+            slots += len(ctx.stack)
             ctx = ctx.sender
+        if new_mark is not None:
+            # The mark's own totals: everything from it down.
+            above, above_slots = self._above(proc.ctx, new_mark)
+            proc.depth_mark = (new_mark, depth - above, slots - above_slots)
+        elif mark is None or proc.ctx is None:
+            proc.depth_mark = None
+        if depth <= MAX_DEPTH and slots <= MAX_SLOTS:
+            proc.overflowed = False
+            return
+        what = (f"more than {MAX_DEPTH} activations" if depth > MAX_DEPTH
+                else f"more than {MAX_SLOTS} slots in {depth} activations")
+        if depth > HARD_LIMIT * MAX_DEPTH or slots > HARD_LIMIT * MAX_SLOTS:
+            proc.depth_mark = None
+            self.interpreter.end_process(proc, f"stack overflow: {what}, still growing after the error",
+                                         self._overflow_trace(proc.ctx), class_name="Error")
+            return
+        if proc.overflowed:
+            return                  # it already has its error; it may be handling it
+        proc.overflowed = True
+        proc.ctx = self.interpreter.signal_in(proc, "Error", f"stack overflow: {what}")
+
+    @staticmethod
+    def _above(top: Context | None, mark: Context) -> tuple[int, int]:
+        """Activations and slots from ``top`` down to, not including, ``mark``."""
+        depth = slots = 0
+        while top is not None and top is not mark:
+            depth += 1
+            slots += len(top.stack)
+            top = top.sender
+        return depth, slots
+
+    @staticmethod
+    def _overflow_trace(ctx: Context | None, ends: int = 10) -> list[str]:
+        """The first and the last frames of a runaway stack."""
+        from smalltalk_vm.vm.primitives.context import describe_context
+        frames = []
+        while ctx is not None:
+            frames.append(ctx)
+            ctx = ctx.sender
+        if len(frames) <= 2 * ends:
+            return [describe_context(c) for c in frames]
+        return ([describe_context(c) for c in frames[:ends]] + [f"... {len(frames) - 2 * ends} more ..."]
+                + [describe_context(c) for c in frames[-ends:]])
 
     # ------------------------------------------------------------------ death
 
@@ -283,9 +400,10 @@ class Scheduler:
             return
         proc.state = DEAD
         proc.exit_reason = reason
-        if proc.wake_timer is not None:
-            proc.wake_timer.cancelled = True
-            proc.wake_timer = None
+        if proc.result is None:
+            proc.result = V.NIL        # ended without returning (`exit: #normal`): no value
+        proc.depth_mark = None         # it holds a context, and so a whole dead stack
+        self.cancel_wake_timer(proc)
         walker = proc.ctx
         while walker is not None:
             walker.pc = -1
@@ -304,7 +422,7 @@ class Scheduler:
             while self._dying:
                 dead, why = self._dying.popleft()
                 for hook in self.on_death:
-                    hook(dead, why)
+                    self._guarded(hook, f"reporting the death of process {dead.pid}", dead, why)
         finally:
             self._burying = False
 

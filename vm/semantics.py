@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import PrimitiveFailed, SignalException, VMFatal
+from smalltalk_vm.vm.errors import PrimitiveFailed, SignalException, fault_text, method_name
 from smalltalk_vm.vm.objects import (
     FLAG_CURTAILED,
     FLAG_ENSURE,
@@ -38,8 +38,9 @@ def nils(count: int) -> tuple:
 
 
 class Semantics:
-    """Mixed into the Interpreter; ``self.vm`` is the universe, ``self.process`` the
-    process being run."""
+    """Mixed into the Interpreter with ``vm.faults.FaultBoundary`` (``send_fault``,
+    ``_unpark``); ``self.vm`` is the universe, ``self.process`` the process being run.
+    VM thread only; never blocks; never raises for a Smalltalk-level problem."""
 
     vm: Any
     process: Any
@@ -73,35 +74,43 @@ class Semantics:
         return self.activate(ctx, method, site.argc)
 
     def activate(self, ctx: Context, method: Any, argc: int) -> Context | None:
-        """Run ``method`` on the receiver and arguments on top of ``ctx``'s stack."""
+        """Run ``method`` on the receiver and arguments on top of ``ctx``'s stack. A
+        Python exception on the way is a fault of this send (``vm.faults``)."""
         kind = method.kind
         stack = ctx.stack
-        if kind == KIND_BYTECODE or kind == KIND_NATIVE:
-            return self.method_context(ctx, method, argc)
-        if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
-            return method.primitive(self, ctx, argc)
-        # KIND_PRIMITIVE, KIND_ARRAY_AT and KIND_ARRAY_AT_PUT all call the primitive here.
-        if kind == KIND_GETTER:
-            stack[-1] = stack[-1].fields[method.trivial]
-            return ctx
-        if kind == KIND_SETTER:
-            value = stack.pop()
-            stack[-1].fields[method.trivial] = value
-            return ctx
-        if kind == KIND_CONSTANT:
-            del stack[len(stack) - argc:]
-            if method.trivial is not None:
-                stack[-1] = method.trivial
-            return ctx
-        receiver = stack[-1 - argc]
-        args = stack[len(stack) - argc:]
+        base = len(stack) - argc - 1
+        resume_pc = ctx.pc
         try:
-            result = method.primitive(self.vm, receiver, *args)
+            if kind == KIND_BYTECODE or kind == KIND_NATIVE:
+                return self.method_context(ctx, method, argc)
+            if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
+                return method.primitive(self, ctx, argc)
+            # KIND_PRIMITIVE, KIND_ARRAY_AT and KIND_ARRAY_AT_PUT all call the primitive here.
+            if kind == KIND_GETTER:
+                stack[-1] = stack[-1].fields[method.trivial]
+                return ctx
+            if kind == KIND_SETTER:
+                value = stack[-1]
+                stack[-2].fields[method.trivial] = value
+                del stack[-1]
+                return ctx
+            if kind == KIND_CONSTANT:
+                del stack[len(stack) - argc:]
+                if method.trivial is not None:
+                    stack[-1] = method.trivial
+                return ctx
+            receiver = stack[-1 - argc]
+            args = stack[len(stack) - argc:]
+            try:
+                result = method.primitive(self.vm, receiver, *args)
+            except Exception as error:
+                return self.primitive_error(ctx, method, argc, error)
+            del stack[-argc - 1:]
+            stack.append(result)
+            return ctx
         except Exception as error:
-            return self.primitive_error(ctx, method, argc, error)
-        del stack[-argc - 1:]
-        stack.append(result)
-        return ctx
+            where = f"primitive {method_name(method)}" if method.primitive is not None else method_name(method)
+            return self.send_fault(ctx, base, resume_pc, where, error)
 
     def method_context(self, ctx: Context, method: Any, argc: int) -> Context:
         stack = ctx.stack
@@ -124,8 +133,11 @@ class Semantics:
         del stack[-argc - 1:]
         handler = vm.lookup(vm.class_of(receiver), "doesNotUnderstand:arguments:")
         if handler is None:
-            raise VMFatal(f"{vm.class_of(receiver).name} does not understand #{selector} "
-                          "nor #doesNotUnderstand:arguments:")
+            # A root class of the user's (`Foo = nil ( )`) has no doesNotUnderstand:.
+            return self.signal_exception(ctx, "MessageNotUnderstood",
+                                         f"{vm.class_of(receiver).name} does not understand #{selector} "
+                                         "(nor #doesNotUnderstand:arguments:)",
+                                         receiver=receiver)
         stack.append(receiver)
         stack.append(vm.symbol(selector))
         stack.append(args)
@@ -138,21 +150,21 @@ class Semantics:
         in the sender with the receiver and arguments popped."""
         if isinstance(error, PrimitiveFailed) and method.code:
             return self.method_context(ctx, method, argc)
-        stack = ctx.stack
-        del stack[-argc - 1:]
+        del ctx.stack[-argc - 1:]
+        return self.push_and_send(ctx, self.exception_for(f"primitive {method_name(method)}", error), "signal", [])
+
+    def exception_for(self, where: str, error: BaseException) -> Any:
+        """The Smalltalk exception a Python exception out of ``where`` becomes: the one a
+        SignalException names, an Error for PrimitiveFailed, else an InternalError (the
+        fault boundary, ``vm.faults``)."""
         vm = self.vm
         if isinstance(error, SignalException):
-            exc = vm.make_exception(error.class_name, error.message_text, **error.fields)
-        elif isinstance(error, PrimitiveFailed):
+            return vm.make_exception(error.class_name, error.message_text, **error.fields)
+        if isinstance(error, PrimitiveFailed):
             reason = f": {error.reason}" if error.reason else ""
-            exc = vm.make_exception("Error", f"primitive {method.holder.name}>>{method.selector} failed{reason}")
-        elif isinstance(error, VMFatal):
-            raise error
-        else:
-            exc = vm.make_exception(
-                "Error", f"internal error in primitive {method.holder.name}>>{method.selector}: "
-                         f"{type(error).__name__}: {error}")
-        return self.push_and_send(ctx, exc, "signal", [])
+            return vm.make_exception("Error", f"{where} failed{reason}")
+        self._unpark(self.process)
+        return vm.make_exception("InternalError", fault_text(where, error))
 
     def signal_in(self, process: Any, class_name: str, text: str) -> Context | None:
         """Signal an exception at the top of a process that is not running (the

@@ -3,18 +3,23 @@ installation with cache invalidation, class loading along the classpath, and the
 factories primitives use to make values.
 
 It does not execute code (that is ``vm.interpreter``) and does not compile source: the
-composition root hands it ``class_loader``, a callable that compiles a class file's text
+composition root hands it ``class_loader``, a callable that compiles a class file's bytes
 into this universe (see ``compiler``).
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException
+from smalltalk_vm.vm.distribution import Standalone
+from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException, os_error_text
+from smalltalk_vm.vm.faults import REMOVED_FIELD
+from smalltalk_vm.vm.limits import check_integer_bits
 from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
     KIND_CONTROL,
@@ -30,8 +35,12 @@ from smalltalk_vm.vm.objects import (
 )
 from smalltalk_vm.vm.primitives.registry import lookup_primitive, method_flags
 from smalltalk_vm.vm.quicken import quicken
+from smalltalk_vm.vm.text import code_point_problem, escape_surrogates
 
-ClassLoader = Callable[["Universe", str, str], VClass]
+ClassLoader = Callable[["Universe", bytes, str], VClass]
+
+_MISSING = object()
+_NO_VALUE = object()
 
 # The kernel: loaded from lib/ before any program starts, in this order, never shadowed
 # by the user's classpath. (name, superclass, layout)
@@ -66,8 +75,22 @@ KERNEL: tuple[tuple[str, str | None, str], ...] = (
 VM_CLASSES: tuple[str, ...] = (
     "Exception", "Error", "ArithmeticError", "ZeroDivide", "MessageNotUnderstood",
     "SubscriptOutOfBounds", "BlockCannotReturn", "NonBooleanReceiver", "Message",
-    "Down", "Exit", "Reference",
+    "Down", "Exit", "Reference", "InternalError", "Node", "NodeUp", "NodeDown",
 )
+
+# Library classes the machinery of exceptions, promises and the wire names; loaded
+# with the VM classes so that they can be protected like them.
+MACHINERY_CLASSES: tuple[str, ...] = (
+    "ExceptionSet", "IllegalResumeAttempt", "Promise", "BrokenPromise", "Wire", "WireError",
+)
+
+# Globals the VM and the machinery of its library rely on. Once the kernel is sealed
+# (after bootstrap or an image load) they cannot be redefined, rebound or removed —
+# methods can still be added or changed with `Name >> selector = ( ... )` — and the VM
+# finds its classes through its own references, never through the globals.
+PROTECTED: frozenset[str] = frozenset(
+    [name for name, _, _ in KERNEL] + list(VM_CLASSES) + list(MACHINERY_CLASSES)
+    + ["system", "nil", "true", "false"])
 
 
 class Universe:
@@ -91,6 +114,9 @@ class Universe:
         self.image_saver: Callable[[str], Any] | None = None
         self.doit_compiler: Callable[[str], Any] | None = None
         self.wire_codec: Any = None            # node.wire, for the Wire class
+        # The node layer when this VM is a node (vm.distribution.Distribution).
+        self.distribution: Any = Standalone(self)
+        self.class_versions: dict[str, tuple] = {}   # vm.versions' cache
         self.scheduler: Any = None          # set by the machine that owns this universe
         self.interpreter: Any = None
         self.system_object: Any = None
@@ -102,6 +128,10 @@ class Universe:
         self.Array = self.ByteArray = self.Block = self.Method = self.Primitive = None
         self.Context = self.System = self.Process = None
         self.block_classes: tuple[VClass, ...] = ()
+        self.sealed = False                    # kernel globals may no longer change
+        self.own_classes: dict[str, VClass] = {}   # the VM's references to PROTECTED classes
+        # Field operands of obsolete code that stand for removed variables (vm.obsolete).
+        self.removed_fields: dict[int, tuple[str, str]] = {}
         self.method_context_class: Any = None     # per-VM Context subclasses (vm.objects)
         self.block_context_class: Any = None
 
@@ -131,7 +161,7 @@ class Universe:
         self.globals["true"] = V.TRUE
         self.globals["false"] = V.FALSE
         self.timeout_marker = Instance(self.Object, [])
-        for name in VM_CLASSES:
+        for name in (*VM_CLASSES, *MACHINERY_CLASSES):
             self.load_kernel_class(name)
 
     def adopt_kernel(self) -> None:
@@ -196,9 +226,15 @@ class Universe:
         """An Integer value: a SmallInteger word when it fits, else a LargeInt."""
         if V.SMALL_MIN <= n <= V.SMALL_MAX:
             return n + V.ZERO
+        check_integer_bits(n.bit_length(), "Integer")
         return LargeInt(self.Integer, n)
 
     def char(self, code_point: int) -> int:
+        """The Character of a code point; an Error for anything that is not a Unicode
+        scalar value (a lone surrogate included: see vm.text)."""
+        problem = code_point_problem(code_point)
+        if problem is not None:
+            raise SignalException("Error", problem)
         return V.char_word(code_point)
 
     def bool(self, flag: bool) -> int:
@@ -232,15 +268,12 @@ class Universe:
     # ------------------------------------------------------------- globals
 
     def global_value(self, name: str) -> Any:
-        """The global's value, loading a class file if needed; None when absent."""
+        """The global's value, loading a class file if needed; None when absent. A class
+        name is any identifier (SOM): `other` loads `other.som`."""
         found = self.globals.get(name, _MISSING)
         if found is not _MISSING:
             return found
-        if name[:1].isupper():
-            cls = self.load_class(name)
-            if cls is not None:
-                return cls
-        return None
+        return self.load_class(name)
 
     def new_instance(self, cls: VClass) -> Any:
         layout = cls.layout
@@ -271,20 +304,51 @@ class Universe:
             names.extend(c.instance_fields)
         return names
 
+    def removed_field_operand(self, class_name: str, variable: str) -> int:
+        """A field operand no object has, standing for ``variable`` that a
+        redefinition of ``class_name`` removed (see vm.obsolete)."""
+        operand = REMOVED_FIELD + len(self.removed_fields)
+        self.removed_fields[operand] = (class_name, variable)
+        return operand
+
     def field_index(self, cls: VClass, name: str) -> int:
         return self.all_field_names(cls).index(name)
 
     def kernel_class(self, name: str) -> VClass:
+        """A class the VM itself uses, by its own reference once the kernel is sealed
+        (a program cannot take it away by rebinding the global)."""
+        cls = self.own_classes.get(name)
+        if cls is not None:
+            return cls
         cls = self.globals.get(name)
-        if cls is None:
+        if not isinstance(cls, VClass):
             cls = self.load_kernel_class(name)
         return cls
+
+    def seal_kernel(self) -> None:
+        """From now on the PROTECTED globals stay what they are (see ``check_rebind``)."""
+        for name in PROTECTED:
+            value = self.globals.get(name)
+            if isinstance(value, VClass):
+                self.own_classes[name] = value
+        self.sealed = True
+
+    def rebind_problem(self, name: str, value: Any = _NO_VALUE) -> str | None:
+        """Why the global ``name`` may not be set to ``value`` (or removed, when no
+        value is given), or None when it may."""
+        if not self.sealed or name not in PROTECTED:
+            return None
+        current = self.globals.get(name, _MISSING)
+        if value is not _NO_VALUE and (value is current or (type(value) is int and value == current)):
+            return None
+        return f"{name} is a kernel global the VM relies on: it cannot be rebound or removed"
 
     def make_exception(self, class_name: str, message_text: str, **fields: Any) -> Instance:
         cls = self.kernel_class(class_name)
         exc = self.new_instance(cls)
         names = self.all_field_names(cls)
-        exc.fields[names.index("messageText")] = self.new_string(message_text)
+        # The text may quote a Python error: keep it a valid String (vm.text).
+        exc.fields[names.index("messageText")] = self.new_string(escape_surrogates(message_text))
         for key, val in fields.items():
             exc.fields[names.index(key)] = val
         return exc
@@ -297,6 +361,9 @@ class Universe:
         existing references see the new definition). Its old methods are dropped; the
         caller installs the new ones. A class inherits its superclass's layout."""
         existing = self.globals.get(name)
+        if self.sealed and name in PROTECTED:
+            raise LoadError(f"{name} is a kernel class the VM relies on: it cannot be redefined "
+                            f"(add or change its methods with `{name} >> selector = ( ... )`)")
         if isinstance(existing, VClass) and not existing.is_meta:
             cls = existing
             ancestor = superclass
@@ -413,9 +480,7 @@ class Universe:
             raise LoadError(f"circular class definition while loading {path}")
         self.loading.add(key)
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-            cls = self.class_loader(self, text, path)
+            cls = self.class_loader(self, read_source(path), path)   # it checks the text is UTF-8
         finally:
             self.loading.discard(key)
         if expected_name is not None and cls.name != expected_name:
@@ -444,18 +509,34 @@ class Universe:
         return SignalException(class_name, text, **fields)
 
 
-_MISSING = object()
+
+
+def read_source(path: str) -> bytes:
+    """The bytes of a source file; LoadError naming the path and the reason when it
+    cannot be read or is not a regular file (a FIFO would block the VM, a device
+    would never end)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            if not stat.S_ISREG(mode):
+                raise LoadError(f"{path}: not a regular file")
+            return handle.read()
+    except OSError as error:
+        raise LoadError(os_error_text(error, path)) from None
 
 
 def _stdout_write(text: str) -> None:
     import sys
-    sys.stdout.write(text)
+    sys.stdout.write(escape_surrogates(text))
 
 
 def _stderr_write(text: str) -> None:
     import sys
     sys.stdout.flush()
-    sys.stderr.write(text)
+    sys.stderr.write(escape_surrogates(text))
 
 
 def _unbootstrapped(value: Any) -> VClass:

@@ -1,8 +1,10 @@
 """Primitives of Array and ByteArray: indexed access (1-based) and allocation."""
 from __future__ import annotations
 
+from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.limits import check_elements
 from smalltalk_vm.vm.objects import KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, VArray, VBytes, VClass, VString
 from smalltalk_vm.vm.primitives.registry import primitive
 
@@ -15,7 +17,8 @@ def check_index(vm, index, size: int) -> int:
         i = vm.int_of(index)
     if 1 <= i <= size:
         return i - 1
-    raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a collection of size {size}", index=index)
+    raise vm.signal("SubscriptOutOfBounds", f"Index {numtext.brief(i)} out of bounds for a collection of size {size}",
+                    index=index)
 
 
 def _items(rcv) -> list:
@@ -52,11 +55,12 @@ def array_size(vm, rcv):
     return vm.make_int(len(_items(rcv)))
 
 
+
 def _new_size(vm, size) -> int:
     n = vm.int_of(size)
     if n < 0:
         raise PrimitiveFailed("negative size")
-    return n
+    return check_elements(n, "new:")
 
 
 @primitive("Array class", "new:")

@@ -2,6 +2,7 @@
 context, never a Python call) and arity."""
 from __future__ import annotations
 
+from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.objects import Closure, VArray
 from smalltalk_vm.vm.primitives.registry import control, primitive
 from smalltalk_vm.vm.semantics import nils
@@ -71,6 +72,8 @@ def block_value_with_arguments(interp, ctx, argc):
 
 @primitive("Block", "numArgs")
 def block_num_args(vm, rcv):
+    if type(rcv) is not Closure:
+        raise PrimitiveFailed("receiver is not a block")
     return vm.make_int(rcv.code.num_args)
 
 

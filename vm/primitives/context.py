@@ -7,12 +7,15 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.objects import (
     FLAG_CURTAILED,
     FLAG_ENSURE,
     FLAG_HANDLER,
+    FLAG_SEARCH,
+    FLAG_UNWINDER,
     LAUNCHER_FILE,
     CompiledBlock,
     Context,
@@ -24,8 +27,11 @@ from smalltalk_vm.vm.primitives.registry import control, mark_method, primitive
 mark_method("Block", "on:do:", FLAG_HANDLER)
 mark_method("Block", "ensure:", FLAG_ENSURE)
 mark_method("Block", "ifCurtailed:", FLAG_CURTAILED)
-HANDLER_ACTIVE_TEMP = "active"     # on:do: — true while its handler may catch
+mark_method("Exception", "searchFrom:", FLAG_SEARCH)
+mark_method("Context class", "unwindFrom:to:", FLAG_UNWINDER)
 UNWIND_DONE_TEMP = "complete"      # ensure:/ifCurtailed: — set once the block has run
+SEARCH_CANDIDATE_TEMP = "candidate"    # searchFrom: — the on:do: being asked or handling
+UNWINDING_TEMP = "unwinding"       # unwindFrom:to: — the ensure: whose block is running
 
 
 def _ctx(rcv: Any) -> Context:
@@ -115,8 +121,19 @@ def trace_lines(ctx: Context | None) -> list[str]:
     return [*head, f"... {hidden} more frames ...", *(describe_context(c) for c in last)]
 
 
-def temp_slot(ctx: Context, name: str) -> int:
-    return ctx.method.temp_names.index(name)
+def temp_slot(ctx: Context, name: str) -> int | None:
+    """The slot of the temporary ``name`` in ``ctx``; None when its method (a flagged
+    kernel method someone redefined) has no such temporary."""
+    names = ctx.method.temp_names
+    if name not in names:
+        return None
+    slot = names.index(name)
+    return slot if slot < len(ctx.stack) else None
+
+
+def named_temp(ctx: Context, name: str) -> Any:
+    slot = temp_slot(ctx, name)
+    return None if slot is None else ctx.stack[slot]
 
 
 @primitive("Context", "sender")
@@ -170,7 +187,8 @@ def context_temp_at(vm, rcv, index):
     i = vm.int_of(index)
     slots = len(ctx.method.temp_names)
     if not 1 <= i <= slots:
-        raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a context of {slots} slots", index=index)
+        raise vm.signal("SubscriptOutOfBounds",
+                        f"Index {numtext.brief(i)} out of bounds for a context of {slots} slots", index=index)
     return ctx.stack[i - 1]
 
 
@@ -180,7 +198,8 @@ def context_temp_at_put(vm, rcv, index, val):
     i = vm.int_of(index)
     slots = len(ctx.method.temp_names)
     if not 1 <= i <= slots:
-        raise vm.signal("SubscriptOutOfBounds", f"Index {i} out of bounds for a context of {slots} slots", index=index)
+        raise vm.signal("SubscriptOutOfBounds",
+                        f"Index {numtext.brief(i)} out of bounds for a context of {slots} slots", index=index)
     ctx.stack[i - 1] = val
     return val
 
@@ -199,27 +218,48 @@ def context_user_context(vm, rcv, exception):
 
 @primitive("Context", "findHandlerContext")
 def context_find_handler(vm, rcv):
-    """The first on:do: activation, from the receiver down, whose handler is active."""
+    """The first on:do: activation, from the receiver down, that may handle a signal
+    made at the receiver. Skipped (ANSI: a signal is looked up in the exception
+    environment its code runs in):
+
+    - the activations from a handler search down to the on:do: it is asking or whose
+      handler it runs, that on:do: included — a handler, or a ``handles:``, that
+      signals is handled outside its on:do:;
+    - the activations from a running unwind block down to its ensure:/ifCurtailed: —
+      the block runs as if the stack had been cut back to that activation (Pharo).
+
+    Every step goes to an older activation, so the walk ends."""
     ctx = _ctx(rcv)
     while ctx is not None:
-        if ctx.method.flags & FLAG_HANDLER and ctx.stack[temp_slot(ctx, HANDLER_ACTIVE_TEMP)] == V.TRUE:
+        flags = ctx.method.flags
+        if flags & FLAG_HANDLER:
             return ctx
+        if flags & FLAG_SEARCH:
+            candidate = named_temp(ctx, SEARCH_CANDIDATE_TEMP)
+            if isinstance(candidate, Context):
+                ctx = candidate.sender
+                continue
+        elif flags & FLAG_UNWINDER:
+            unwinding = named_temp(ctx, UNWINDING_TEMP)
+            if isinstance(unwinding, Context):
+                ctx = unwinding
+                continue
         ctx = ctx.sender
     return V.NIL
 
 
-@primitive("Context class", "takeUnwindBlockFrom:to:")
-def context_take_next_unwind_block(vm, rcv, top, target):
-    """The block of the first ensure:/ifCurtailed: activation from ``top`` down to (not
-    including) ``target`` (nil: the bottom of the stack) whose block has not run,
-    marked as run; nil when there is none."""
+@primitive("Context class", "takeUnwindContextFrom:to:")
+def context_take_next_unwind_context(vm, rcv, top, target):
+    """The first ensure:/ifCurtailed: activation from ``top`` down to (not including)
+    ``target`` (nil: the bottom of the stack) whose block has not run, marked as run;
+    nil when there is none."""
     ctx = top if isinstance(top, Context) else None
     while ctx is not None and ctx is not target:
         if ctx.method.flags & (FLAG_ENSURE | FLAG_CURTAILED) and ctx.pc >= 0:
             slot = temp_slot(ctx, UNWIND_DONE_TEMP)
-            if ctx.stack[slot] == V.NIL:
+            if slot is not None and ctx.stack[slot] == V.NIL:
                 ctx.stack[slot] = V.TRUE
-                return ctx.stack[0]
+                return ctx
         ctx = ctx.sender
     return V.NIL
 

@@ -42,11 +42,12 @@ def format_double(x: float) -> str:
 
 
 def as_double(vm, n: int) -> float:
-    """An Integer as a Double, or an error when it is out of the Double range."""
+    """An Integer rounded to the nearest Double; beyond the Double range, an infinity
+    of its sign (IEEE-754's overflow, and what Pharo's asFloat answers)."""
     try:
         return float(n)
     except OverflowError:
-        raise vm.signal("Error", "Can't represent as double.") from None
+        return math.inf if n > 0 else -math.inf
 
 
 def _arg(vm, value) -> float:
@@ -69,6 +70,33 @@ def _check(rcv) -> float:
     if type(rcv) is not float:
         raise PrimitiveFailed("receiver is not a Double")
     return rcv
+
+
+def ieee_fmod(a: float, b: float) -> float:
+    """C's fmod (the sign of the dividend), with IEEE-754's NaN where Python raises."""
+    if b == 0.0 or math.isinf(a) or math.isnan(a) or math.isnan(b):
+        return math.nan
+    return math.fmod(a, b)
+
+
+def ieee_pow(x: float, y: float) -> float:
+    """IEEE-754 pow: NaN where Python raises a domain error (a negative base with a
+    fractional exponent), infinities of the right sign where it overflows or divides
+    by zero."""
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        negative = x < 0 and _is_odd_integer(y)
+        return -math.inf if negative else math.inf
+    except ValueError:
+        if x == 0.0 and y < 0:        # pole: 0 to a negative power
+            negative = math.copysign(1.0, x) < 0 and _is_odd_integer(y)
+            return -math.inf if negative else math.inf
+        return math.nan
+
+
+def _is_odd_integer(y: float) -> bool:
+    return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
 
 
 def ieee_divide(a: float, b: float) -> float:
@@ -106,24 +134,44 @@ def double_slash(vm, rcv, arg):
 
 @primitive("Double", "%")
 def double_mod(vm, rcv, arg):
-    a = _check(rcv)
-    b = _arg(vm, arg)
-    if b == 0.0 or math.isinf(a) or math.isnan(a) or math.isnan(b):
-        return math.nan
-    return math.fmod(a, b)    # SOM: the sign of the dividend
+    return ieee_fmod(_check(rcv), _arg(vm, arg))    # SOM: the sign of the dividend
 
 
 @primitive("Double", "rem:")
 def double_rem(vm, rcv, arg):
-    a = _check(rcv)
-    b = _arg(vm, arg)
-    if b == 0.0 or math.isinf(a):
-        return math.nan
-    return math.fmod(a, b)
+    return ieee_fmod(_check(rcv), _arg(vm, arg))
+
+
+@primitive("Double", "raisedTo:")
+def double_raised_to(vm, rcv, arg):
+    """IEEE-754 pow; an Integer exponent of any size is used exactly where it matters
+    (its parity decides the sign of a negative base)."""
+    x = _check(rcv)
+    kind = type(arg)
+    if kind is float:
+        return ieee_pow(x, arg)
+    if kind is LargeInt or (kind is int and V.INT_LO <= arg < V.INT_HI):
+        n = arg.n if kind is LargeInt else arg - V.ZERO
+        if abs(n) < 1 << 53:
+            return ieee_pow(x, float(n))
+        # a huge exponent: only |x| against 1 and the parity of n matter
+        y = math.inf if n > 0 else -math.inf
+        magnitude = ieee_pow(abs(x), y)
+        return -magnitude if x < 0 and n % 2 else magnitude
+    raise vm.signal("Error", f"Expected a numeric type but got {type_name(vm, arg)}.")
 
 
 def _compare(vm, rcv, arg, op):
-    return V.TRUE if op(_check(rcv), _arg(vm, arg)) else V.FALSE
+    # Exact, as Python compares a float with an int: a huge Integer is never rounded.
+    x = _check(rcv)
+    kind = type(arg)
+    if kind is float:
+        return V.TRUE if op(x, arg) else V.FALSE
+    if kind is int and V.INT_LO <= arg < V.INT_HI:
+        return V.TRUE if op(x, arg - V.ZERO) else V.FALSE
+    if kind is LargeInt:
+        return V.TRUE if op(x, arg.n) else V.FALSE
+    raise vm.signal("Error", f"Expected a numeric type but got {type_name(vm, arg)}.")
 
 
 @primitive("Double", "<")

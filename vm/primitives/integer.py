@@ -1,15 +1,20 @@
 """Primitives of Integer: arbitrary-precision arithmetic (SmallInteger words and
 LargeInt objects are one class to the program), comparison, bit operations,
-conversion. Mixed Integer/Double arithmetic answers a Double."""
+conversion. Mixed Integer/Double arithmetic answers a Double, computed as IEEE-754
+does on the Integer rounded to a Double (an Integer beyond the Double range rounds to
+an infinity); comparisons between an Integer and a Double are exact. Text conversion
+goes through ``vm.numtext`` (any size, bounded)."""
 from __future__ import annotations
 
 import math
 import random
 
+from smalltalk_vm.vm import numtext
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.limits import check_integer_bits
 from smalltalk_vm.vm.objects import LargeInt
-from smalltalk_vm.vm.primitives.double import as_double, type_name
+from smalltalk_vm.vm.primitives.double import as_double, ieee_divide, ieee_fmod, type_name
 from smalltalk_vm.vm.primitives.registry import primitive
 
 _random = random.Random(74755)
@@ -63,6 +68,8 @@ def int_mul(vm, rcv, arg):
     b = number(vm, arg)
     if type(b) is float:
         return as_double(vm, a) * b
+    # Refused before the work, which grows faster than the result (vm.limits).
+    check_integer_bits(a.bit_length() + b.bit_length() - 1, "*")
     return vm.make_int(a * b)
 
 
@@ -72,9 +79,9 @@ def int_div(vm, rcv, arg):
     a = vm.int_of(rcv)
     b = number(vm, arg)
     if type(b) is float:
-        if b == 0.0:
-            raise _zero_divide(vm)
-        return float(math.floor(as_double(vm, a) / b))   # floored, and mixed answers a Double
+        quotient = ieee_divide(as_double(vm, a), b)
+        # floored, and mixed answers a Double; an infinity or NaN stays what it is
+        return float(math.floor(quotient)) if math.isfinite(quotient) else quotient
     if b == 0:
         raise _zero_divide(vm)
     return vm.make_int(a // b)
@@ -82,19 +89,17 @@ def int_div(vm, rcv, arg):
 
 @primitive("Integer", "//")
 def int_double_div(vm, rcv, arg):
-    """Division answering a Double."""
+    """Division answering a Double (IEEE-754 for a Double divisor, -0.0 included)."""
     a = vm.int_of(rcv)
     b = number(vm, arg)
+    if type(b) is float:
+        return ieee_divide(as_double(vm, a), b)
     if b == 0:
-        if type(b) is int:
-            raise _zero_divide(vm)
-        return math.copysign(math.inf, a) if a else math.nan
-    if type(b) is int:
-        try:
-            return a / b
-        except OverflowError:
-            return math.inf if (a > 0) == (b > 0) else -math.inf
-    return as_double(vm, a) / b
+        raise _zero_divide(vm)
+    try:
+        return a / b                  # correctly rounded, whatever the sizes
+    except OverflowError:
+        return math.inf if (a > 0) == (b > 0) else -math.inf
 
 
 @primitive("Integer", "%")
@@ -102,12 +107,10 @@ def int_mod(vm, rcv, arg):
     """Modulo with the sign of the divisor."""
     a = vm.int_of(rcv)
     b = number(vm, arg)
-    if b == 0:
-        if type(b) is int:
-            raise _zero_divide(vm)
-        return math.nan
     if type(b) is float:
-        return math.fmod(as_double(vm, a), b)   # Double modulo follows SOM's fmod
+        return ieee_fmod(as_double(vm, a), b)   # Double modulo follows SOM's fmod
+    if b == 0:
+        raise _zero_divide(vm)
     return vm.make_int(a % b)
 
 
@@ -116,22 +119,18 @@ def int_rem(vm, rcv, arg):
     """Remainder with the sign of the dividend."""
     a = vm.int_of(rcv)
     b = number(vm, arg)
-    if b == 0:
-        if type(b) is int:
-            raise _zero_divide(vm)
-        return math.nan
     if type(b) is float:
-        return math.fmod(as_double(vm, a), b)
+        return ieee_fmod(as_double(vm, a), b)
+    if b == 0:
+        raise _zero_divide(vm)
     r = abs(a) % abs(b)
     return vm.make_int(-r if a < 0 else r)
 
 
 def _compare(vm, rcv, arg, op):
-    a = vm.int_of(rcv)
-    b = number(vm, arg)
-    if type(b) is float:
-        return V.TRUE if op(as_double(vm, a), b) else V.FALSE
-    return V.TRUE if op(a, b) else V.FALSE
+    # Python compares an int with a float exactly (no rounding, no overflow; NaN is
+    # unordered), which is what both orders of every comparison need.
+    return V.TRUE if op(vm.int_of(rcv), number(vm, arg)) else V.FALSE
 
 
 @primitive("Integer", "<")
@@ -228,18 +227,33 @@ def int_arith_shift_right(vm, rcv, arg):
 
 @primitive("Integer", "sqrt")
 def int_sqrt(vm, rcv):
-    """An Integer for perfect squares (and for integers beyond the Double range),
-    a Double otherwise."""
+    """An Integer when the root is exact (at any size); otherwise the correctly
+    rounded Double, or, for a root beyond the Double range, the Integer part of it."""
     a = vm.int_of(rcv)
     if a < 0:
         raise vm.signal("Error", "Domain error: sqrt of a negative number.")
     root = math.isqrt(a)
     if root * root == a:
         return vm.make_int(root)
+    if a < 1 << 53:
+        return math.sqrt(a)          # exact as a Double, and IEEE sqrt is correctly rounded
     try:
-        return math.sqrt(a)
+        return _rounded_sqrt(a)
     except OverflowError:
         return vm.make_int(root)
+
+
+def _rounded_sqrt(a: int) -> float:
+    """sqrt(a) correctly rounded, for a >= 2^53 not a perfect square: scale a by an even
+    power of two so that its root has about 64 bits, take the integer root, and add a
+    sticky bit for the inexact rest before rounding to 53 bits."""
+    shift = a.bit_length() - 128            # even: the root scales by 2^(shift/2)
+    shift += shift & 1
+    scaled = a >> shift if shift > 0 else a << -shift
+    lost = shift > 0 and a & ((1 << shift) - 1) != 0
+    root = math.isqrt(scaled)
+    inexact = lost or root * root != scaled
+    return math.ldexp(float(2 * root + (1 if inexact else 0)), shift // 2 - 1)
 
 
 @primitive("Integer", "atRandom")
@@ -250,9 +264,16 @@ def int_at_random(vm, rcv):
     return vm.make_int(_random.randrange(a))
 
 
+def _text(vm, n: int, radix: int = 10) -> str:
+    try:
+        return numtext.to_text(n, radix)
+    except numtext.TooLong as error:
+        raise vm.signal("Error", str(error)) from None
+
+
 @primitive("Integer", "asString")
 def int_as_string(vm, rcv):
-    return vm.new_string(str(vm.int_of(rcv)))
+    return vm.new_string(_text(vm, vm.int_of(rcv)))
 
 
 @primitive("Integer", "asDouble")
@@ -273,10 +294,7 @@ def int_as_32_unsigned(vm, rcv):
 
 @primitive("Integer", "asCharacter")
 def int_as_character(vm, rcv):
-    n = vm.int_of(rcv)
-    if not 0 <= n < 0x110000:
-        raise PrimitiveFailed("not a code point")
-    return V.char_word(n)
+    return vm.char(vm.int_of(rcv))        # no lone surrogates (vm.text)
 
 
 @primitive("Integer", "printString:")
@@ -284,23 +302,24 @@ def int_print_string_radix(vm, rcv, radix):
     base = vm.int_of(radix)
     if not 2 <= base <= 36:
         raise PrimitiveFailed("radix must be 2..36")
-    n = vm.int_of(rcv)
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    if n == 0:
-        return vm.new_string("0")
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    out = []
-    while n:
-        n, d = divmod(n, base)
-        out.append(digits[d])
-    return vm.new_string(sign + "".join(reversed(out)))
+    return vm.new_string(_text(vm, vm.int_of(rcv), base))
 
 
 @primitive("Integer class", "fromString:")
 def int_from_string(vm, rcv, text):
+    """Decimal digits with an optional sign, or the radix form of literals
+    (``16r1F``, ``-2r101``); surrounding white space is ignored."""
     s = vm.str_of(text).strip()
+    body = s[1:] if s[:1] in ("-", "+") else s
+    radix_text, has_radix, digits = body.partition("r")
     try:
-        return vm.make_int(int(s))
+        radix = numtext.from_text(radix_text) if has_radix else 10
+        if not 2 <= radix <= 36:
+            raise ValueError("radix out of range")
+        n = numtext.from_text(digits if has_radix else body, radix)
+    except numtext.TooLong as error:
+        raise vm.signal("Error", f"Integer fromString: {error}") from None
     except ValueError:
-        raise vm.signal("Error", f"'{s}' cannot be converted to an Integer.") from None
+        shown = s if len(s) <= 60 else s[:57] + "..."
+        raise vm.signal("Error", f"'{shown}' cannot be converted to an Integer.") from None
+    return vm.make_int(-n if s.startswith("-") else n)

@@ -3,8 +3,9 @@ and on compiled methods."""
 from __future__ import annotations
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.errors import PrimitiveFailed, method_name
 from smalltalk_vm.vm.objects import CompiledMethod, VArray, VClass
+from smalltalk_vm.vm.primitives.object import inherits
 from smalltalk_vm.vm.primitives.registry import control, primitive
 
 
@@ -129,12 +130,22 @@ def method_is_primitive(vm, rcv):
 
 @control("Method", "invokeOn:with:")
 def method_invoke_on_with(interp, ctx, argc):
+    """Run the method on any receiver whose class inherits from the method's class
+    (Pharo's check: anything else would run it on an object without its shape)."""
     stack = ctx.stack
     args = stack.pop()
     receiver = stack.pop()
     method = stack.pop()
+    if type(method) is not CompiledMethod:
+        return interp.signal_exception(ctx, "Error", "invokeOn:with: needs a compiled method as receiver")
     if type(args) is not VArray or len(args.items) != method.num_args:
         return interp.signal_exception(ctx, "Error", "invokeOn:with: needs an Array of the method's arguments")
+    receiver_class = interp.vm.class_of(receiver)
+    if method.holder is None or not inherits(receiver_class, method.holder):
+        holder = method.holder.name if method.holder is not None else "no class"
+        return interp.signal_exception(
+            ctx, "Error", f"invokeOn:with: {method_name(method)} cannot run on an instance of "
+                          f"{receiver_class.name}: {holder} is not in its inheritance chain")
     stack.append(receiver)
     stack.extend(args.items)
     return interp.activate(ctx, method, method.num_args)

@@ -185,8 +185,19 @@ def selector_arity(selector: str) -> int:
     return 1
 
 
+def inherits(cls: Any, ancestor: Any) -> bool:
+    """``cls`` is ``ancestor`` or one of its subclasses (Pharo's includesBehavior:)."""
+    while cls is not None:
+        if cls is ancestor:
+            return True
+        cls = cls.superclass
+    return False
+
+
 def _perform(interp: Any, ctx: Any, argc: int, start_class: Any = None) -> Any:
-    """``perform:`` family: the selector sits below ``argc - 1`` arguments."""
+    """``perform:`` family: the selector sits below ``argc - 1`` arguments. With a
+    ``start_class`` (perform:inSuperclass:), the lookup starts there; it must be in
+    the receiver's own chain, or the method would run on an object without its shape."""
     vm = interp.vm
     stack = ctx.stack
     args = stack[len(stack) - (argc - 1):] if argc > 1 else []
@@ -197,11 +208,18 @@ def _perform(interp: Any, ctx: Any, argc: int, start_class: Any = None) -> Any:
     except PrimitiveFailed:
         return interp.signal_exception(ctx, "Error", "perform: needs a Symbol")
     receiver = stack.pop()
+    if not selector:
+        return interp.signal_exception(ctx, "Error", "perform: needs a selector, not the empty Symbol")
     failure = _check_arity(interp, ctx, selector, len(args))
     if failure is not None:
         return failure
     if start_class is None:
         return interp.push_and_send(ctx, receiver, selector, args)
+    receiver_class = vm.class_of(receiver)
+    if not inherits(receiver_class, start_class):
+        return interp.signal_exception(
+            ctx, "Error", f"perform:inSuperclass: {start_class.name} is not in the inheritance chain "
+                          f"of {receiver_class.name}")
     method = vm.lookup(start_class, selector)
     stack.append(receiver)
     stack.extend(args)

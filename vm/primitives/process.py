@@ -7,26 +7,49 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.errors import PrimitiveFailed
-from smalltalk_vm.vm.objects import Closure, Context, new_block_context
+from smalltalk_vm.vm.objects import Closure, Context, LargeInt, new_block_context
 from smalltalk_vm.vm.primitives.context import trace_lines, user_context
+from smalltalk_vm.vm.primitives.double import type_name
 from smalltalk_vm.vm.primitives.registry import control, primitive
-from smalltalk_vm.vm.process import DEAD, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
+from smalltalk_vm.vm.process import DEAD, FOREVER_MS, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
 from smalltalk_vm.vm.semantics import nils
 
 
 def _proc(value: Any) -> Process:
     if type(value) is not Process:
+        if type(value) is RemoteProcess:
+            raise PrimitiveFailed(f"a process of node {value.node}: only its own node knows that")
         raise PrimitiveFailed("not a process")
     return value
 
 
-def _milliseconds(vm, value) -> float | None:
-    if value == V.NIL:
+def _any_proc(value: Any) -> Process | RemoteProcess:
+    """A process of this node or of another one."""
+    if type(value) is not Process and type(value) is not RemoteProcess:
+        raise PrimitiveFailed("not a process")
+    return value
+
+
+def _milliseconds(vm, value, what: str, nil_means_forever: bool = True) -> float | None:
+    """A timeout in milliseconds; None for "forever": nil (where allowed), infinity, or
+    anything too long to ever fire (a huge Integer or Double must not overflow the
+    clock). Negative means now. Anything else is an Error in the caller."""
+    kind = type(value)
+    if kind is float:
+        if value != value:
+            raise vm.signal("Error", f"{what} needs a number of milliseconds, not NaN")
+        ms = value
+    elif (kind is int and V.INT_LO <= value < V.INT_HI) or kind is LargeInt:
+        ms = vm.int_of(value)
+    elif value == V.NIL and nil_means_forever:
         return None
-    if type(value) is float:
-        return max(0.0, value)
-    return float(max(0, vm.int_of(value)))
+    else:
+        raise vm.signal("Error", f"{what} needs a number of milliseconds, not {type_name(vm, value)}")
+    if ms >= FOREVER_MS:
+        return None
+    return float(max(ms, 0))
 
 
 def _leave_if_dead(interp, ctx):
@@ -59,7 +82,12 @@ def block_spawn_link(vm, rcv):
 
 @primitive("Process", "send:")
 def process_send(vm, rcv, message):
-    vm.scheduler.deliver(_proc(rcv), message)
+    if type(rcv) is Process:
+        vm.scheduler.deliver(rcv, message)
+    elif type(rcv) is RemoteProcess:
+        vm.distribution.send(rcv, message)
+    else:
+        raise PrimitiveFailed("not a process")
     return rcv
 
 
@@ -78,7 +106,7 @@ def process_receive(interp, ctx, argc):
 def process_receive_within(interp, ctx, argc):
     """The first message, or the timeout marker after the given milliseconds."""
     vm = interp.vm
-    timeout = _milliseconds(vm, ctx.stack.pop())
+    timeout = _milliseconds(vm, ctx.stack.pop(), "Process receiveWithin:ifTimeout:")
     ctx.stack.pop()
     proc = interp.process
     if proc.mailbox:
@@ -108,9 +136,9 @@ def process_wait_beyond(interp, ctx, argc):
     if proc.message_count() > count:
         ctx.stack.append(V.TRUE)
         return ctx
-    timeout = None
-    if deadline != V.NIL:
-        timeout = _milliseconds(vm, deadline) - vm.clock_ms()
+    timeout = _milliseconds(vm, deadline, "Process receive:within:ifTimeout:")
+    if timeout is not None:
+        timeout -= vm.clock_ms()
         if timeout <= 0:
             ctx.stack.append(V.FALSE)
             return ctx
@@ -157,9 +185,10 @@ def process_message_count(vm, rcv):
 @control("Process class", "sleep:")
 def process_sleep(interp, ctx, argc):
     vm = interp.vm
-    delay = _milliseconds(vm, ctx.stack.pop())
+    delay = _milliseconds(vm, ctx.stack.pop(), "Process sleep:", nil_means_forever=False)
     ctx.stack.pop()
-    vm.scheduler.park(interp.process, ctx, SLEEPING, timeout_ms=delay or 0.0, on_timeout=V.NIL)
+    # Forever (None) parks with no timer at all: only an exit signal ends that sleep.
+    vm.scheduler.park(interp.process, ctx, SLEEPING, timeout_ms=delay, on_timeout=V.NIL)
     return
 
 
@@ -195,9 +224,9 @@ def process_wake(vm, rcv):
 def process_link(interp, ctx, argc):
     other = ctx.stack.pop()
     proc = ctx.stack[-1]
-    if type(other) is not Process or type(proc) is not Process:
+    if (type(other) is not Process and type(other) is not RemoteProcess) or type(proc) is not Process:
         del ctx.stack[-1]
-        return interp.signal_exception(ctx, "Error", "link: needs a process")
+        return interp.signal_exception(ctx, "Error", "link: needs a process (the receiver one of this node)")
     interp.process.ctx = ctx
     interp.vm.signals.link(proc, other)
     return _leave_if_dead(interp, ctx)
@@ -205,13 +234,13 @@ def process_link(interp, ctx, argc):
 
 @primitive("Process", "unlink:")
 def process_unlink(vm, rcv, other):
-    vm.signals.unlink(_proc(rcv), _proc(other))
+    vm.signals.unlink(_proc(rcv), _any_proc(other))
     return rcv
 
 
 @primitive("Process", "monitor:")
 def process_monitor(vm, rcv, other):
-    return vm.signals.monitor(_proc(rcv), _proc(other))
+    return vm.signals.monitor(_proc(rcv), _any_proc(other))
 
 
 @primitive("Process", "demonitor:")
@@ -236,7 +265,7 @@ def process_is_trapping(vm, rcv):
 def process_exit(interp, ctx, argc):
     reason = ctx.stack.pop()
     target = ctx.stack[-1]
-    if type(target) is not Process:
+    if type(target) is not Process and type(target) is not RemoteProcess:
         del ctx.stack[-1]
         return interp.signal_exception(ctx, "Error", "exit: needs a process")
     interp.process.ctx = ctx
@@ -246,7 +275,7 @@ def process_exit(interp, ctx, argc):
 
 @control("Process", "kill")
 def process_kill(interp, ctx, argc):
-    target = ctx.stack[-1]
+    target = _any_proc(ctx.stack[-1])          # a process of another node is killed by its node
     interp.process.ctx = ctx
     interp.vm.signals.exit_signal(target, interp.process, interp.vm.symbol("kill"))
     return _leave_if_dead(interp, ctx)
@@ -296,11 +325,16 @@ def process_exit_reason(vm, rcv):
 
 @primitive("Process", "isAlive")
 def process_is_alive(vm, rcv):
+    if type(rcv) is RemoteProcess:
+        raise vm.signal("Error", f"isAlive is not known for a process of node {rcv.node}: "
+                                 "monitor it instead")
     return V.TRUE if _proc(rcv).state != DEAD else V.FALSE
 
 
 @primitive("Process", "pid")
 def process_pid(vm, rcv):
+    if type(rcv) is RemoteProcess:
+        return vm.make_int(rcv.number)
     return vm.make_int(_proc(rcv).pid)
 
 

@@ -49,6 +49,7 @@ def lookup_primitive(class_name: str, selector: str) -> tuple[Callable, bool] | 
 
 
 def all_primitives() -> dict[tuple[str, str], tuple[Callable, bool]]:
+    """Every registered primitive (the primitive fuzz test calls each one)."""
     _load_families()
     return dict(_PRIMITIVES)
 

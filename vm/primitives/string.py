@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.limits import check_elements
 from smalltalk_vm.vm.objects import VString
 from smalltalk_vm.vm.primitives.array import check_index
 from smalltalk_vm.vm.primitives.object import string_hash
@@ -16,7 +17,9 @@ def _text(vm, value) -> str:
 
 @primitive("String", "concatenate:")
 def string_concatenate(vm, rcv, arg):
-    return vm.new_string(_text(vm, rcv) + _text(vm, arg))
+    left, right = _text(vm, rcv), _text(vm, arg)
+    check_elements(len(left) + len(right), "concatenate:")
+    return vm.new_string(left + right)
 
 
 @primitive("String", "asSymbol")
@@ -176,7 +179,7 @@ def string_with_characters(vm, rcv, array):
 def string_new_with_all(vm, rcv, size, char):
     if not V.is_char(char):
         raise PrimitiveFailed("new:withAll: needs a Character")
-    return vm.new_string(chr(V.char_code(char)) * max(0, vm.int_of(size)))
+    return vm.new_string(chr(V.char_code(char)) * check_elements(max(0, vm.int_of(size)), "new:withAll:"))
 
 
 # ---------------------------------------------------------------- Character
@@ -250,10 +253,7 @@ def char_less(vm, rcv, arg):
 
 @primitive("Character class", "value:")
 def char_class_value(vm, rcv, code):
-    n = vm.int_of(code)
-    if not 0 <= n < 0x110000:
-        raise PrimitiveFailed("not a code point")
-    return V.char_word(n)
+    return vm.char(vm.int_of(code))       # no lone surrogates (vm.text)
 
 
 @primitive("String class", "concatenateAll:")
@@ -262,4 +262,6 @@ def string_concatenate_all(vm, rcv, array):
     items = getattr(array, "items", None)
     if items is None:
         raise PrimitiveFailed("concatenateAll: needs an Array")
-    return vm.new_string("".join(vm.str_of(item) for item in items))
+    texts = [vm.str_of(item) for item in items]
+    check_elements(sum(len(text) for text in texts), "concatenateAll:")
+    return vm.new_string("".join(texts))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure_text, os_error_text
 from smalltalk_vm.vm.objects import VClass
 from smalltalk_vm.vm.primitives.context import trace_lines
 from smalltalk_vm.vm.primitives.registry import control, primitive
+from smalltalk_vm.vm.text import escape_surrogates
 
 
 @primitive("System", "global:")
@@ -18,7 +19,11 @@ def system_global(vm, rcv, name):
 
 @primitive("System", "global:put:")
 def system_global_put(vm, rcv, name, val):
-    vm.globals[vm.str_of(name)] = val
+    key = vm.str_of(name)
+    problem = vm.rebind_problem(key, val)
+    if problem is not None:
+        raise vm.signal("Error", problem)
+    vm.globals[key] = val
     return val
 
 
@@ -29,14 +34,20 @@ def system_has_global(vm, rcv, name):
 
 @primitive("System", "removeGlobal:")
 def system_remove_global(vm, rcv, name):
-    return vm.globals.pop(vm.str_of(name), V.NIL)
+    key = vm.str_of(name)
+    problem = vm.rebind_problem(key)
+    if problem is not None:
+        raise vm.signal("Error", problem)
+    return vm.globals.pop(key, V.NIL)
 
 
 def _load(vm, loader, what: str):
     try:
         cls = loader()
-    except (LoadError, SmalltalkSyntaxError, OSError) as error:
+    except (LoadError, SmalltalkSyntaxError) as error:
         raise vm.signal("Error", f"cannot load {what}: {error}") from None
+    except OSError as error:
+        raise vm.signal("Error", f"cannot load {what}: {os_error_text(error)}") from None
     return V.NIL if cls is None else cls
 
 
@@ -64,7 +75,7 @@ def system_load_class_file(vm, rcv, path):
 
 @primitive("System", "printString:")
 def system_print_string(vm, rcv, text):
-    vm.output(vm.str_of(text))
+    vm.output(escape_surrogates(vm.str_of(text)))
     return rcv
 
 
@@ -76,13 +87,13 @@ def system_print_newline(vm, rcv):
 
 @primitive("System", "errorPrint:")
 def system_error_print(vm, rcv, text):
-    vm.error_output(vm.str_of(text))
+    vm.error_output(escape_surrogates(vm.str_of(text)))
     return rcv
 
 
 @primitive("System", "errorPrintln:")
 def system_error_println(vm, rcv, text):
-    vm.error_output(vm.str_of(text) + "\n")
+    vm.error_output(escape_surrogates(vm.str_of(text)) + "\n")
     return rcv
 
 
@@ -162,7 +173,7 @@ def system_save_image(interp, ctx, argc):
         vm.image_saver(path)
     except Exception as error:
         ctx.stack.pop()
-        return interp.signal_exception(ctx, "Error", f"cannot save image {path}: {error}")
+        return interp.signal_exception(ctx, "Error", f"cannot save image {file_failure_text(error, path)}")
     ctx.stack[-1] = vm.symbol("saved")
     return ctx
 
