@@ -11,7 +11,6 @@ kind, not derandomized, so each long run explores new programs. Helpers and the
 outcome rules are in tests/program_fuzzing.py."""
 from __future__ import annotations
 
-import re
 import resource
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from program_fuzzing import (
-    KNOWN_CRASHES,
+    FOUND_BY_THE_FUZZER,
     MEMORY_HEADROOM,
     TRACEBACK,
     Vocabulary,
@@ -125,8 +124,6 @@ def run_command(args: list[str], cwd: str) -> subprocess.CompletedProcess | None
 def assert_clean_exit(result: subprocess.CompletedProcess | None) -> None:
     if result is None:
         return                                           # a bounded timeout
-    if any(re.search(crash.pattern, result.stderr) for crash in KNOWN_CRASHES):
-        return
     assert result.returncode in (0, 1), (result.returncode, result.stderr[-2000:])
     assert not TRACEBACK.search(result.stderr) and not TRACEBACK.search(result.stdout), result.stderr[-2000:]
     assert "vm: fatal" not in result.stderr, result.stderr[-2000:]
@@ -152,13 +149,12 @@ def test_mutated_real_programs_through_vm_run(index: int, operations: list) -> N
         assert_clean_exit(run_command(args, folder))
 
 
-# ---------------------------------------------------------------------- known crashes
+# ---------------------------------------------------------------------- crashes found and fixed
 
-@pytest.mark.parametrize("crash", [
-    pytest.param(crash, id=crash.name, marks=pytest.mark.xfail(
-        strict=True, reason=f"found by the program fuzzer, not fixed yet; owner: {crash.owner}"))
-    for crash in KNOWN_CRASHES])
-def test_known_crash_found_by_the_fuzzer(crash) -> None:
-    """Each crash the fuzzer found in another helper's code, reproduced. Strict xfail:
-    the day it is fixed this test fails, and its KNOWN_CRASHES entry must go."""
-    assert_no_internal_text(run_source(crash.example), tolerate_known=False)
+@pytest.mark.parametrize("name, example", FOUND_BY_THE_FUZZER, ids=[name for name, _ in FOUND_BY_THE_FUZZER])
+def test_a_crash_the_fuzzer_found_stays_fixed(name: str, example: str) -> None:
+    """Each crash the fuzzer found (in code other helpers own, fixed there since) is now
+    a plain Smalltalk error."""
+    outcome = run_source(example)
+    assert outcome.kind == "error", (name, outcome)
+    assert_no_internal_text(outcome)
