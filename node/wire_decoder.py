@@ -2,7 +2,7 @@
 depth and size limits, value sharing (cyclic structures included), and WireError for
 anything malformed — including a map with duplicate keys or a Set with duplicate
 elements (RFC 8949 §5.6), which would otherwise become a corrupt collection. A leaf
-module: it imports only the VM's value and object modules."""
+module: of the VM it imports only its value, object, limits and text modules."""
 from __future__ import annotations
 
 import math
