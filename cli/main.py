@@ -18,6 +18,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from smalltalk_vm.cli import node_command
 from smalltalk_vm.compiler.front import check_text, compile_input
@@ -281,15 +282,29 @@ def _inherits(cls: VClass, ancestor: VClass | None) -> bool:
 
 def command_repl(options: argparse.Namespace) -> int:
     from smalltalk_vm.repl.app import run
+    from smalltalk_vm.repl.changelog import ChangeLog, log_path
     from smalltalk_vm.repl.session import ReplSession
     machine = make_machine(split_classpath(options.classpath), image_argument(options.image))
-    session = ReplSession(machine, options.image)
+    log = ChangeLog(log_path(options.image), options.image, options.name)
+    session = logged(ReplSession(machine, options.image), log)
     try:
         if node_command.wants_node(options):
             return node_command.command_repl_node(options, session, lambda: run(session))
         return run(session)
     finally:
         session.close()
+
+
+def logged(session: Any, log: Any) -> Any:
+    """``session`` writing to the change log ``log``; at a terminal, the REPL first says
+    how many changes since the last image save the log holds."""
+    from smalltalk_vm.repl.logged_session import LoggedSession
+    wrapped = LoggedSession(session, log)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        notice = wrapped.notice()
+        if notice is not None:
+            session.console.write(notice + "\n")
+    return wrapped
 
 
 # ---------------------------------------------------------------------- bench
