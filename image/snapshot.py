@@ -388,6 +388,8 @@ class Reader:
         obj.overflowed = False
         obj.held = False            # a debugger's hold belongs to its session, not to the image
         obj.suspended = False
+        obj.group = None            # an output group belongs to a shell connection, not to the image
+        obj.reductions = 0
         self.remaining[obj.pid] = remaining if remaining is None else float(remaining)
 
     def finish_contexts(self) -> None:
