@@ -26,7 +26,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import grpc
@@ -311,8 +310,8 @@ def _flag(args: list) -> bool:
 
 
 SESSION_CALLS: dict[str, Callable[[Any, list], Any]] = {
-    "evaluate": lambda session, args: asdict(session.evaluate(_text(args))),
-    "command": lambda session, args: asdict(session.command(_text(args))),
+    "evaluate": lambda session, args: session.evaluate(_text(args)).to_plain(),
+    "command": lambda session, args: session.command(_text(args)).to_plain(),
     "names": lambda session, args: list(session.names()),
     "selectors_for": lambda session, args: session.selectors_for(_optional_text(args)),
     "command_names": lambda session, args: session.command_names(),

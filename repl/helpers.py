@@ -19,9 +19,8 @@ from smalltalk_vm.vm.quicken import quicken
 
 HELPER_FILE = "<repl helper>"
 
-# A proxy for a remote object (its class has no superclass and implements isRemote
-# itself) prints with its own printString: anything else would be forwarded to the far
-# node.
+# A proxy for a remote object (see is_proxy) prints with its own printString: anything
+# else would be forwarded to the far node.
 SOURCES = {
     "printAll:local:limit:": """printAll: values local: local limit: limit = (
     | texts |
@@ -68,7 +67,8 @@ def spawn_helper(machine: Any, method: CompiledMethod, args: list) -> Process:
 
 def is_proxy(universe: Any, value: Any) -> bool:
     """Whether ``value`` is a proxy for an object on another node: an instance of a
-    class with no superclass that implements ``isRemote`` itself (the proxies of the
+    root class other than Object that implements ``isRemote`` itself (the proxies of the
     distributed layer). Reflection only: nothing is sent to it."""
     cls = universe.class_of(value)
-    return isinstance(cls, VClass) and cls.superclass is None and "isRemote" in cls.methods
+    return (isinstance(cls, VClass) and cls.superclass is None and cls is not universe.Object
+            and "isRemote" in cls.methods)

@@ -32,7 +32,6 @@ from smalltalk_vm.vm.console import Console
 
 COMPLETION_TIMEOUT = 3.0
 CALL_TIMEOUT = 15.0               # a command's answer (evaluations wait as long as they run)
-RESULT_FIELDS = {"kind": str, "text": str, "trace": list, "column": int, "line": int, "data": dict}
 
 
 class RemoteSession:
@@ -162,10 +161,10 @@ def _texts(value: Any) -> list[str]:
 
 
 def _as_result(answer: Any) -> Result:
-    """A Result from the node's answer, checked field by field."""
+    """A Result from the node's answer, checked field by field (``Result.from_plain``)."""
     if isinstance(answer, dict) and set(answer) == {"error"}:
         return Result("error", str(answer["error"]))
-    if not isinstance(answer, dict) or set(answer) != set(RESULT_FIELDS) \
-            or not all(isinstance(answer[k], kind) for k, kind in RESULT_FIELDS.items()):
-        return Result("error", "the node answered something that is not a result")
-    return Result(**answer)
+    try:
+        return Result.from_plain(answer)
+    except ValueError as fault:
+        return Result("error", f"the node answered something that is not a result: {fault}")

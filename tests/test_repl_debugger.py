@@ -202,6 +202,28 @@ def test_the_inspector_shows_a_dictionary_as_keys_and_values_and_pages(start):
     assert second[1] == "   101  10201"
 
 
+def test_the_inspector_shows_an_objects_fields_and_a_proxy_without_asking_the_far_object(start):
+    terminal = start()
+    terminal.step("Point3 = Object ( | x y z | x: a = ( x := a. y := #(7 8). z := 'zed' ) )", "^defined class Point3$")
+    view = terminal.step(":inspect Point3 new x: 1", r"^\s+3  z: 'zed'$")
+    assert view == ["a Point3  (Point3, 3 fields)", "     1  x: 1", "     2  y: #(7 8)", "     3  z: 'zed'"]
+    assert terminal.step(":inspect 2", r"up goes back")[0] == "#(7 8)  (Array, 2 elements)"
+    # A proxy (the distributed layer's shape: a root class of its own, answering
+    # isRemote) shows its own printString and fields; the far one is asked only on demand.
+    terminal.step("FarProxy = nil ( | node target forwarded | node: n target: t = ( node := n. target := t ) "
+                  "forwarded = ( ^ forwarded ) isRemote = ( ^ true ) printString = ( ^ 'a proxy on ' , node ) "
+                  "doesNotUnderstand: s arguments: a = ( forwarded := s. ^ target perform: s withArguments: a ) )",
+                  "^defined class FarProxy$")
+    terminal.step("Far = Object ( printOn: s = ( s nextPutAll: 'the far object' ) )", "^defined class Far$")
+    terminal.step("proxy := FarProxy new node: 'b' target: Far new", PROMPT)
+    view = terminal.step(":inspect proxy", r":inspect 4\)$")
+    assert view[:2] == ["a proxy on b  (FarProxy, remote proxy)", "  a proxy for an object on another node"]
+    assert view[-1] == "     4  far printString: (ask the far node: :inspect 4)"
+    terminal.evaluate("proxy forwarded", "nil")            # showing the proxy sent nothing through it
+    terminal.evaluate(":inspect 4", "the far object")
+    terminal.evaluate("proxy forwarded", "#printStringLimitedTo:")   # asked now, bounded
+
+
 # ---------------------------------------------------------------------- palettes
 
 RED = "\x1b[31m"

@@ -4,12 +4,18 @@ debugger's refusals, the inspector on proxies, broken and endless collections an
 VM's own objects, and a stopped do-it kept in an image and debugged after a restart."""
 from __future__ import annotations
 
-import dataclasses
+import ast
 import json
+from pathlib import Path
 
+import cbor2
 import pytest
+from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smalltalk_vm.image.boot import make_machine
+from smalltalk_vm.repl.protocol import RESULT_DATA, Result
 from smalltalk_vm.repl.session import ReplSession
 
 
@@ -25,11 +31,76 @@ def shown(session, text: str):
     return session.command(text) if text.startswith(":") else session.evaluate(text)
 
 
-def test_results_are_plain_data(session):
+def test_results_are_plain_data_and_cross_as_dicts(session):
+    """What a remote shell would send: every kind a session answers, made a dict of
+    plain data, through CBOR and back, is the same Result and has its kind's data."""
     session.evaluate("Probe = Object ( fail: n = ( | t | t := n * 2. ^ t foo ) )")
-    for text in ["3 + 4", "x := 5", "Probe new fail: 4", ":debug", ":frame 3", ":inspect #(1 $a)", ":eval t"]:
+    kinds = set()
+    for text in ["3 + 4", "x := 5", "Probe >> twice = ( ^ 2 )", ":help", "3 +", "Probe new fail: 4",
+                 ":debug", ":frame 3", ":eval t", ":inspect #(1 $a)", ":inspect 2",
+                 ":inspect Dictionary new at: 1 put: 2; yourself", ":quit"]:
         result = shown(session, text)
-        assert json.loads(json.dumps(dataclasses.asdict(result))) == dataclasses.asdict(result), text
+        kinds.add(result.kind)
+        plain = result.to_plain()
+        assert json.loads(json.dumps(plain)) == plain, text
+        assert Result.from_plain(cbor2.loads(cbor2.dumps(plain))) == result, text
+        assert RESULT_DATA[result.kind] <= set(result.data), text
+    assert kinds == set(RESULT_DATA) - {"interrupted"}       # Ctrl-C: the pty tests
+
+
+@pytest.mark.parametrize("plain, fault", [
+    ([], "a result is a dict, not list"),
+    ({"kind": "value", "colour": "red"}, "unknown result fields: 'colour'"),
+    ({"kind": "explode"}, "unknown result kind 'explode'"),
+    ({"kind": "value", "text": 7}, "result field text is a int, not a str"),
+    ({"kind": "syntax", "line": True}, "result field line is a bool, not a int"),
+    ({"kind": "error", "trace": ["a", 2]}, "a result's trace is a list of strings"),
+    ({"kind": "output", "data": {"x": {1, 2}}}, "a result's data is not plain data"),
+    ({"kind": "output", "data": {1: "x"}}, "a result's data is not plain data"),
+    ({"kind": "debug", "data": {"pid": 3}}, "a debug result lacks frames, more, status"),
+])
+def test_a_malformed_result_is_refused_with_its_fault(plain, fault):
+    with pytest.raises(ValueError) as refused:
+        Result.from_plain(plain)
+    assert str(refused.value) == fault
+
+
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["kind", "text", "trace", "column", "line", "data", "other"])
+                       | st.integers() | st.none(),
+                       PLAIN | st.sampled_from(sorted(RESULT_DATA))))
+def test_from_plain_answers_a_result_or_a_value_error(plain):
+    try:
+        result = Result.from_plain(plain)
+    except ValueError:
+        return
+    assert Result.from_plain(result.to_plain()) == result
+
+
+TERMINAL_SIDE = ("app", "render", "theme", "editing", "lexer", "source")
+TERMINAL_MAY_IMPORT = {f"smalltalk_vm.repl.{name}" for name in (*TERMINAL_SIDE, "protocol")} | {
+    "smalltalk_vm.repl", "smalltalk_vm.vm.console", "smalltalk_vm.vm.errors"}
+
+
+@pytest.mark.parametrize("name", (*TERMINAL_SIDE, "protocol"))
+def test_the_terminal_side_knows_the_session_only_through_the_protocol(name):
+    """What a remote shell reuses whole must not reach into the session side or the VM
+    (only the console it writes to and the error texts of the OS)."""
+    tree = ast.parse((Path(ROOT) / "repl" / f"{name}.py").read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("smalltalk_vm"):
+            imported |= {node.module if node.module != "smalltalk_vm.repl" else f"{node.module}.{alias.name}"
+                         for alias in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names if alias.name.startswith("smalltalk_vm")}
+    assert imported <= TERMINAL_MAY_IMPORT
 
 
 def test_an_interactive_session_echoes_only_wanted_values_and_keeps_the_last_two(session):
@@ -79,6 +150,11 @@ def test_debugger_commands_refuse_what_does_not_fit(session):
     session.evaluate("worker := [ Process receive ] spawn")
     pid = session.evaluate("worker pid").text
     assert session.command(f":debug {pid}").data["status"] == "suspended (waiting)"
+    session.evaluate("nil foo")                   # a newer stopped do-it takes the debugger...
+    listed = [line.split() for line in session.command(":processes").text.splitlines()[1:]]
+    assert [pid, "suspended"] in [row[:2] for row in listed]    # ...and the attached one stays suspended
+    session.command(":abandon")
+    session.command(f":debug {pid}")
     assert session.command(":proceed 3").text == \
         f"process {pid} did not stop at an exception: :proceed takes no value"
     assert session.command(":restart now").text.startswith(":restart takes nothing")
