@@ -11,7 +11,9 @@ Rules:
 - What the evaluation prints on the node (its processes' `print`/`println`) is written
   here, on this console, as it arrives.
 - While an evaluation runs, Ctrl-C (SIGINT) asks the node to interrupt it: only that
-  evaluation ends; the node and its other processes go on.
+  evaluation ends; the node and its other processes go on. A node that does not
+  answer within ``INTERRUPT_GRACE`` of the Ctrl-C (stopped, cut off) gives the prompt
+  back with an error.
 - Completion data that does not come within ``COMPLETION_TIMEOUT`` is none (a slow
   node must not freeze typing).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -31,6 +34,7 @@ from smalltalk_vm.repl.protocol import Result
 from smalltalk_vm.vm.console import Console
 
 COMPLETION_TIMEOUT = 3.0
+INTERRUPT_GRACE = 5.0             # seconds a node has to answer once Ctrl-C asked it to stop
 CALL_TIMEOUT = 15.0               # a command's answer (evaluations wait as long as they run)
 
 
@@ -66,24 +70,33 @@ class RemoteSession:
     # ------------------------------------------------------------------ waiting
 
     def _wait(self, future: Future, timeout: float | None) -> Any:
-        """The call's answer; ConnectionLost, or TimeoutError past ``timeout``.
-        Ctrl-C meanwhile interrupts the node's evaluation."""
-        with self._ctrl_c_interrupts():
-            waited = 0.0
+        """The call's answer; ConnectionLost, or TimeoutError past ``timeout`` or when
+        the node has not answered within ``INTERRUPT_GRACE`` of a Ctrl-C (a node that
+        is stopped or cut off must not hold the shell). Ctrl-C meanwhile interrupts the
+        node's evaluation."""
+        interrupted: list[float] = []
+        with self._ctrl_c_interrupts(interrupted):
             while True:
                 try:
                     return future.result(timeout=0.2)
                 except TimeoutError:
-                    waited += 0.2
-                    if timeout is not None and waited >= timeout:
+                    now = time.monotonic()
+                    if timeout is not None and now - self._started >= timeout:
+                        raise
+                    if interrupted and now - interrupted[0] >= INTERRUPT_GRACE:
                         raise
 
     @contextlib.contextmanager
-    def _ctrl_c_interrupts(self) -> Iterator[None]:
+    def _ctrl_c_interrupts(self, interrupted: list[float]) -> Iterator[None]:
+        self._started = time.monotonic()
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = signal.signal(signal.SIGINT, lambda number, frame: self.client.interrupt())
+
+        def interrupt(number: int, frame: Any) -> None:
+            interrupted.append(time.monotonic())
+            self.client.interrupt()
+        previous = signal.signal(signal.SIGINT, interrupt)
         try:
             yield
         finally:
@@ -95,7 +108,8 @@ class RemoteSession:
         except ConnectionLost as lost:
             return Result("quit", f"connection to {self.where} lost: {lost}")
         except TimeoutError:
-            return Result("error", f"{self.where} did not answer in time")
+            return Result("error", f"{self.where} did not answer in time (the connection is kept; "
+                                   "its answer, if it comes, is dropped)")
         return _as_result(answer)
 
     def _data(self, method: str, *args: Any, empty: Any, timeout: float = COMPLETION_TIMEOUT) -> Any:

@@ -77,6 +77,9 @@ def test_a_remote_shell_evaluates_defines_completes_interrupts_and_lists_on_the_
         terminal.type("(Process named: #server) send: #Greeter.\r")
         terminal.expect(PROMPT)
         node.wait_out(r"hello from the shell", timeout=15, count=2)
+        # :inspect looks at the node's objects (a class only the node has).
+        terminal.type(":inspect NodeOnlyWidget new\r")
+        terminal.expect(r"a NodeOnlyWidget\s+\(NodeOnlyWidget")
         # :processes lists the node's processes (its registered server among them).
         terminal.type(":processes\r")
         terminal.expect(r"pid\s+status\s+name")
@@ -176,3 +179,20 @@ def test_connect_refuses_the_options_of_a_local_vm(tmp_path, option):
                          env=node_environment(), cwd=ROOT)
     assert ran.returncode == 2
     assert "--connect runs the REPL on the node" in ran.stderr
+
+
+def test_ctrl_c_gives_the_prompt_back_when_the_node_is_stopped(cluster, tmp_path):
+    node = cluster.start("zeta")
+    terminal = _shell(tmp_path, node)
+    try:
+        node.signal(signal.SIGSTOP)
+        terminal.type("3 + 4\r")
+        terminal.wait_until_evaluating()
+        terminal.drain(0.5)
+        terminal.interrupt()
+        terminal.expect(r"node zeta at .* did not answer in time", timeout=20)
+        node.signal(signal.SIGCONT)
+        terminal.evaluate("6 * 7", "42", timeout=20)
+    finally:
+        node.signal(signal.SIGCONT)
+        terminal.close()
