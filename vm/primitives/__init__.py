@@ -6,6 +6,7 @@ from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their regi
     context,
     debug,
     double,
+    globalnames,
     integer,
     klass,
     node,
