@@ -246,7 +246,7 @@ class ShellConnection:
             self.close("starting")
             return
         if kind == "repl":
-            service.groups.add(self.group, self._output, self._error_output)
+            service.groups.add(self.group, self.output, self.error_output)
             self.session = service.make_session(_GroupHost(service.host, self.group), _ShellConsole(self))
             service.log(f"remote shell {self.name} connected from {self.where}")
         self.send("opened", identity.name, identity.address)
@@ -277,10 +277,10 @@ class ShellConnection:
 
     # ------------------------------------------------------------------ output (VM thread)
 
-    def _output(self, text: str) -> None:
+    def output(self, text: str) -> None:
         self._queue_output(text, False)
 
-    def _error_output(self, text: str) -> None:
+    def error_output(self, text: str) -> None:
         self._queue_output(text, True)
 
     def _queue_output(self, text: str, is_error: bool) -> None:
@@ -361,10 +361,10 @@ class _ShellConsole:
         self._connection = connection
 
     def write(self, text: str) -> None:
-        self._connection._output(text)
+        self._connection.output(text)
 
     def write_error(self, text: str) -> None:
-        self._connection._error_output(text)
+        self._connection.error_output(text)
 
     def end_line(self) -> None:
         pass
