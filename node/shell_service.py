@@ -16,7 +16,9 @@ Rules:
   through an output group (``vm.output_groups``), not to the node's stdout.
 - Each connection has a reader thread (requests; ``interrupt`` acts at once) and a
   worker thread (calls, one at a time: a REPL session is driven by one thread). The
-  VM thread only puts output in the connection's bounded queue and never waits.
+  VM thread only puts output in the connection's queue and never waits: output beyond
+  ``OUTPUT_BACKLOG`` characters not yet sent is dropped (said once), and what is
+  queued goes out joined into few messages.
 - When the tool goes away, its running evaluation is interrupted and a do-it kept
   stopped for its debugger is abandoned.
 """
@@ -36,7 +38,8 @@ from smalltalk_vm.node.handshake import MALFORMED, Callee, Refusal, Sessions, re
 from smalltalk_vm.vm.output_groups import OutputGroups
 
 STARTING_TIMEOUT = 5.0         # seconds a tool waits for a node whose VM is not running yet
-OUTPUT_BACKLOG = 4096          # output messages queued for a slow shell before output is dropped
+OUTPUT_BACKLOG = 8 * 1024 * 1024    # characters of output queued for a slow shell before it is dropped
+OUTPUT_CHUNK = 256 * 1024           # characters of output joined into one message at most
 
 
 def _raw(data: bytes) -> bytes:
@@ -146,7 +149,9 @@ class ShellConnection:
         self.where = where
         self.session: Any = None
         self.group = object()                        # this shell's output group
-        self._out: queue.Queue = queue.Queue()
+        self._out: queue.Queue = queue.Queue()         # messages (lists), None at the end
+        self._queued_output = 0                         # characters of output in _out
+        self._lock = threading.Lock()
         self._calls: queue.Queue = queue.Queue()
         self._closed = threading.Event()
         self._dropped = False
@@ -156,21 +161,46 @@ class ShellConnection:
     # ------------------------------------------------------------------ the streams
 
     def outgoing(self) -> Any:
+        """The stream to the tool: queued messages, consecutive output of one stream
+        joined into one message (up to ``OUTPUT_CHUNK`` characters)."""
+        carried: list | None = None
         while True:
-            try:
-                message = self._out.get(timeout=0.5)
-            except queue.Empty:
-                if self._closed.is_set():
-                    return
-                continue
+            if carried is not None:
+                message, carried = carried, None
+            else:
+                try:
+                    message = self._out.get(timeout=0.5)
+                except queue.Empty:
+                    if self._closed.is_set():
+                        return
+                    continue
             if message is None:
                 return
-            yield message
+            if message[0] == "output":
+                message, carried = self._joined(message)
+                with self._lock:
+                    self._queued_output -= len(message[1])
+            yield P.encode(message)
+
+    def _joined(self, first: list) -> tuple[list, list | None]:
+        """``first`` with the output messages queued after it on the same stream; the
+        first other message taken, if any, comes back to be sent next."""
+        texts, size, is_error = [first[1]], len(first[1]), first[2]
+        while size < OUTPUT_CHUNK:
+            try:
+                following = self._out.get_nowait()
+            except queue.Empty:
+                break
+            if following is None or following[0] != "output" or following[2] != is_error:
+                return ["output", "".join(texts), is_error], following
+            texts.append(following[1])
+            size += len(following[1])
+        return ["output", "".join(texts), is_error], None
 
     def send(self, *message: Any) -> None:
         if self._closed.is_set():
             return
-        self._out.put(P.encode(list(message)))
+        self._out.put(list(message))
 
     def read(self, requests: Any) -> None:
         try:
@@ -284,7 +314,11 @@ class ShellConnection:
         self._queue_output(text, True)
 
     def _queue_output(self, text: str, is_error: bool) -> None:
-        if self._out.qsize() >= OUTPUT_BACKLOG:
+        with self._lock:
+            full = self._queued_output + len(text) > OUTPUT_BACKLOG
+            if not full:
+                self._queued_output += len(text)
+        if full:
             if not self._dropped:
                 self._dropped = True
                 self.send("output", "\n[output dropped: the shell does not keep up]\n", True)

@@ -161,6 +161,10 @@ def test_piped_output_goes_to_the_shell_and_refusals_say_why(cluster, tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert "'from a process'" in ran.stdout or "from a process" in ran.stdout
     assert "from a process" not in node.out.text()
+    # A flood of output arrives whole and in order (joined into few messages).
+    flood = _piped(node.address, "1 to: 5000 do: [ :i | i println ]\n", state=state)
+    assert flood.returncode == 0, flood.stderr
+    assert flood.stdout.splitlines() == [str(i) for i in range(1, 5001)] + ["1"]
     wrong = _piped(node.address, "3 + 4\n", state=state, cookie="not-the-cookie")
     assert wrong.returncode == 2
     assert re.fullmatch(r"vm repl: refused by 127\.0\.0\.1:\d+: bad cookie\n", wrong.stderr), wrong.stderr

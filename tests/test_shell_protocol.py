@@ -94,23 +94,26 @@ def _status(address: str, *extra: str) -> subprocess.CompletedProcess:
                           env=node_environment(), cwd=ROOT)
 
 
-@pytest.mark.parametrize("bad", [b"\xff\x00 not json", P.encode(["call", 1, "rm -rf", []]),
-                                 P.encode(["open", "root"]), P.encode(["call", "one", "status", []])])
-def test_a_bad_message_closes_that_connection_and_the_node_goes_on(cluster, bad):
+BAD_MESSAGES = [b"\xff\x00 not json", P.encode(["call", 1, "rm -rf", []]), P.encode(["open", "root"]),
+                P.encode(["call", "one", "status", []]), b"[" * 100_000]
+
+
+def test_a_bad_message_closes_that_connection_and_the_node_goes_on(cluster):
     node = cluster.start("a")
-    shell = RawShell(node.address, COOKIE.encode())
-    try:
-        shell.requests.put(P.encode(["open", "view"]))
-        deadline = time.monotonic() + 15
-        while not shell.received and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert shell.received[0][0] == "opened"
-        shell.requests.put(bad)
-        assert shell.ended.wait(15), "the node kept a connection that sent a bad message"
-        assert shell.received[-1][0] == "ended"
-    finally:
-        shell.close()
-    node.wait_err(r"shell raw-tool .*(bad message|bad call)")
+    for number, bad in enumerate(BAD_MESSAGES, 1):
+        shell = RawShell(node.address, COOKIE.encode())
+        try:
+            shell.requests.put(P.encode(["open", "view"]))
+            deadline = time.monotonic() + 15
+            while not shell.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert shell.received[0][0] == "opened"
+            shell.requests.put(bad)
+            assert shell.ended.wait(15), f"the node kept a connection that sent {bad[:20]!r}"
+            assert shell.received[-1][0] == "ended"
+        finally:
+            shell.close()
+        node.wait_err(r"shell raw-tool .*(bad message|bad call)", count=number)
     assert _status(node.address).returncode == 0
 
 
