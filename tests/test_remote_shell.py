@@ -77,6 +77,13 @@ def test_a_remote_shell_evaluates_defines_completes_interrupts_and_lists_on_the_
         terminal.type("(Process named: #server) send: #Greeter.\r")
         terminal.expect(PROMPT)
         node.wait_out(r"hello from the shell", timeout=15, count=2)
+        # A failing do-it stays stopped on the node for the debugger.
+        terminal.type("NodeOnlyWidget new frob / 0\r")
+        terminal.expect(r"process (\d+) stopped at ZeroDivide: :debug shows its frames")
+        terminal.type(":debug\r")
+        terminal.expect(r">\s+1\s+\S+")
+        terminal.type(":abandon\r")
+        terminal.expect(r"process \d+ abandoned")
         # :inspect looks at the node's objects (a class only the node has).
         terminal.type(":inspect NodeOnlyWidget new\r")
         terminal.expect(r"a NodeOnlyWidget\s+\(NodeOnlyWidget")
