@@ -155,6 +155,7 @@ class ShellConnection:
         self._calls: queue.Queue = queue.Queue()
         self._closed = threading.Event()
         self._dropped = False
+        self._opened = False                             # worker thread only
         self._worker = threading.Thread(target=self._work, name=f"shell-{name}", daemon=True)
         self._worker.start()
 
@@ -248,6 +249,11 @@ class ShellConnection:
     def _handle(self, message: list) -> None:
         kind = message[0]
         if kind == "open":
+            if self._opened:
+                self.service.log(f"shell {self.name} ({self.where}) made a bad call: a second open")
+                self.close("bad call: the session is open already")
+                return
+            self._opened = True
             self._open(message[1])
             return
         _, number, method, args = message

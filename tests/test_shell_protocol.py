@@ -95,7 +95,7 @@ def _status(address: str, *extra: str) -> subprocess.CompletedProcess:
 
 
 BAD_MESSAGES = [b"\xff\x00 not json", P.encode(["call", 1, "rm -rf", []]), P.encode(["open", "root"]),
-                P.encode(["call", "one", "status", []]), b"[" * 100_000]
+                P.encode(["call", "one", "status", []]), b"[" * 100_000, P.encode(["open", "repl"])]
 
 
 def test_a_bad_message_closes_that_connection_and_the_node_goes_on(cluster):
