@@ -207,3 +207,15 @@ def test_ctrl_c_gives_the_prompt_back_when_the_node_is_stopped(cluster, tmp_path
     finally:
         node.signal(signal.SIGCONT)
         terminal.close()
+
+
+def test_a_wrong_cookie_at_the_terminal_is_one_line_and_status_2(cluster, tmp_path):
+    node = cluster.start("eta")
+    terminal = Terminal(str(tmp_path / "state"), None, ["--connect", node.address, "--cookie", "not-the-cookie"])
+    try:
+        terminal.expect(rf"^vm repl: refused by {re.escape(node.address)}: bad cookie$", timeout=30)
+        assert terminal.wait_for_exit(timeout=20) == 2
+        assert PROMPT not in terminal.screen_text
+    finally:
+        terminal.close()
+    node.wait_err(r"refused a shell from .*: bad cookie")
