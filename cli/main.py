@@ -1,7 +1,8 @@
 """The `vm` command: the composition root, the one module that imports every layer
 (compiler, vm, image, repl, bench) and wires them together. Nothing imports it.
 
-Subcommands: run, eval, disasm, test, repl, bench, image info, node (``cli.node_command``;
+Subcommands: run, eval, disasm, test, repl, bench, image info, node (``cli.node_command``),
+cluster (``cli.cluster_command``;
 docs/language.md, "The command line"). Every failure a user can cause is reported as
 one line on stderr (a syntax error as ``file:line:column: message``, an OS error as
 ``path: reason``), never
@@ -18,8 +19,9 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from smalltalk_vm.cli import node_command
+from smalltalk_vm.cli import cluster_command, node_command
 from smalltalk_vm.compiler.front import check_text, compile_input
 from smalltalk_vm.image import store
 from smalltalk_vm.image.boot import BadImage, make_machine
@@ -281,15 +283,32 @@ def _inherits(cls: VClass, ancestor: VClass | None) -> bool:
 
 def command_repl(options: argparse.Namespace) -> int:
     from smalltalk_vm.repl.app import run
+    from smalltalk_vm.repl.changelog import ChangeLog, log_path
     from smalltalk_vm.repl.session import ReplSession
+    if options.connect is not None:
+        from smalltalk_vm.cli.shell_command import command_connect
+        return command_connect(options, logged)
     machine = make_machine(split_classpath(options.classpath), image_argument(options.image))
-    session = ReplSession(machine, options.image)
+    log = ChangeLog(log_path(options.image), options.image, options.name)
+    session = logged(ReplSession(machine, options.image), log)
     try:
         if node_command.wants_node(options):
             return node_command.command_repl_node(options, session, lambda: run(session))
         return run(session)
     finally:
         session.close()
+
+
+def logged(session: Any, log: Any) -> Any:
+    """``session`` writing to the change log ``log``; at a terminal, the REPL first says
+    how many changes since the last image save the log holds."""
+    from smalltalk_vm.repl.logged_session import LoggedSession
+    wrapped = LoggedSession(session, log)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        notice = wrapped.notice()
+        if notice is not None:
+            session.console.write(notice + "\n")
+    return wrapped
 
 
 # ---------------------------------------------------------------------- bench
@@ -373,10 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     repl = commands.add_parser("repl", help="the interactive read-eval-print loop")
     repl.add_argument("-cp", "--classpath", metavar="PATH", help=CLASSPATH_HELP)
     repl.add_argument("--image", metavar="FILE", help="resume a saved image")
+    repl.add_argument("--connect", metavar="HOST:PORT",
+                      help="a remote shell: run the do-its on the node at HOST:PORT (with its --cookie and TLS)")
     node_command.add_node_options(repl)
     repl.set_defaults(handler=command_repl)
 
     node_command.register(commands)
+    cluster_command.register(commands)
 
     commands.add_parser("bench", help="the benchmark suite (vm bench --help for its options)")
 

@@ -129,6 +129,7 @@ def command_node(options: argparse.Namespace) -> int:
             return 1
         host = VMHost(machine)
         host.start()
+        service.serve_shells(host, shell_sessions(machine, options.image))
         try:
             if name is not None:
                 program = [name, *options.arguments]
@@ -149,6 +150,16 @@ def command_node(options: argparse.Namespace) -> int:
     return universe.exit_status or 0
 
 
+def shell_sessions(machine: Any, image: str | None) -> Any:
+    """How the node makes the REPL session of a remote shell: a session on the node's
+    machine, run by the node's VM host, writing to the shell."""
+    from smalltalk_vm.repl.session import ReplSession
+
+    def make(host: Any, console: Any) -> Any:
+        return ReplSession(machine, image, host=host, console=console)
+    return make
+
+
 def _start_program(machine: Any, program: list[str]) -> None:
     """The program runs as `vm run` runs it, in a process of its own; its crash is
     reported like any process's, and the node stays up."""
@@ -166,6 +177,7 @@ def command_repl_node(options: argparse.Namespace, session: Any, run_repl: Any) 
     service = start_service(session.machine, config, session.console)
     if service is None:
         return 1
+    service.serve_shells(session.host, shell_sessions(session.machine, options.image))
     try:
         service.join(config.joins)
         return run_repl()

@@ -484,6 +484,8 @@ class Reader:
         obj.overflowed = False
         obj.held = False           # a debugger's hold belongs to its session, not to the image
         obj.suspended = False
+        obj.group = None            # an output group belongs to a shell connection, not to the image
+        obj.reductions = 0
         if remaining is not None:
             _check(type(remaining) in (int, float) and math.isfinite(remaining) and 0 <= remaining < 1e12,
                    "corrupt timer {!r}", remaining)

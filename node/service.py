@@ -1,6 +1,7 @@
 """A whole node, put together: the VM-side runtime (``node.runtime``) made the
 machine's distribution, and the member table with its gRPC transport
-(``node.membership``). The command line and the REPL start nodes through this.
+(``node.membership``), and the Shell service for operators' tools (``node.shell_service``).
+The command line and the REPL start nodes through this.
 
 ``start`` listens and answers the real address; ``join`` dials members (in the
 background, retried); ``shutdown`` says goodbye to every peer and stops. Call them
@@ -16,6 +17,7 @@ from smalltalk_vm.node.handshake import Identity
 from smalltalk_vm.node.membership import Membership
 from smalltalk_vm.node.nodelog import NodeLog
 from smalltalk_vm.node.runtime import NodeRuntime
+from smalltalk_vm.node.shell_service import ShellService
 
 
 class NodeService:
@@ -29,6 +31,7 @@ class NodeService:
         machine.universe.distribution = self.runtime
         self.vm_version = vm_version
         self.membership: Membership | None = None
+        self.shell: ShellService | None = None
         self.address = ""
 
     def start(self) -> str:
@@ -39,6 +42,8 @@ class NodeService:
             return Identity(config.name, config.creation, config.advertise or listening,
                             vm_version=self.vm_version)
         self.membership = Membership(config, identity, self.runtime, self.log)
+        self.shell = ShellService(config, self.membership, self.log)
+        self.membership.transport.extra_handlers.append(self.shell.handler())
         self.address = self.membership.start()
         return self.address
 
@@ -46,6 +51,14 @@ class NodeService:
         if self.membership is not None and addresses:
             self.membership.join(addresses)
 
+    def serve_shells(self, host: Any, make_session: Any) -> None:
+        """Once the VM runs on ``host``: serve remote shells (sessions made by
+        ``make_session(host, console)``) and the cluster view."""
+        if self.shell is not None:
+            self.shell.attach(host, make_session)
+
     def shutdown(self, reason: str = "shutdown") -> None:
+        if self.shell is not None:
+            self.shell.stop()
         if self.membership is not None:
             self.membership.shutdown(reason)

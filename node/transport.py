@@ -106,6 +106,7 @@ class Transport:
         self.health: health.HealthServicer | None = None
         self._channels: set[grpc.Channel] = set()
         self._lock = threading.Lock()
+        self.extra_handlers: list[grpc.GenericRpcHandler] = []   # other services on the port (the Shell)
 
     # ------------------------------------------------------------------ server
 
@@ -119,7 +120,7 @@ class Transport:
             "Handshake": grpc.unary_unary_rpc_method_handler(self._handshake, _raw, _raw),
             "Channel": grpc.stream_stream_rpc_method_handler(self._channel, _raw, _raw),
         })
-        server.add_generic_rpc_handlers((handler,))
+        server.add_generic_rpc_handlers((handler, *self.extra_handlers))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         host = self.config.listen.rpartition(":")[0]
@@ -206,14 +207,7 @@ class Transport:
     # ------------------------------------------------------------------ dialling
 
     def _open_channel(self, address: str) -> grpc.Channel:
-        options = grpc_options(self.config.max_frame)
-        tls = self.config.tls
-        if tls is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=tls.ca, private_key=tls.key,
-                                                       certificate_chain=tls.cert)
-            channel = grpc.secure_channel(address, credentials, options=options)
-        else:
-            channel = grpc.insecure_channel(address, options=options)
+        channel = open_channel(address, self.config.tls, self.config.max_frame)
         with self._lock:
             self._channels.add(channel)
         return channel
@@ -272,6 +266,21 @@ class Transport:
             conn.close("superseded")
             raise DialFailure(f"superseded connection to {peer.name}", peer=peer.name, quiet=True)
         threading.Thread(target=conn.read, args=(call,), name=f"read-{peer.name}", daemon=True).start()
+
+
+def open_channel(address: str, tls: Any, max_frame: int) -> grpc.Channel:
+    """A gRPC channel to ``address``: mutual TLS with ``tls`` (TLSFiles), else plain."""
+    options = grpc_options(max_frame)
+    if tls is not None:
+        credentials = grpc.ssl_channel_credentials(root_certificates=tls.ca, private_key=tls.key,
+                                                   certificate_chain=tls.cert)
+        return grpc.secure_channel(address, credentials, options=options)
+    return grpc.insecure_channel(address, options=options)
+
+
+def rpc_text(error: grpc.RpcError) -> str:
+    """A gRPC failure in a few words (its code and details)."""
+    return _rpc_text(error)
 
 
 def _rpc_text(error: grpc.RpcError) -> str:

@@ -64,15 +64,23 @@ class ReplSession:
     do-it has finished, stopped at an error, or Ctrl-C interrupted it; nothing raises
     to the caller."""
 
-    def __init__(self, machine: Machine, image_path: str | None = None) -> None:
+    def __init__(self, machine: Machine, image_path: str | None = None, host: Any = None,
+                 console: Any = None) -> None:
+        """A session on a machine of its own (it starts the VM thread and takes the
+        machine's output), or, given ``host`` and ``console``, one of several on a
+        machine that a node runs (a remote shell's): the VM thread and the output are
+        then the node's, and closing the session leaves them running."""
         self.machine = machine
         self.universe = machine.universe
         self.debugger = machine.debugger
         self.image_path = image_path
-        self.console = Console(on_failure=self._output_failed)
-        machine.set_output(self.console.write, self.console.write_error)
-        self.host = VMHost(machine)
-        self.host.start()
+        self.console = console or Console(on_failure=self._output_failed)
+        if console is None:
+            machine.set_output(self.console.write, self.console.write_error)
+        self.owns_host = host is None
+        self.host = host or VMHost(machine)
+        if self.owns_host:
+            self.host.start()
         self.current: Process | None = None      # what Ctrl-C kills (VM thread reads it)
         self.stopped: Evaluation | None = None   # the failed do-it kept for the debugger
         self.hold_failures = False
@@ -88,7 +96,8 @@ class ReplSession:
         self.echo_rule = interactive
 
     def close(self) -> None:
-        self.host.stop()
+        if self.owns_host:
+            self.host.stop()
         self.console.end_line()
         self.console.flush()
 

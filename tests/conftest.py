@@ -41,6 +41,13 @@ def run_vm(args: Sequence[str], *, input: str | None = None, cwd: str | None = N
                           timeout=timeout, env=environment)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_state_home(tmp_path_factory) -> None:
+    """The REPL history and change log written by the tests' own `vm repl` runs stay
+    out of the user's state folder (and one test's log never greets another test)."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+
+
 class VMSession:
     """A bootstrapped machine plus helpers to evaluate source in it."""
 

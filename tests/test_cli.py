@@ -306,7 +306,8 @@ def test_version_is_the_creator_recorded_in_images(tmp_path: Path) -> None:
     assert creator.split()[1:] == version.stdout.split()[:2]
 
 
-HELP_SUBCOMMANDS = [["run"], ["eval"], ["disasm"], ["test"], ["repl"], ["image"], ["image", "info"], []]
+HELP_SUBCOMMANDS = [["run"], ["eval"], ["disasm"], ["test"], ["repl"], ["image"], ["image", "info"], ["cluster"],
+                    ["cluster", "status"], ["cluster", "processes"], []]
 
 
 def help_entries(text: str) -> dict[str, str]:

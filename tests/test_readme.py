@@ -85,6 +85,11 @@ EXPECTED = {
     ".venv/bin/vm bench --quick": "geometric mean",
     ("timeout 60 .venv/bin/vm node --name a --listen 127.0.0.1:47301 --cookie demo & .venv/bin/vm node "
      "--name b --join 127.0.0.1:47301 --cookie demo examples/cluster/Demo.som; wait"): "hello from a to b",
+    ("timeout 60 .venv/bin/vm node --name ops --listen 127.0.0.1:47302 --cookie demo > ops.log & "
+     "for i in $(seq 150); do grep -q listening ops.log && break; sleep 0.2; done; "
+     "printf 'Node current name\\n(1 to: 3) collect: [ :i | i * i ]\\n' | .venv/bin/vm repl "
+     "--connect 127.0.0.1:47302 --cookie demo && .venv/bin/vm cluster status 127.0.0.1:47302 --cookie demo; "
+     "kill $!"): "#(1 4 9)\nNAME  ADDRESS",
 }
 
 

@@ -45,7 +45,8 @@ def repl_command() -> list[str]:
 class Terminal:
     """`vm repl` running in a pseudo-terminal, and what it has shown so far."""
 
-    def __init__(self, state_home: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, state_home: str, env: dict[str, str] | None = None,
+                 args: list[str] | None = None) -> None:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         environment = {name: value for name, value in os.environ.items()
@@ -62,7 +63,7 @@ class Terminal:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         self.process = subprocess.Popen(
-            repl_command(), stdin=slave, stdout=slave,
+            repl_command() + list(args or []), stdin=slave, stdout=slave,
             stderr=slave, cwd=os.path.dirname(state_home) if other_build else ROOT, env=environment,
             preexec_fn=become_terminal_owner)  # noqa: PLW1509 — the test is single-threaded here; a pty needs a session
         os.close(slave)

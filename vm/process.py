@@ -34,6 +34,7 @@ class Process:
         "ctx",
         "depth_mark",
         "exit_reason",
+        "group",
         "held",
         "ihash",
         "links",
@@ -44,6 +45,7 @@ class Process:
         "on_exit",
         "overflowed",
         "pid",
+        "reductions",
         "report_crash",
         "result",
         "state",
@@ -81,6 +83,8 @@ class Process:
         self.on_exit: list | None = None    # promises to break if it dies abnormally
         self.held = False                   # a debugger stops it at an unhandled exception (vm.debugger)
         self.suspended = False              # a debugger holds it: the scheduler does not run it
+        self.group: Any = None              # its output group (vm.output_groups); inherited by spawns
+        self.reductions = 0                 # work done, counted by the scheduler per time slice
         self.ihash = 0
 
     @property

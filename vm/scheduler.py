@@ -77,6 +77,7 @@ class Scheduler:
         self.processes: dict[int, Process] = {}
         self.next_pid = 1
         self.current: Process | None = None
+        self.outside_group: Any = None     # the output group of work posted from outside (a shell's)
         self.registry: dict[str, Process] = {}
         self.outside_sources = 0          # open REPL/network feeds that may still post work
         self.on_death: list[Callable[[Process, Any], None]] = []
@@ -90,6 +91,9 @@ class Scheduler:
 
     def spawn(self, ctx: Context) -> Process:
         proc = Process(self.process_class, self.next_pid, ctx)
+        # As Erlang's group leader: a process writes where the one that spawned it does.
+        spawner = self.current
+        proc.group = spawner.group if spawner is not None else self.outside_group
         self.next_pid += 1
         self.processes[proc.pid] = proc
         self.run_queue.append(proc)
@@ -304,6 +308,9 @@ class Scheduler:
             except Exception as error:            # a bug in the fault boundary itself
                 status = self._slice_failed(proc, error)
             self.current = None
+            # A slice that used its budget counts it; one ended early (a receive, the
+            # end) counts one: the interpreter keeps its count in a local of its loop.
+            proc.reductions += BUDGET if status == YIELDED else 1
             if status == YIELDED:
                 self._guarded(self.check_depth, "the stack depth check", proc)
                 run_queue.append(proc)
