@@ -10,10 +10,16 @@ from collections.abc import Sequence
 
 import pytest
 from cluster_support import cluster  # noqa: F401  (the real-node fixture, for every test module)
+from hypothesis import HealthCheck, settings
 
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.image.boot import make_machine
 from smalltalk_vm.vm.machine import Machine
+
+# Machines running the suite are shared and noisy: hypothesis's timing checks measure
+# the load, not the code (speed is checked by bench/). Tests may tighten this.
+settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-machine")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
