@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.proxies import NoRemoteObjects, RemoteObjects
 
 STANDALONE_NODE = "nonode@nohost"
 
@@ -120,9 +121,10 @@ class Distribution(ABC):
     no method blocks. Methods taking ``reply`` call it later, on the VM thread, with
     the answer (or an exception object to signal). Errors a Smalltalk program can
     cause are raised as ``SignalException`` (through ``universe.signal``).
-    ``nodes`` is the VM's NodeTable."""
+    ``nodes`` is the VM's NodeTable; ``objects`` the remote objects (``vm.proxies``)."""
 
     nodes: NodeTable
+    objects: RemoteObjects
 
     # -- nodes
     @abstractmethod
@@ -191,6 +193,7 @@ class Standalone(Distribution):
     def __init__(self, universe: Any) -> None:
         self.vm = universe
         self.nodes = NodeTable(universe)
+        self.objects = NoRemoteObjects()
         self.node_watchers: set[int] = set()     # pids that asked for monitorNodes:
 
     def _refuse(self, what: str) -> None:
