@@ -11,8 +11,8 @@ node behind the proxy, ``"out"`` away from it — and apply to every connection:
 - ``cut()``: every open connection is reset at once;
 - ``heal()``: no faults.
 
-Every byte seen is captured per direction (``captured``). Threads are daemons and
-``close`` ends everything.
+Every byte seen is captured per direction (``captured``), and each chunk with the
+time it was read (``chunks``). Threads are daemons and ``close`` ends everything.
 """
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ class _Pump:
     """Forwards one direction of one connection, applying the proxy's faults."""
 
     def __init__(self, proxy: FaultProxy, direction: str, source: socket.socket,
-                 target: socket.socket | None) -> None:
+                 target: socket.socket | None, connection: int = 0) -> None:
         self.proxy = proxy
+        self.connection = connection
         self.direction = direction
         self.source = source
         self.target = target
@@ -46,7 +47,7 @@ class _Pump:
                 chunk = self.source.recv(65536)
                 if not chunk:
                     break
-                self.proxy.capture(self.direction, chunk)
+                self.proxy.capture(self.direction, chunk, self.connection)
                 if self.proxy.dropping(self.direction) or self.target is None:
                     continue
                 with self.cond:
@@ -92,6 +93,7 @@ class FaultProxy:
         self.drops = dict.fromkeys(DIRECTIONS, False)
         self.holes = False
         self._captured = {d: bytearray() for d in DIRECTIONS}
+        self._chunks: dict[str, list[tuple[float, int, bytes]]] = {d: [] for d in DIRECTIONS}
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -136,9 +138,15 @@ class FaultProxy:
         return self.holes or self.drops[direction]
 
     # -- capture
-    def capture(self, direction: str, chunk: bytes) -> None:
+    def capture(self, direction: str, chunk: bytes, connection: int = 0) -> None:
         with self._lock:
             self._captured[direction] += chunk
+            self._chunks[direction].append((time.monotonic(), connection, chunk))
+
+    def chunks(self, direction: str) -> list[tuple[float, int, bytes]]:
+        """(time read, connection number, bytes) of every chunk seen in ``direction``."""
+        with self._lock:
+            return list(self._chunks[direction])
 
     def captured(self, direction: str | None = None) -> bytes:
         with self._lock:
@@ -166,9 +174,9 @@ class FaultProxy:
                 self._sockets.append(client)
                 if upstream is not None:
                     self._sockets.append(upstream)
-            _Pump(self, "in", client, upstream)
+            _Pump(self, "in", client, upstream, self.connections)
             if upstream is not None:
-                _Pump(self, "out", upstream, client)
+                _Pump(self, "out", upstream, client, self.connections)
 
     def close(self) -> None:
         try:

@@ -1,0 +1,240 @@
+"""Remote objects with real nodes (DISTRIBUTION §6): a counter exported by node a and
+used from b and c — synchronous sends, ~> sends, errors re-signalled with the far
+text, callTimeout: firing on a call that never answers; a proxy passed on from b to c
+reaches the same object, and two copies of it on c are ==; handles cannot be forged
+(a guessed or altered handle gives #noobject and the export is untouched); and kill
+-9 of the exporter breaks every pending promise and fails every waiting call with
+#noconnection on the other nodes within the tick.
+
+The programs run on b (and c, through remote spawn); a only exports. The counter's
+class passes by reference; the references reach b in a message from a process b
+spawned on a."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import cbor2
+from cluster_support import COOKIE, write_class
+from grpc_capture import node_frames
+from rogue_client import RogueClient
+
+from smalltalk_vm.node import frames as F
+from smalltalk_vm.node.wire_tags import TAG_REMOTE_REF, TAG_SYMBOL
+
+COUNTER = """RoCounter = (
+    | n |
+    increment = ( n := self count + 1. ^ n )
+    count = ( ^ n ifNil: [ 0 ] )
+    add: k = ( n := self count + k. ^ n )
+    failWith: text = ( ^ self error: text )
+    hang = ( ^ Process receive )
+    exportsHere = ( ^ Remote exports )
+    ----
+    passByReference = ( ^ true )
+)"""
+
+HOME = """RoHome = (
+    give: p = ( p send: { RoCounter new. RoCounter new } )
+    gateTo: p = ( p send: Process receive )
+)"""
+
+PEER = """RoPeer = (
+    take: p = (
+        | first second results |
+        first := Process receive.
+        second := Process receive.
+        results := Vector new.
+        results append: (first == second); append: first printString.
+        10 timesRepeat: [ first increment ].
+        results append: (first ~> increment) wait.
+        results append: ((Remote imports at: #nodes) at: #a).
+        p send: results asArray.
+        Process receive: [ :m | m == #done ] )
+    waitOn: hanger tell: p = (
+        | promise |
+        promise := hanger ~> hang.
+        p send: #waiting.
+        p send: { 'c'. [ promise wait. 'answered' ] on: RemoteError do: [ :e | e reason printString ] } )
+)"""
+
+CLIENT = """RoClient = (
+    say: text = ( text println )
+    nodes = ( | a c | [ (a := Node named: #a) notNil and: [ (c := Node named: #c) notNil ] ]
+                whileFalse: [ Process sleep: 10 ]. ^ { a. c } )
+    caught: aBlock = ( ^ [ aBlock value. nil ] on: RemoteError do: [ :e | e ] )
+    run = (
+        | me a c pair counter hanger e t0 peer results gate |
+        me := Process current.
+        pair := self nodes. a := pair at: 1. c := pair at: 2.
+        a spawn: RoHome selector: #give: arguments: { me }.
+        pair := Process receive.
+        counter := pair at: 1. hanger := pair at: 2.
+        self say: 'proxy ' + counter printString + ' ' + counter isRemote printString + ' '
+            + (counter remoteNode == a) printString + ' ' + (counter == (pair at: 1)) printString.
+        self say: 'sync ' + counter increment printString + ' ' + counter increment printString.
+        self say: 'eventual ' + (counter ~> increment) wait printString + ' '
+            + ((counter ~> increment) then: [ :v | v * 10 ]) wait printString.
+        e := self caught: [ counter failWith: 'the far text, exactly' ].
+        self say: 'error ' + e messageText + '|' + e reason printString + '|' + e remoteClassName + '|'
+            + ((e remoteTrace indexOf: 'RoCounter>>failWith:') > 0) printString.
+        e := self caught: [ (counter ~> failWith: 'eventual text') wait ].
+        self say: 'eventual error ' + e messageText + '|' + e reason printString.
+        e := self caught: [ counter noSuchMessage: 3 ].
+        self say: 'dnu ' + e messageText + '|' + e remoteClassName.
+        self say: 'lives on ' + counter count printString.
+        hanger callTimeout: 300.
+        t0 := system time.
+        e := self caught: [ hanger hang ].
+        self say: 'timeout ' + e reason printString + ' ' + ((system time - t0) between: 299 and: 5000) printString
+            + ' ' + e messageText.
+        peer := c spawn: RoPeer selector: #take: arguments: { me }.
+        peer send: counter. peer send: counter.
+        results := Process receive.
+        self say: 'on c ' + results printString.
+        self say: 'same object ' + counter count printString.
+        self say: 'exports ' + counter exportsHere printString.
+        peer send: #done.
+        t0 := system time.
+        [ ((counter exportsHere at: #nodes) containsKey: #c) and: [ system time - t0 < 10000 ] ]
+            whileTrue: [ Process sleep: 20 ].
+        self say: 'released by c ' + counter exportsHere printString.
+        gate := a spawn: RoHome selector: #gateTo: arguments: { me }.
+        self say: 'gate ' + gate printString.
+        Process receive.
+        self say: 'untouched ' + counter count printString + ' ' + counter increment printString + ' '
+            + ((counter exportsHere at: #total) = 2) printString.
+        system exit: 0 )
+)"""
+
+
+def classes(folder) -> None:
+    for source in (COUNTER, HOME, PEER, CLIENT):
+        write_class(folder, source)
+
+
+def reference_handles(frames) -> list[bytes]:
+    """The handles of the references in the send frames seen."""
+    handles = []
+
+    def walk(item) -> None:
+        if isinstance(item, cbor2.CBORTag):
+            if item.tag == TAG_REMOTE_REF:
+                handles.append(bytes(item.value[2]))
+            else:
+                walk(item.value)
+        elif isinstance(item, (list, tuple)):
+            for x in item:
+                walk(x)
+    for frame in frames:
+        if frame.name == "send":
+            walk(cbor2.loads(frame.fields[1]))
+    return handles
+
+
+def rogue_calls(address: str, handles: list[bytes], gate_pid: int) -> list:
+    """A peer holding the cookie but not the handles: its calls on guessed and altered
+    handles, and a release of one, then the message that lets b go on."""
+    rogue = RogueClient(address, COOKIE.encode(), name="rogue")
+    try:
+        caller = rogue.handshake()
+        rogue.open_channel(caller.session)
+        args = cbor2.dumps([])
+        for number, handle in enumerate(handles, 1):
+            rogue.send(F.frame("call", number, handle, "increment", args, False))
+        rogue.send(F.frame("release", [[handle, 1000] for handle in handles]))
+        deadline = time.monotonic() + 20
+        answers = []
+        while len(answers) < len(handles) and time.monotonic() < deadline:
+            answers = [item for message in list(rogue.received) for _, item in F.read_frames(message)
+                       if item[0] == F.KIND["answer"]]
+            time.sleep(0.05)
+        rogue.send(F.frame("send", gate_pid, cbor2.dumps(cbor2.CBORTag(TAG_SYMBOL, "go"))))
+        time.sleep(0.3)
+        return answers
+    finally:
+        rogue.close()
+
+
+def test_a_counter_exported_by_a_is_used_from_b_and_c(cluster, tmp_path) -> None:
+    folder = tmp_path / "classes"
+    classes(folder)
+    a, a_proxy = cluster.proxied("a", classpath=[folder])
+    c = cluster.start("c", join=[a], classpath=[folder])
+    b = cluster.start("b", join=[a_proxy.address], classpath=[folder], program="RoClient")
+    line = b.wait_out(r"^gate ", 60)
+    gate_pid = int(re.search(r"Process\((\d+) on #a\)", line).group(1))
+    real = reference_handles(node_frames(a_proxy.chunks("out")))
+    assert len(real) >= 2, b.report()
+    guessed = os.urandom(16)
+    altered = bytes([real[0][0] ^ 1]) + real[0][1:]
+    answers = rogue_calls(f"127.0.0.1:{a.port}", [guessed, altered], gate_pid)
+    assert b.wait_exit(60) == 0, b.report() + a.report() + c.report()
+    assert sorted(answer[1] for answer in answers) == [1, 2]
+    for answer in answers:
+        ok, record = answer[2], cbor2.loads(answer[3])
+        assert ok is False and record[2] == cbor2.CBORTag(TAG_SYMBOL, "noobject"), record
+    out = b.out.text().splitlines()[1:]
+    assert out[0] == "proxy a RemoteProxy(a RoCounter on #a) true true true"
+    assert out[1:5] == ["sync 1 2", "eventual 3 40", "error the far text, exactly|#error|Error|true",
+                        "eventual error eventual text|#error"]
+    assert out[5] == "dnu Method noSuchMessage: not found in class RoCounter|MessageNotUnderstood"
+    assert out[6] == "lives on 4"
+    assert out[7] == "timeout #timeout true #hang to a RoCounter on node a: no answer within 300 ms (#timeout)"
+    assert out[8] == "on c #(true 'a RemoteProxy(a RoCounter on #a)' 15 1)"
+    assert out[9] == "same object 15"
+    assert out[10] == "exports a Dictionary(#total->2 #nodes->a Dictionary(#b->2 #c->1))"
+    assert out[11] == "released by c a Dictionary(#total->2 #nodes->a Dictionary(#b->2))"
+    assert out[13] == "untouched 15 16 true"
+
+
+EXPORTER_LOSS = """RoLoss = (
+    say: text = ( text println )
+    run = (
+        | e me a c pair counter hanger peer promises waiters outcomes |
+        me := Process current.
+        [ (a := Node named: #a) notNil and: [ (c := Node named: #c) notNil ] ] whileFalse: [ Process sleep: 10 ].
+        a spawn: RoHome selector: #give: arguments: { me }.
+        pair := Process receive.
+        counter := pair at: 1. hanger := pair at: 2.
+        hanger callTimeout: nil.
+        peer := c spawn: RoPeer selector: #waitOn:tell: arguments: { hanger. me }.
+        Process receive: [ :m | m == #waiting ].
+        promises := (1 to: 3) collect: [ :i | hanger ~> hang ].
+        promises := promises , { (hanger ~> hang) ~> add: 5 }.
+        waiters := (1 to: 3) collect: [ :i | [ me send: { 'sync'.
+            [ hanger hang. 'answered' ] on: RemoteError do: [ :e | e reason printString ] } ] spawn ].
+        Process sleep: 300.
+        self say: 'pending ' + (promises collect: [ :p | p isPending ]) printString.
+        outcomes := promises collect: [ :p | [ p wait. 'answered' ] on: RemoteError do: [ :e | e reason printString ] ].
+        self say: 'promises ' + outcomes printString.
+        outcomes := (1 to: 4) collect: [ :i | Process receive: [ :m | m isArray ] ].
+        self say: 'waiters ' + (outcomes collect: [ :m | (m at: 1) + ' ' + (m at: 2) ]) printString.
+        e := [ counter increment. 'answered' ] on: RemoteError do: [ :err | err reason printString ].
+        self say: 'broken proxy ' + e + ' ' + counter printString.
+        system exit: 0 )
+)"""
+
+
+def test_kill_9_of_the_exporter_fails_every_waiting_call_and_promise_within_the_tick(cluster, tmp_path) -> None:
+    folder = tmp_path / "classes"
+    classes(folder)
+    write_class(folder, EXPORTER_LOSS)
+    a = cluster.start("a", classpath=[folder])
+    c = cluster.start("c", join=[a], classpath=[folder])
+    b = cluster.start("b", join=[a], classpath=[folder], program="RoLoss")
+    b.wait_out(r"^pending ", 60)
+    killed = time.monotonic()
+    os.killpg(a.pid, signal.SIGKILL)
+    assert b.wait_exit(30) == 0, b.report() + c.report()
+    out = b.out.text().splitlines()[1:]
+    assert out[0] == "pending #(true true true true)"
+    assert out[1] == "promises #('#noconnection' '#noconnection' '#noconnection' '#noconnection')"
+    assert sorted(re.findall(r"'(\w+ #\w+)'", out[2])) == ["c #noconnection"] + ["sync #noconnection"] * 3, out
+    assert out[3] == "broken proxy #noconnection a RemoteProxy(a RoCounter on #a, broken: #noconnection)"
+    settled = b.out.matching(r"^promises ")[0][0] - killed
+    tick = cluster.tick / 1000
+    print(f"promises broken {settled * 1000:.0f} ms after kill -9 (tick {cluster.tick} ms)")
+    assert settled < tick
