@@ -425,7 +425,8 @@ class Calls:
             except SignalException as error:
                 ok, value = False, ErrorRecord(error.class_name, f"the answer cannot be sent: {error.message_text}",
                                                "error", "")
-        answer.state, answer.value = (OK, value) if ok else (FAILED, value)
+        # Pipelined calls go to the object itself, not to asRemote's wrapper.
+        answer.state, answer.value = (OK, self.table.unwrap(value)) if ok else (FAILED, value)
         if view is not None:
             view.conn.send(F.frame("answer", answer.number, ok, data if ok else self._encode_record(value)))
         if current and not answer.keep:
