@@ -32,8 +32,14 @@ COUNTER = """RoCounter = (
     failWith: text = ( ^ self error: text )
     hang = ( ^ Process receive )
     exportsHere = ( ^ Remote exports )
+    callBack: other = ( ^ other poke: self )
+    callBackEventually: other = ( ^ other ~> poke: self )
     ----
     passByReference = ( ^ true )
+)"""
+
+POKER = """RoPoker = (
+    poke: aCounter = ( ^ aCounter count )
 )"""
 
 HOME = """RoHome = (
@@ -90,6 +96,11 @@ CLIENT = """RoClient = (
         e := self caught: [ hanger hang ].
         self say: 'timeout ' + e reason printString + ' ' + ((system time - t0) between: 299 and: 5000) printString
             + ' ' + e messageText.
+        counter callTimeout: 500.
+        e := self caught: [ counter callBack: RoPoker new asRemote ].
+        self say: 'callback ' + e reason printString.
+        self say: 'eventual callback ' + (counter callBackEventually: RoPoker new asRemote) printString.
+        counter callTimeout: 30000.
         peer := c spawn: RoPeer selector: #take: arguments: { me }.
         peer send: counter. peer send: counter.
         results := Process receive.
@@ -111,7 +122,7 @@ CLIENT = """RoClient = (
 
 
 def classes(folder) -> None:
-    for source in (COUNTER, HOME, PEER, CLIENT):
+    for source in (COUNTER, POKER, HOME, PEER, CLIENT):
         write_class(folder, source)
 
 
@@ -183,11 +194,12 @@ def test_a_counter_exported_by_a_is_used_from_b_and_c(cluster, tmp_path) -> None
     assert out[5] == "dnu Method noSuchMessage: not found in class RoCounter|MessageNotUnderstood"
     assert out[6] == "lives on 4"
     assert out[7] == "timeout #timeout true #hang to a RoCounter on node a: no answer within 300 ms (#timeout)"
-    assert out[8] == "on c #(true 'a RemoteProxy(a RoCounter on #a)' 15 1)"
-    assert out[9] == "same object 15"
-    assert out[10] == "exports a Dictionary(#total->2 #nodes->a Dictionary(#b->2 #c->1))"
-    assert out[11] == "released by c a Dictionary(#total->2 #nodes->a Dictionary(#b->2))"
-    assert out[13] == "untouched 15 16 true"
+    assert out[8:10] == ["callback #timeout", "eventual callback 4"]   # a sync callback deadlocks; ~> does not
+    assert out[10] == "on c #(true 'a RemoteProxy(a RoCounter on #a)' 15 1)"
+    assert out[11] == "same object 15"
+    assert out[12] == "exports a Dictionary(#total->2 #nodes->a Dictionary(#b->2 #c->1))"
+    assert out[13] == "released by c a Dictionary(#total->2 #nodes->a Dictionary(#b->2))"
+    assert out[15] == "untouched 15 16 true"
 
 
 EXPORTER_LOSS = """RoLoss = (
