@@ -32,6 +32,7 @@ COUNTER = """RoCounter = (
     failWith: text = ( ^ self error: text )
     hang = ( ^ Process receive )
     exportsHere = ( ^ Remote exports )
+    quit = ( Process current exit: #bye )
     callBack: other = ( ^ other poke: self )
     callBackEventually: other = ( ^ other ~> poke: self )
     ----
@@ -90,7 +91,8 @@ CLIENT = """RoClient = (
         self say: 'eventual error ' + e messageText + '|' + e reason printString.
         e := self caught: [ counter noSuchMessage: 3 ].
         self say: 'dnu ' + e messageText + '|' + e remoteClassName.
-        self say: 'lives on ' + counter count printString.
+        e := self caught: [ counter quit ].
+        self say: 'lives on ' + counter count printString + ' ' + e messageText.
         hanger callTimeout: 300.
         t0 := system time.
         e := self caught: [ hanger hang ].
@@ -192,7 +194,7 @@ def test_a_counter_exported_by_a_is_used_from_b_and_c(cluster, tmp_path) -> None
     assert out[1:5] == ["sync 1 2", "eventual 3 40", "error the far text, exactly|#error|Error|true",
                         "eventual error eventual text|#error"]
     assert out[5] == "dnu Method noSuchMessage: not found in class RoCounter|MessageNotUnderstood"
-    assert out[6] == "lives on 4"
+    assert out[6] == "lives on 4 the process serving the call ended: bye"
     assert out[7] == "timeout #timeout true #hang to a RoCounter on node a: no answer within 300 ms (#timeout)"
     assert out[8:10] == ["callback #timeout", "eventual callback 4"]   # a sync callback deadlocks; ~> does not
     assert out[10] == "on c #(true 'a RemoteProxy(a RoCounter on #a)' 15 1)"
@@ -250,3 +252,20 @@ def test_kill_9_of_the_exporter_fails_every_waiting_call_and_promise_within_the_
     tick = cluster.tick / 1000
     print(f"promises broken {settled * 1000:.0f} ms after kill -9 (tick {cluster.tick} ms)")
     assert settled < tick
+
+
+def test_the_documented_worked_example_runs(cluster, tmp_path) -> None:
+    from conftest import ROOT
+    with open(os.path.join(ROOT, "docs", "distribution.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    block = text[text.index('"Bank.som"'):]
+    block = block[:block.index("```")]
+    parts = re.split(r'^"(\w+)\.som[^"\n]*"\n', block, flags=re.M)
+    folder = tmp_path / "bank"
+    for source in parts[2::2]:
+        write_class(folder, source.strip() + "\n")
+    assert sorted(p.stem for p in folder.iterdir()) == ["Account", "Bank", "BankHome", "Teller"]
+    a = cluster.start("a", classpath=[folder])
+    b = cluster.start("b", join=[a], classpath=[folder], program="Teller")
+    assert b.wait_exit(60) == 0, b.report() + a.report()
+    assert b.out.text().splitlines()[1:] == ["100", "100", "a deposit must be positive", "#error"]

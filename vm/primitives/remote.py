@@ -5,8 +5,8 @@ processes that serve calls to exported objects).
 
 They only ask ``universe.distribution.objects`` (``vm.proxies``). A forwarded call
 parks the calling process until the far node answers; the VM thread never waits. A
-failed call wakes the process by signalling the RemoteError in it, as if the send had
-signalled it: ``resume: v`` makes ``v`` the value of the send.
+failed call wakes the process by signalling the RemoteError at the send it waits in,
+as if the send itself had signalled it (its handlers, its trace).
 """
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ def _objects(vm: Any) -> Any:
 
 def wake_signalling(vm: Any, proc: Any, exception: Any) -> None:
     """Wake a parked process by signalling ``exception`` at the send it is parked in:
-    a launcher context sending ``signal`` goes on top, and what ``signal`` answers (a
-    resumption value) becomes the value of that send."""
+    a launcher context (hidden from traces) sending ``signal`` goes on top of it, so
+    the handlers around that send see the exception, and whatever ``signal`` answers
+    becomes the value of the send."""
     if proc.state == DEAD:
         return
     scheduler = vm.scheduler
