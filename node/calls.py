@@ -540,6 +540,3 @@ class Calls:
         for key in [k for k in self.answers if k[0] == name]:
             del self.answers[key].waiting[:]
             del self.answers[key]
-
-    def report_questions(self) -> int:
-        return len(self.questions) + len(self.embargoes)

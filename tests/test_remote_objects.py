@@ -25,7 +25,7 @@ from smalltalk_vm.node import frames as F
 from smalltalk_vm.node.wire_tags import TAG_REMOTE_REF, TAG_SYMBOL
 
 COUNTER = """RoCounter = (
-    | n |
+    | n notes |
     increment = ( n := self count + 1. ^ n )
     count = ( ^ n ifNil: [ 0 ] )
     add: k = ( n := self count + k. ^ n )
@@ -33,6 +33,8 @@ COUNTER = """RoCounter = (
     hang = ( ^ Process receive )
     exportsHere = ( ^ Remote exports )
     quit = ( Process current exit: #bye )
+    note: x = ( notes isNil ifTrue: [ notes := Vector new ]. Process yield. notes append: x. ^ x )
+    notes = ( ^ notes asArray )
     callBack: other = ( ^ other poke: self )
     callBackEventually: other = ( ^ other ~> poke: self )
     ----
@@ -93,6 +95,8 @@ CLIENT = """RoClient = (
         self say: 'dnu ' + e messageText + '|' + e remoteClassName.
         e := self caught: [ counter quit ].
         self say: 'lives on ' + counter count printString + ' ' + e messageText.
+        ((1 to: 30) collect: [ :i | counter ~> note: i ]) do: [ :p | p wait ].
+        self say: 'in order ' + (counter notes = (1 to: 30)) printString.
         hanger callTimeout: 300.
         t0 := system time.
         e := self caught: [ hanger hang ].
@@ -195,6 +199,7 @@ def test_a_counter_exported_by_a_is_used_from_b_and_c(cluster, tmp_path) -> None
                         "eventual error eventual text|#error"]
     assert out[5] == "dnu Method noSuchMessage: not found in class RoCounter|MessageNotUnderstood"
     assert out[6] == "lives on 4 the process serving the call ended: bye"
+    assert out.pop(7) == "in order true"      # calls from one node run in the order it sent them
     assert out[7] == "timeout #timeout true #hang to a RoCounter on node a: no answer within 300 ms (#timeout)"
     assert out[8:10] == ["callback #timeout", "eventual callback 4"]   # a sync callback deadlocks; ~> does not
     assert out[10] == "on c #(true 'a RemoteProxy(a RoCounter on #a)' 15 1)"
