@@ -254,9 +254,11 @@ def test_kill_9_of_the_exporter_fails_every_waiting_call_and_promise_within_the_
     assert sorted(re.findall(r"'(\w+ #\w+)'", out[2])) == ["c #noconnection"] + ["sync #noconnection"] * 3, out
     assert out[3] == "broken proxy #noconnection a RemoteProxy(a RoCounter on #a, broken: #noconnection)"
     settled = b.out.matching(r"^promises ")[0][0] - killed
+    failed = b.out.matching(r"^waiters ")[0][0] - killed      # the calls waiting on b and c
     tick = cluster.tick / 1000
-    print(f"promises broken {settled * 1000:.0f} ms after kill -9 (tick {cluster.tick} ms)")
-    assert settled < tick
+    print(f"promises broken {settled * 1000:.0f} ms and every waiting call failed {failed * 1000:.0f} ms "
+          f"after kill -9 (tick {cluster.tick} ms)")
+    assert settled < tick and failed < tick
 
 
 def test_the_documented_worked_example_runs(cluster, tmp_path) -> None:
@@ -274,3 +276,51 @@ def test_the_documented_worked_example_runs(cluster, tmp_path) -> None:
     b = cluster.start("b", join=[a], classpath=[folder], program="Teller")
     assert b.wait_exit(60) == 0, b.report() + a.report()
     assert b.out.text().splitlines()[1:] == ["100", "100", "a deposit must be positive", "#error"]
+
+
+KEEPER = """RoKeeper = (
+    keep = ( | counter | counter := RoCounter new. [ true ] whileTrue: [ Process receive send: counter ] )
+)"""
+
+REJOIN = """RoRejoin = (
+    say: text = ( text println )
+    run = (
+        | me a keeper old fresh e down up |
+        me := Process current.
+        [ (a := Node named: #a) isNil ] whileTrue: [ Process sleep: 10 ].
+        keeper := a spawn: RoKeeper selector: #keep arguments: #().
+        keeper send: me.
+        old := Process receive.
+        Node monitorNodes: true.
+        self say: 'before ' + old increment printString.
+        down := Process receive: [ :m | m class == NodeDown ].
+        up := Process receive: [ :m | m class == NodeUp ].
+        self say: 'down ' + down reason printString + ', up again ' + (up node == a) printString.
+        e := [ old increment. 'answered' ] on: RemoteError do: [ :err | err reason printString ].
+        self say: 'old proxy ' + e + ' ' + old printString.
+        keeper send: me.
+        fresh := Process receive.
+        self say: 'new reference ' + (fresh == old) printString + ' ' + fresh increment printString
+            + ' ' + fresh printString.
+        e := [ old count. 'answered' ] on: RemoteError do: [ :err | err reason printString ].
+        self say: 'old proxy still ' + e.
+        system exit: 0 )
+)"""
+
+
+def test_a_proxy_to_a_lost_node_stays_broken_when_the_node_comes_back(cluster, tmp_path) -> None:
+    folder = tmp_path / "classes"
+    classes(folder)
+    write_class(folder, KEEPER)
+    write_class(folder, REJOIN)
+    a, proxy = cluster.proxied("a", classpath=[folder])
+    b = cluster.start("b", join=[proxy.address], classpath=[folder], program="RoRejoin")
+    b.wait_out(r"^before 1$", 60)
+    proxy.cut()                                 # both sides see the connection close; b rejoins
+    assert b.wait_exit(60) == 0, b.report() + a.report()
+    assert len(a.err.matching(r"nodeup b ")) == 2, a.report()
+    out = b.out.text().splitlines()[2:]
+    assert out == ["down #noconnection, up again true",
+                   "old proxy #noconnection a RemoteProxy(a RoCounter on #a, broken: #noconnection)",
+                   "new reference false 2 a RemoteProxy(a RoCounter on #a)",
+                   "old proxy still #noconnection"]
