@@ -324,3 +324,41 @@ def test_a_proxy_to_a_lost_node_stays_broken_when_the_node_comes_back(cluster, t
                    "old proxy #noconnection a RemoteProxy(a RoCounter on #a, broken: #noconnection)",
                    "new reference false 2 a RemoteProxy(a RoCounter on #a)",
                    "old proxy still #noconnection"]
+
+
+def test_remote_object_frames_naming_nothing_change_nothing_and_a_reused_question_closes(cluster) -> None:
+    """A peer with the cookie sends each remote-object frame naming handles, questions,
+    handoffs and embargoes that do not exist: calls are answered #noobject, the rest is
+    ignored (the connection still answers a ping); a question number reused while its
+    answer is kept breaks the protocol and closes that connection, not the node."""
+    a = cluster.start("a")
+    rogue = RogueClient(a.address, COOKIE.encode(), name="rogue")
+    handle, args = os.urandom(F.HANDLE_SIZE), cbor2.dumps([])
+    try:
+        rogue.open_channel(rogue.handshake().session)
+        for message in (F.frame("call", 1, handle, "foo", args, True),   # kept: no finish follows
+                        F.frame("pcall", 2, 1, "bar", args),             # on the failed answer 1
+                        F.frame("pcall", 3, 99, "bar", args),            # on no answer at all
+                        F.frame("answer", 7, True, cbor2.dumps(3)), F.frame("finish", 42),
+                        F.frame("renew", 1000, [handle]), F.frame("release", [[handle, 3]]),
+                        F.frame("acquire", handle, "nobody", 5), F.frame("handoff_done", 9),
+                        F.frame("disembargo", 77, 11), F.frame("disembargo_relay", handle, "nobody", 12),
+                        F.frame("disembargo_done", 13), F.frame("ping", 4242)):
+            rogue.send(message)
+        deadline = time.monotonic() + 20
+        frames: list = []
+        while not any(item[0] == F.KIND["pong"] for item in frames) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            frames = [item for message in list(rogue.received) for _, item in F.read_frames(message)]
+        answers = {item[1]: (item[2], cbor2.loads(item[3])) for item in frames if item[0] == F.KIND["answer"]}
+        assert sorted(answers) == [1, 2, 3], frames
+        for ok, record in answers.values():
+            assert ok is False and record[2] == cbor2.CBORTag(TAG_SYMBOL, "noobject"), record
+        assert [item[1:] for item in frames if item[0] == F.KIND["disembargo_done"]] == [[11]]
+        assert not rogue.ended.is_set()
+        rogue.send(F.frame("call", 1, handle, "foo", args, False))
+        assert rogue.ended.wait(10)
+    finally:
+        rogue.close()
+    a.wait_err(r"nodedown rogue: noconnection \(.*question 1 is already being answered")
+    assert a.popen.poll() is None
