@@ -133,7 +133,12 @@ def test_references_from_a_peer_are_canonical_proxies_and_travel_on(creation, ha
     assert reference_records(node.encode(first, "b")) == [["b", creation, handle, class_name, 0]]
     to_c = reference_records(node.encode(first, "c"))[0]
     assert to_c[:4] == record[:4] and to_c[4] > 0
-    assert node.rt.objects.imports.handoffs[to_c[4]].proxy is first
+    handoffs = node.rt.objects.imports.handoffs
+    assert handoffs[to_c[4]].proxy is first                  # held until the exporter confirms
+    node.rt.objects.imports.on_handoff_done(node.rt.peers["c"], to_c[4])
+    assert to_c[4] in handoffs                               # only the exporter confirms
+    node.rt.objects.imports.on_handoff_done(node.rt.peers["b"], to_c[4])
+    assert to_c[4] not in handoffs
     article = "an" if class_name[0] in "AEIOU" else "a"
     assert node.vm.machine.print_string(first) == f"a RemoteProxy({article} {class_name} on #b)"
 
