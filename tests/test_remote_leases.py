@@ -1,5 +1,7 @@
 """Leases and release of exported objects, with real nodes and a 1-second lease
-(DISTRIBUTION §6): renewals keep an export alive past its lease; collecting the last
+(DISTRIBUTION §6): renewals keep an export alive past its lease, and go in one frame
+per peer every lease/3 naming every handle held (the frames crossing a fault proxy in
+front of the exporter show it); collecting the last
 proxy on the importer frees the export within one renewal period (lease/3); 1,000
 exports imported and dropped leave 0 exports and 0 imports; kill -9 of the importing
 node frees the export within 2 s; and an importer that stops answering (SIGSTOP,
@@ -14,6 +16,7 @@ import signal
 import time
 
 from cluster_support import write_class
+from grpc_capture import node_frames
 
 LEASE = 1000
 TICK = 20000        # no node is declared down by silence here: only a closed connection or a lease
@@ -54,6 +57,7 @@ IMPORTER = """RlImporter = (
         p := nil.
         many := self fetch: 1000 from: a.
         self say: 'imported ' + (Remote imports at: #total) printString + ' ' + (many at: 500) ping printString.
+        Process sleep: 800.
         many := nil.
         [ (Remote imports at: #total) > 0 ] whileTrue: [ Process sleep: 10 ].
         self say: 'imports 0'.
@@ -68,8 +72,8 @@ def test_leases_renewals_and_release(cluster, tmp_path) -> None:
     for source in (THING, HOME, EXPORTER, IMPORTER):
         write_class(folder, source)
     lease = ("--lease", str(LEASE))
-    a = cluster.start("a", *lease, classpath=[folder], program="RlExporter", tick=TICK)
-    b = cluster.start("b", *lease, join=[a], classpath=[folder], program="RlImporter", tick=TICK)
+    a, proxy = cluster.proxied("a", *lease, classpath=[folder], program="RlExporter", tick=TICK)
+    b = cluster.start("b", *lease, join=[proxy.address], classpath=[folder], program="RlImporter", tick=TICK)
     period = LEASE / 3 / 1000
 
     b.wait_out(r"^still #pong$", 60)
@@ -85,6 +89,16 @@ def test_leases_renewals_and_release(cluster, tmp_path) -> None:
     a.wait_out(r"^exports 1000$", 10)
     a.out.wait(r"^exports 0$", 10, count=3)
     assert b.out.matching(r"^imported ")[0][1] == "imported 1000 #pong"
+    # renewals are batched: one frame per peer every lease/3, naming every handle held
+    renewals = [f for f in node_frames(proxy.chunks("in")) if f.name == "renew"]
+    assert renewals[0].fields == [LEASE, []]                # the lease, announced at once
+    held_one = [f for f in renewals if f.time < dropped]
+    assert all(len(f.fields[1]) == 1 for f in held_one[1:])
+    assert 4 <= len(held_one) - 1 <= 10                     # ~2.5 s / 333 ms while it held one
+    batched = [f for f in renewals if len(f.fields[1]) == 1000]
+    assert 1 <= len(batched) <= 4 and all(len(set(f.fields[1])) == 1000 for f in batched)
+    print(f"renew frames: {len(held_one) - 1} while holding 1 reference for 2.5 s, "
+          f"{len(batched)} of 1000 handles each while holding 1000 for 0.8 s")
 
     b.wait_out(r"^holding again #pong$", 30)
     a.out.wait(r"^exports 1$", 10, count=2)
