@@ -1,12 +1,12 @@
 """Leases and release of exported objects, with real nodes and a 1-second lease
 (DISTRIBUTION §6): renewals keep an export alive past its lease, and go in one frame
 per peer every lease/3 naming every handle held (the frames crossing a fault proxy in
-front of the exporter show it); collecting the last
-proxy on the importer frees the export within one renewal period (lease/3); 1,000
-exports imported and dropped leave 0 exports and 0 imports; kill -9 of the importing
-node frees the export within 2 s; and an importer that stops answering (SIGSTOP,
-with a tick far longer than the lease, so it is not declared down) lets its lease
-lapse, which frees the export within 2 s too.
+front of the exporter show it); collecting the last proxy on the importer frees the
+export within one renewal period (lease/3); 1,000 exports imported and dropped leave
+0 exports and 0 imports; kill -9 of the importing node frees the export within 2 s;
+and an importer that stops answering (SIGSTOP, with a tick far longer than the lease,
+so it is not declared down) lets its lease lapse, which frees the export within 2 s
+too.
 
 Node a's program prints its export count whenever it changes; the test reads when
 each line arrived."""
