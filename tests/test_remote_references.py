@@ -181,3 +181,18 @@ def test_references_that_cannot_be_reached_are_broken_proxies(node: Node) -> Non
 def test_malformed_references_are_refused(node: Node, record) -> None:
     with pytest.raises(Exception, match="remote reference needs"):
         node.decode(cbor2.dumps(cbor2.CBORTag(W.TAG_REMOTE_REF, record)), "b")
+
+
+def test_printing_a_proxy_asks_nothing_and_its_forwarding_hook_sends_a_call(node: Node) -> None:
+    """What the REPL relies on: printStringLimitedTo: answers here; the inspector asks
+    the far printString through doesNotUnderstand:arguments:, which becomes a call."""
+    proxy = node.decode(cbor2.dumps(cbor2.CBORTag(W.TAG_REMOTE_REF, ["b", 5, b"\x05" * 16, "Thing", 0])), "b")
+    u, machine = node.vm.universe, node.vm.machine
+    printer = machine.spawn_send(proxy, "printStringLimitedTo:", [u.make_int(10_000)])
+    assert machine.scheduler.run_until(lambda: printer.state == "dead") == "done"
+    assert node.peers["b"].frames("call") == []
+    machine.spawn_send(proxy, "doesNotUnderstand:arguments:",
+                       [u.symbol("printStringLimitedTo:"), u.new_array([u.make_int(10_000)])])
+    assert machine.scheduler.run_until(lambda: bool(node.peers["b"].frames("call"))) == "done"
+    handle, selector = node.peers["b"].frames("call")[0][1:3]
+    assert (handle, selector) == (b"\x05" * 16, "printStringLimitedTo:")
