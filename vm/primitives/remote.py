@@ -208,4 +208,4 @@ def error_record(vm: Any, error: Any) -> tuple[str, str, str]:
     start = start if isinstance(start, Context) else None
     while start is not None and start.receiver is error:
         start = start.sender
-    return cls.name, text, "\n".join(trace_lines(start, limit=40))
+    return cls.name, text, "\n".join(trace_lines(start))
