@@ -62,7 +62,17 @@ from smalltalk_vm.vm.objects import (
     VString,
 )
 from smalltalk_vm.vm.primitives.registry import lookup_primitive
-from smalltalk_vm.vm.process import DEAD, RUNNABLE, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
+from smalltalk_vm.vm.process import (
+    DEAD,
+    RUNNABLE,
+    SLEEPING,
+    WAIT_BEYOND,
+    WAIT_DEBUG,
+    WAIT_RECEIVE,
+    WAIT_WAKE,
+    WAITING,
+    Process,
+)
 from smalltalk_vm.vm.quicken import quicken
 
 _big_endian = sys.byteorder == "big"
@@ -72,7 +82,7 @@ _unpack_double = struct.Struct("<d").unpack
 LAYOUTS = frozenset({"object", "class", "immediate", "string", "array", "bytes", "closure", "method",
                      "context", "process"})
 STATES = frozenset({RUNNABLE, WAITING, SLEEPING, DEAD})
-WAIT_MODES = frozenset({0, WAIT_RECEIVE, WAIT_BEYOND, WAIT_WAKE})
+WAIT_MODES = frozenset({0, WAIT_RECEIVE, WAIT_BEYOND, WAIT_WAKE, WAIT_DEBUG})
 # Sizes no real program reaches: a bound for numbers that size lists or count slots.
 MAX_SLOTS = 1 << 16
 _MISSING = object()
@@ -547,12 +557,12 @@ def _install(machine: Any, snapshot: dict) -> Process | None:
     universe.globals = {name: reader.value(word) for name, word in globals_.items()}
     verify.check_kernel(universe.globals)
     universe.adopt_kernel()
+    for obj in reader.by_kind[R_PROCESS]:
+        obj.cls = universe.Process      # before the graph check: a context's receiver may be a process
     facts = verify.check_graph(reader, universe)
     for obj in reader.by_kind[R_CONTEXT]:
         obj.__class__ = universe.block_context_class if isinstance(obj, BlockContext) else \
             universe.method_context_class
-    for obj in reader.by_kind[R_PROCESS]:
-        obj.cls = universe.Process
     for obj in reader.by_kind[R_METHOD]:
         quicken(obj)
     table = verify.check_roots(reader, universe, roots, facts)

@@ -47,12 +47,22 @@ from smalltalk_vm.vm.objects import (
     VClass,
 )
 from smalltalk_vm.vm.primitives.registry import method_flags
-from smalltalk_vm.vm.process import DEAD, RUNNABLE, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
+from smalltalk_vm.vm.process import (
+    DEAD,
+    RUNNABLE,
+    SLEEPING,
+    WAIT_BEYOND,
+    WAIT_DEBUG,
+    WAIT_RECEIVE,
+    WAIT_WAKE,
+    WAITING,
+    Process,
+)
 from smalltalk_vm.vm.universe import KERNEL, VM_CLASSES
 
 # Layouts whose instances have named fields (Instances, and classes' class-side variables).
 _FIELD_LAYOUTS = frozenset({"object", "class"})
-_WAITING_MODES = frozenset({WAIT_RECEIVE, WAIT_BEYOND, WAIT_WAKE})
+_WAITING_MODES = frozenset({WAIT_RECEIVE, WAIT_BEYOND, WAIT_WAKE, WAIT_DEBUG})
 
 
 def _check(condition: bool, reason: str, *details: Any) -> None:
