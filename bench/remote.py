@@ -1,12 +1,16 @@
-"""Distribution benchmarks (issue 13), each against a reference measured in the same
-run: round trip of a process-to-process ping-pong between two nodes against a raw
-grpcio unary ping-pong of the same bytes between two plain Python processes; one-way
-streamed message throughput against a raw grpcio stream of the same bytes; remote
-spawn rate; and how long a stopped node takes to be declared down, against the tick.
+"""Distribution benchmarks (issues 13 and 14), each against a reference measured in
+the same run: round trip of a process-to-process ping-pong between two nodes against a
+raw grpcio unary ping-pong of the same bytes between two plain Python processes;
+one-way streamed message throughput against a raw grpcio stream of the same bytes;
+remote spawn rate; a remote object's call round trip (a synchronous send through a
+proxy) against a raw grpcio unary call of the same bytes, and calls per second through
+one proxy from one caller, from 10 concurrent callers, and as ~> sends; and how long a
+stopped node takes to be declared down, against the tick.
 
-Run: ``python -m bench.remote [--pings N] [--messages N] [--spawns N] [--tick MS]
-[--json FILE]`` (or ``vm bench --remote ...``). Goals: round trip at most 2 times raw grpcio,
-throughput at least 0.5 times raw grpcio streaming.
+Run: ``python -m bench.remote [--pings N] [--messages N] [--spawns N] [--calls N]
+[--tick MS] [--json FILE]`` (or ``vm bench --remote ...``). Goals: round trip and call
+round trip at most 2 times raw grpcio, throughput at least 0.5 times raw grpcio
+streaming.
 
 The nodes are real `vm node` processes on 127.0.0.1; the hosted program on node b
 measures with `system ticks` and prints its figures; the raw references are a grpcio
@@ -33,8 +37,9 @@ from smalltalk_vm.node.wire_tags import TAG_PROCESS
 BENCH_CLASS = """RemoteBench = (
     say: text = ( text println )
     run: args = (
-        | a pings messages spawns me echo sink t0 t1 p |
+        | a pings messages spawns calls me echo sink t0 t1 p target promises |
         pings := (args at: 2) asInteger. messages := (args at: 3) asInteger. spawns := (args at: 4) asInteger.
+        calls := (args at: 5) asInteger.
         me := Process current.
         [ (a := Node named: #a) isNil ] whileTrue: [ Process sleep: 10 ].
         echo := a spawn: BenchPeer selector: #echo arguments: #().
@@ -56,6 +61,24 @@ BENCH_CLASS = """RemoteBench = (
         1 to: spawns do: [ :i | a spawn: BenchPeer selector: #nothing arguments: #() ].
         t1 := system ticks.
         self say: 'spawns_per_s ' + (spawns * 1000000 / (t1 - t0)) printString.
+        a spawn: BenchPeer selector: #give:of: arguments: { me. BenchTarget }.
+        target := Process receive.
+        1 to: 200 do: [ :i | target ping ].
+        t0 := system ticks.
+        1 to: calls do: [ :i | target ping ].
+        t1 := system ticks.
+        self say: 'call_roundtrip_us ' + ((t1 - t0) / calls) printString.
+        self say: 'calls_per_s ' + (calls * 1000000 / (t1 - t0)) printString.
+        t0 := system ticks.
+        1 to: 10 do: [ :k | [ 1 to: (calls / 10) do: [ :i | target ping ]. me send: #caller ] spawn ].
+        10 timesRepeat: [ Process receive: [ :m | m == #caller ] ].
+        t1 := system ticks.
+        self say: 'concurrent_calls_per_s ' + ((calls / 10) * 10 * 1000000 / (t1 - t0)) printString.
+        t0 := system ticks.
+        promises := (1 to: calls) collect: [ :i | target ~> ping ].
+        promises do: [ :each | each wait ].
+        t1 := system ticks.
+        self say: 'eventual_calls_per_s ' + (calls * 1000000 / (t1 - t0)) printString.
         self say: 'done'.
         Process receive )
 )"""
@@ -64,6 +87,11 @@ PEER_CLASS = """BenchPeer = (
     echo = ( | m | [ true ] whileTrue: [ m := Process receive. (m at: 1) send: m ] )
     sink: n replyTo: p = ( n timesRepeat: [ Process receive ]. p send: #done )
     nothing = ( ^ nil )
+    give: p of: aClass = ( p send: aClass new asRemote )
+)"""
+
+TARGET_CLASS = """BenchTarget = (
+    ping = ( ^ 1000 )
 )"""
 
 RAW_SERVER = r"""
@@ -123,6 +151,12 @@ def ping_frame() -> bytes:
     frame around the wire value (a process reference and an integer)."""
     value = cbor2.dumps([cbor2.CBORTag(TAG_PROCESS, ["b", 3_000_000_000, 7]), 1000])
     return F.frame("send", 12, value)
+
+
+def call_frame() -> bytes:
+    """The bytes node b sends for one ``target ping`` through a proxy: a call frame
+    naming the export's 16-byte handle, the selector and no arguments."""
+    return F.frame("call", 1200, bytes(range(16)), "ping", cbor2.dumps([]), False)
 
 
 def raw_grpcio(payload: bytes, pings: int, messages: int) -> dict[str, int]:
@@ -188,11 +222,11 @@ class _Node:
         self.popen.wait(timeout=30)
 
 
-def node_figures(pings: int, messages: int, spawns: int, tick: int) -> dict[str, float]:
+def node_figures(pings: int, messages: int, spawns: int, calls: int, tick: int) -> dict[str, float]:
     """The figures measured by the hosted program, and the failure-detection time."""
     vm = [sys.executable, "-m", "smalltalk_vm.cli.main", "node", "--cookie", "bench-cookie", "--tick", str(tick)]
     with tempfile.TemporaryDirectory() as folder:
-        for source in (BENCH_CLASS, PEER_CLASS):
+        for source in (BENCH_CLASS, PEER_CLASS, TARGET_CLASS):
             name = source.split(" ", 1)[0]
             with open(os.path.join(folder, f"{name}.som"), "w", encoding="utf-8") as handle:
                 handle.write(source)
@@ -202,7 +236,7 @@ def node_figures(pings: int, messages: int, spawns: int, tick: int) -> dict[str,
             nodes.append(a)
             address = LISTENING.search(a.wait_for("listening on", 60)[1]).group(2)
             b = _Node([*vm, "--name", "b", "--join", address, "-cp", folder, "RemoteBench",
-                       str(pings), str(messages), str(spawns)], folder)
+                       str(pings), str(messages), str(spawns), str(calls)], folder)
             nodes.append(b)
             b.wait_for("^done$", 600)
             figures: dict[str, float] = dict(_figures("\n".join(b.out)))
@@ -222,23 +256,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pings", type=int, default=2000)
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--spawns", type=int, default=500)
+    parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--tick", type=int, default=1000, metavar="MS")
     parser.add_argument("--json", help="write the results to this file")
     options = parser.parse_args(argv)
-    node = node_figures(options.pings, options.messages, options.spawns, options.tick)
+    node = node_figures(options.pings, options.messages, options.spawns, options.calls, options.tick)
     payload = ping_frame()
     frame_size = len(payload)
     raw = raw_grpcio(payload, options.pings, options.messages)
+    call_payload = call_frame()
+    raw_call = raw_grpcio(call_payload, options.calls, 1000)
     results = {
         "round_trip": {"node_us": node["roundtrip_us"], "raw_grpcio_unary_us": raw["roundtrip_us"],
                        "ratio": node["roundtrip_us"] / raw["roundtrip_us"], "goal": "<= 2"},
         "throughput": {"node_per_s": node["throughput_per_s"], "raw_grpcio_stream_per_s": raw["throughput_per_s"],
                        "ratio": node["throughput_per_s"] / raw["throughput_per_s"], "goal": ">= 0.5"},
         "spawns_per_s": node["spawns_per_s"],
+        "call_round_trip": {"node_us": node["call_roundtrip_us"], "raw_grpcio_unary_us": raw_call["roundtrip_us"],
+                            "ratio": node["call_roundtrip_us"] / raw_call["roundtrip_us"], "goal": "<= 2",
+                            "frame_bytes": len(call_payload)},
+        "calls_per_s": {"one_caller": node["calls_per_s"], "ten_callers": node["concurrent_calls_per_s"],
+                        "eventual": node["eventual_calls_per_s"]},
         "failure_detection": {"ms": node["detection_ms"], "tick_ms": options.tick,
                               "ticks": node["detection_ms"] / options.tick, "bound": "0.75 .. 1.25"},
         "frame_bytes": frame_size,
-        "counts": {"pings": options.pings, "messages": options.messages, "spawns": options.spawns},
+        "counts": {"pings": options.pings, "messages": options.messages, "spawns": options.spawns,
+                   "calls": options.calls},
     }
     rt, tp, fd = results["round_trip"], results["throughput"], results["failure_detection"]
     print(f"round trip ({options.pings} pings, {frame_size}-byte frames): node {rt['node_us']:.0f} us, "
@@ -246,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one-way throughput ({options.messages} messages): node {tp['node_per_s']:,.0f} msg/s, "
           f"raw grpcio stream {tp['raw_grpcio_stream_per_s']:,.0f} msg/s: {tp['ratio']:.2f}x (goal >= 0.5)")
     print(f"remote spawn: {results['spawns_per_s']:,.0f} spawns/s ({options.spawns} sequential spawns)")
+    cr, cps = results["call_round_trip"], results["calls_per_s"]
+    print(f"remote call round trip ({options.calls} calls, {cr['frame_bytes']}-byte frames): node "
+          f"{cr['node_us']:.0f} us, raw grpcio unary {cr['raw_grpcio_unary_us']:.0f} us: "
+          f"{cr['ratio']:.2f}x (goal <= 2)")
+    print(f"calls through one proxy: {cps['one_caller']:,.0f}/s from one caller, {cps['ten_callers']:,.0f}/s "
+          f"from 10 concurrent callers, {cps['eventual']:,.0f}/s as ~> sends")
     print(f"failure detection: a stopped node declared down after {fd['ms']:.0f} ms = {fd['ticks']:.2f} ticks "
           f"(tick {options.tick} ms; bound 0.75..1.25)")
     if options.json:

@@ -35,6 +35,9 @@ MAX_NESTING = 4
 # Field types: how each is checked when read.
 UINT, TEXT, BYTES, BOOL, VALUE, OPT_TEXT, MEMBERS, DEFINITIONS = (
     "uint", "text", "bytes", "bool", "value", "text|null", "members", "definitions")
+# Remote objects: a handle is the 16 random bytes naming an export of the receiver.
+HANDLE, HANDLES, RELEASES = "handle", "handles", "releases"
+HANDLE_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,28 @@ FRAMES: tuple[FrameKind, ...] = (
        ("class", TEXT), ("definitions", DEFINITIONS), ("error", OPT_TEXT)),
     _k(24, "ping", "vm", "answer with pong", ("id", UINT)),
     _k(25, "pong", "vm", "the answer to ping", ("id", UINT)),
+    # -- remote objects (question numbers are chosen by the node asking)
+    _k(30, "call", "vm", "call an export of the receiver; keep: the answer may be pipelined on",
+       ("question", UINT), ("handle", HANDLE), ("selector", TEXT), ("arguments", VALUE), ("keep", BOOL)),
+    _k(31, "pcall", "vm", "call what an earlier question of the sender answers, once it is known",
+       ("question", UINT), ("answer", UINT), ("selector", TEXT), ("arguments", VALUE)),
+    _k(32, "answer", "vm", "the answer to a question: its value, or (ok false) the error",
+       ("question", UINT), ("ok", BOOL), ("result", VALUE)),
+    _k(33, "finish", "vm", "the sender has the answer to a kept question: forget it", ("question", UINT)),
+    _k(34, "renew", "vm", "the sender still holds these exports of the receiver (its lease in ms)",
+       ("lease", UINT), ("handles", HANDLES)),
+    _k(35, "release", "vm", "the sender dropped these exports: [handle, times it received each]",
+       ("releases", RELEASES)),
+    _k(36, "acquire", "vm", "the sender got this export of the receiver from node via: count it",
+       ("handle", HANDLE), ("via", TEXT), ("handoff", UINT)),
+    _k(37, "handoff_done", "vm", "the node a reference was passed to now holds it: stop holding it",
+       ("handoff", UINT)),
+    _k(38, "disembargo", "vm", "tell the node serving this answer once the calls pipelined on it are there",
+       ("question", UINT), ("embargo", UINT)),
+    _k(39, "disembargo_relay", "vm", "the calls before this are delivered here: tell the requester",
+       ("handle", HANDLE), ("requester", TEXT), ("embargo", UINT)),
+    _k(40, "disembargo_done", "vm", "the calls pipelined before the embargo are delivered",
+       ("embargo", UINT)),
     # -- global names and their groups (node.globalnames); txn numbers belong to the requester
     _k(50, "global_lock", "vm", "lock a name (or, with no name, the whole table) for this transaction",
        ("txn", UINT), ("name", OPT_TEXT), ("probe", VALUE)),
@@ -237,6 +262,14 @@ def _check_field(kind: str, value: Any) -> bool:
     if kind == DEFINITIONS:
         return type(value) is list and all(
             type(d) is list and len(d) == 3 and all(type(x) is str for x in d) for d in value)
+    if kind == HANDLE:
+        return type(value) is bytes and len(value) == HANDLE_SIZE
+    if kind == HANDLES:
+        return type(value) is list and all(type(h) is bytes and len(h) == HANDLE_SIZE for h in value)
+    if kind == RELEASES:
+        return type(value) is list and all(
+            type(r) is list and len(r) == 2 and type(r[0]) is bytes and len(r[0]) == HANDLE_SIZE
+            and type(r[1]) is int and r[1] >= 0 for r in value)
     return False
 
 

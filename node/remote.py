@@ -86,7 +86,7 @@ class RemoteSignals:
         view, _ = self.reach(target)
         if view is None:
             return
-        data = self.rt.encode(message, f"a message for a process of node {target.node}")
+        data = self.rt.encode(message, f"a message for a process of node {target.node}", to=view)
         view.conn.send(F.frame("send", target.number, data))
 
     def link(self, proc: Process, target: RemoteProcess) -> None:
@@ -113,7 +113,7 @@ class RemoteSignals:
         view, _ = self.reach(target)
         if view is None:
             return
-        data = self.rt.encode_reason(reason)
+        data = self.rt.encode_reason(reason, view)
         from_number = sender.pid if type(sender) is Process else 0
         view.conn.send(F.frame("exit", from_number, target.number, data))
 
@@ -141,12 +141,13 @@ class RemoteSignals:
     def link_exit(self, target: RemoteProcess, dead: Process, reason: Any) -> None:
         view, _ = self.reach(target)
         if view is not None:
-            view.conn.send(F.frame("link_exit", dead.pid, target.number, self.rt.encode_reason(reason)))
+            view.conn.send(F.frame("link_exit", dead.pid, target.number, self.rt.encode_reason(reason, view)))
 
     def down(self, watcher: RemoteProcess, ref_key: Any, dead: Process, reason: Any) -> None:
         view, _ = self.reach(watcher)
         if view is not None:
-            view.conn.send(F.frame("down", ref_key[1], watcher.number, dead.pid, self.rt.encode_reason(reason)))
+            view.conn.send(F.frame("down", ref_key[1], watcher.number, dead.pid,
+                                   self.rt.encode_reason(reason, view)))
 
     # ------------------------------------------------------------------ incoming signals
 
@@ -257,7 +258,7 @@ class RemoteSignals:
             reply(self.vm.make_exception("Error", f"spawn on node {name}: it is not connected (#noconnection)"))
             return
         try:
-            data = self.rt.encode(self.vm.new_array(args), "spawn arguments")
+            data = self.rt.encode(self.vm.new_array(args), "spawn arguments", to=view)
         except Exception as error:
             reply(self.vm.make_exception("Error", f"spawn on node {name}: {getattr(error, 'message_text', error)}"))
             return
@@ -303,7 +304,7 @@ class RemoteSignals:
                 requester.links.add(remote)
             else:
                 reason = requester.exit_reason if requester.exit_reason is not None else self.sym("noproc")
-                view.conn.send(F.frame("link_exit", requester.pid, number, self.rt.encode_reason(reason)))
+                view.conn.send(F.frame("link_exit", requester.pid, number, self.rt.encode_reason(reason, view)))
         elif pending.option == "monitor":
             if requester.alive:
                 if requester.monitors is None:

@@ -32,6 +32,7 @@ from smalltalk_vm.node.config import NodeConfig
 from smalltalk_vm.node.globalnames import ClusterNames
 from smalltalk_vm.node.hotload import HotLoader
 from smalltalk_vm.node.load import LoadGossip
+from smalltalk_vm.node.objects import RemoteObjectTable
 from smalltalk_vm.node.peer import Connection
 from smalltalk_vm.node.remote import RemoteSignals
 from smalltalk_vm.vm import value as V
@@ -82,13 +83,13 @@ class NodeRuntime(Distribution):
         self.names = ClusterNames(self)
         self.load = LoadGossip(self)
         self.hotload = HotLoader(self)
+        self.objects = RemoteObjectTable(self)
         self.handlers: dict[int, Any] = {}
+        owners = (self.remote, self.code, self.names, self.load, self.hotload, *self.objects.frame_handlers, self)
         for spec in F.FRAMES:
             if spec.side != "vm":
                 continue
-            owner = next((o for o in (self.remote, self.code, self.names, self.load, self.hotload, self)
-                          if hasattr(o, spec.handler)),
-                         None)
+            owner = next((o for o in owners if hasattr(o, spec.handler)), None)
             if owner is None:
                 raise RuntimeError(f"no handler for frame kind {spec.name}")
             self.handlers[spec.kind] = getattr(owner, spec.handler)
@@ -123,6 +124,7 @@ class NodeRuntime(Distribution):
         self.peers[conn.name] = view
         self.hotload.peer_up(view)         # classes loaded by Cluster load: go first
         self.load.start()
+        self.objects.peer_up(view)
         self.names.peer_up(view)           # NodeUp waits until the two share global names
 
     def announce_up(self, view: PeerView) -> None:
@@ -143,6 +145,7 @@ class NodeRuntime(Distribution):
         self.load.peer_down(view)
         self.remote.node_lost(view)
         self.hotload.node_lost(view)
+        self.objects.node_lost(view)
         for ping in list(view.pings):
             self._ping_answered(ping, V.FALSE)
         message = self.vm.signals.make("NodeDown", node=view.node, reason=self.vm.symbol(reason))
@@ -207,34 +210,44 @@ class NodeRuntime(Distribution):
 
     # ------------------------------------------------------------------ values
 
-    def encode(self, value: Any, what: str) -> bytes:
-        """Wire bytes of ``value``; a WireError for the sending process if it cannot go."""
+    def encode(self, value: Any, what: str, to: PeerView | None = None) -> bytes:
+        """Wire bytes of ``value`` for the peer ``to`` (the references in it are counted
+        for that peer; without one, a reference cannot travel); a WireError for the
+        sending process if it cannot go."""
+        refs = self.objects.outgoing(to)
         try:
-            data = wire.encode(self.vm, value, node_refs=self)
+            data = wire.encode(self.vm, value, node_refs=refs)
         except wire.WireError as error:
+            refs.abort()
             raise SignalException("WireError", f"{what} cannot be sent: {error}") from None
         if len(data) + FRAME_OVERHEAD > self.config.max_frame:
+            refs.abort()
             raise SignalException("WireError", f"{what} is {len(data)} bytes, over the "
                                                f"{self.config.max_frame}-byte frame limit")
+        refs.commit()
         return data
 
-    def encode_reason(self, reason: Any) -> bytes:
+    def encode_reason(self, reason: Any, to: PeerView | None = None) -> bytes:
         """An exit reason must travel whatever it is: one that cannot is described."""
         try:
-            return self.encode(reason, "an exit reason")
+            return self.encode(reason, "an exit reason", to)
         except SignalException as error:
             return wire.encode(self.vm, self.vm.make_exception("Error", error.message_text))
 
-    def decode(self, view: PeerView, data: bytes) -> Any:
-        """A value from ``view``'s peer: NeedCode if it names a class to fetch,
-        CodeUnavailable for one that cannot be had, BadFrame for bytes that do not
-        decode."""
+    def decode(self, view: PeerView, data: bytes, refs: Any = None) -> Any:
+        """A value from ``view``'s peer (its references counted once it decoded
+        completely): NeedCode if it names a class to fetch, CodeUnavailable for one
+        that cannot be had, BadFrame for bytes that do not decode."""
+        if refs is None:
+            refs = self.objects.incoming(view)
         try:
-            return wire.decode(self.vm, data, max_bytes=self.config.max_frame, node_refs=self)
+            value = wire.decode(self.vm, data, max_bytes=self.config.max_frame, node_refs=refs)
         except wire.MissingClass as missing:
             raise self.code.missing(view, missing.class_name) from None
         except wire.WireError as error:
             raise BadFrame(str(error)) from None
+        refs.commit()
+        return value
 
     def decode_reason(self, view: PeerView, data: bytes) -> Any:
         try:
@@ -263,6 +276,15 @@ class NodeRuntime(Distribution):
 
     def node(self, name: str, creation: int) -> Any:
         return self.nodes.get(name, creation)
+
+    def by_reference(self, value: Any) -> bool:
+        return self.objects.by_reference(value)
+
+    def reference(self, value: Any) -> tuple[str, int, bytes, str, int]:
+        raise wire.WireError("a reference to an object travels only in a message to a peer")
+
+    def remote_object(self, node: str, creation: int, handle: bytes, class_name: str, handoff: int) -> Any:
+        raise wire.WireError("a reference to an object arrives only in a message from a peer")
 
     # ------------------------------------------------------------------ the hosted API
 

@@ -18,7 +18,6 @@ points into a tagged item still being decoded, which cyclic objects need.)
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.node.wire_decoder import Decoder
@@ -26,6 +25,7 @@ from smalltalk_vm.node.wire_encoder import Encoder
 from smalltalk_vm.node.wire_tags import (  # noqa: F401  (the public vocabulary, re-exported)
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
+    HANDLE_BYTES,
     TAG_BIGNUM,
     TAG_CHARACTER,
     TAG_CLASS,
@@ -53,8 +53,8 @@ def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
            node_refs: NodeRefs | None = None) -> bytes:
     """The CBOR bytes of a VM value. Raises WireError — and nothing else — for what
     cannot be sent (including objects whose internals are not what their class
-    expects). With ``node_refs`` (the node layer's), processes and Nodes travel as
-    references."""
+    expects). With ``node_refs`` (the node layer's), processes, Nodes and objects that
+    pass by reference travel as references."""
     try:
         return Encoder(vm, max_depth, node_refs).encode(value)
     except WireError:
@@ -64,9 +64,7 @@ def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
 
 
 def decode(vm: Any, data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
-           max_bytes: int = DEFAULT_MAX_BYTES,
-           remote_refs: Callable[[str, bytes], Any] | None = None,
-           node_refs: NodeRefs | None = None) -> Any:
+           max_bytes: int = DEFAULT_MAX_BYTES, node_refs: NodeRefs | None = None) -> Any:
     """The VM value of a message. Raises WireError — and nothing else — for bytes that
     are malformed, too big or too deep, use unknown tags, or name classes this VM lacks
     (``MissingClass``, which names it)."""
@@ -78,7 +76,7 @@ def decode(vm: Any, data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
     if not data:
         raise WireError("an empty message")
     try:
-        return Decoder(vm, data, max_depth, remote_refs, node_refs).decode()
+        return Decoder(vm, data, max_depth, node_refs).decode()
     except WireError:
         raise
     except (ValueError, TypeError, OverflowError, MemoryError, RecursionError, IndexError,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.node.wire_tags import (
     CLASS_NAME,
+    HANDLE_BYTES,
     TAG_BIGNUM,
     TAG_CHARACTER,
     TAG_CLASS,
@@ -62,14 +62,11 @@ class _Frame:
 
 
 class Decoder:
-    def __init__(self, vm: Any, data: bytes, max_depth: int,
-                 remote_refs: Callable[[str, bytes], Any] | None,
-                 node_refs: NodeRefs | None = None) -> None:
+    def __init__(self, vm: Any, data: bytes, max_depth: int, node_refs: NodeRefs | None = None) -> None:
         self.vm = vm
         self.data = data
         self.pos = 0
         self.max_depth = max_depth
-        self.remote_refs = remote_refs
         self.node_refs = node_refs
         self.shareables: list = []
         self.stack: list[_Frame] = []
@@ -348,12 +345,7 @@ class Decoder:
         if tag == TAG_METHOD_SOURCE:
             return self.new_method_source(value)
         if tag == TAG_REMOTE_REF:
-            record = value.items if isinstance(value, _Frame) else None
-            if record is None or len(record) != 2 or type(record[0]) is not str or type(record[1]) is not bytes:
-                raise WireError("a remote reference needs [node, handle]")
-            if self.remote_refs is None:
-                raise WireError("a remote reference cannot be decoded outside the node layer")
-            return self.remote_refs(record[0], record[1])
+            return self.remote_reference(value)
         if tag == TAG_PROCESS or tag == TAG_NODE:
             return self.node_reference(tag, value)
         raise WireError(f"unknown tag {tag}")
@@ -372,6 +364,19 @@ class Decoder:
         if tag == TAG_PROCESS:
             return self.node_refs.process(record[0], numbers[0], numbers[1])
         return self.node_refs.node(record[0], numbers[0])
+
+    def remote_reference(self, value: Any) -> Any:
+        """A reference [node name, creation, handle, class name, handoff]."""
+        if self.node_refs is None:
+            raise WireError("a remote reference cannot be decoded outside the node layer")
+        record = value.items if isinstance(value, _Frame) else None
+        if record is None or len(record) != 5 or type(record[0]) is not str or not record[0] \
+                or type(record[2]) is not bytes or len(record[2]) != HANDLE_BYTES \
+                or type(record[3]) is not str or not CLASS_NAME.match(record[3]) \
+                or not all(type(n) is int and V.ZERO <= n < V.INT_HI for n in (record[1], record[4])):
+            raise WireError("a remote reference needs [node name, creation, 16-byte handle, class name, handoff]")
+        return self.node_refs.remote_object(record[0], record[1] - V.ZERO, record[2], record[3],
+                                            record[4] - V.ZERO)
 
     # -- duplicates (RFC 8949 §5.6)
     def refuse_duplicates(self, keys: list, what: str) -> None:

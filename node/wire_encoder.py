@@ -1,6 +1,7 @@
 """Writing VM values as CBOR (see ``node.wire``): iterative, with value-sharing tags
 only for objects met more than once, and levels counted as the decoder will count
-them. A leaf module: it imports only the VM's value and object modules."""
+them. A leaf module: it imports only VM modules (values, objects, and the process
+and proxy types that travel as references)."""
 from __future__ import annotations
 
 import struct
@@ -17,6 +18,7 @@ from smalltalk_vm.node.wire_tags import (
     TAG_NODE,
     TAG_OBJECT,
     TAG_PROCESS,
+    TAG_REMOTE_REF,
     TAG_SET,
     TAG_SHAREABLE,
     TAG_SHAREDREF,
@@ -43,6 +45,9 @@ from smalltalk_vm.vm.objects import (
     VString,
 )
 from smalltalk_vm.vm.process import Process
+from smalltalk_vm.vm.proxies import RemoteObject
+
+_MAYBE_BY_REFERENCE = (Instance, VArray, VString, VBytes)
 
 
 class _Name:
@@ -122,6 +127,9 @@ class Encoder:
         """The encoding of a heap object and its children, in writing order."""
         vm = self.vm
         kind = type(value)
+        refs = self.node_refs
+        if refs is not None and (kind is RemoteObject or (kind in _MAYBE_BY_REFERENCE and refs.by_reference(value))):
+            return "reference", []
         if kind is VArray:
             return ("array", value.items) if value.cls is vm.Array else ("indexed", value.items)
         if kind is VString:
@@ -308,6 +316,17 @@ class Encoder:
                     self.head(4, 2)
                     self.text(name)
                     self.head(0, creation)
+            elif what == "reference":
+                frame(frame(depth))
+                node, creation, handle, class_name, handoff = self.node_refs.reference(value)
+                self.head(6, TAG_REMOTE_REF)
+                self.head(4, 5)
+                self.text(node)
+                self.head(0, creation)
+                self.head(2, len(handle))
+                self.out += handle
+                self.text(class_name)
+                self.head(0, handoff)
             elif what == "method":
                 frame(frame(depth))
                 holder = value.holder

@@ -15,7 +15,7 @@ TAG_SHAREDREF = 29
 TAG_SYMBOL = 51001          # text: the Symbol's name, interned again on decode
 TAG_CHARACTER = 51002       # uint: code point
 TAG_OBJECT = 51003          # [class name, {field name: value}]: an instance by value
-TAG_REMOTE_REF = 51004      # [node name, handle bytes]: reserved for the node layer
+TAG_REMOTE_REF = 51004      # [node name, creation, handle, class name, handoff]: a reference (node layer only)
 TAG_EXCEPTION = 51005       # [class name, messageText]
 TAG_METHOD_SOURCE = 51006   # [class name, class side?, source text]
 TAG_VECTOR = 51007          # [elements]
@@ -29,13 +29,14 @@ TAGS = {
     TAG_BIGNUM: "unsigned bignum (RFC 8949)", TAG_NEG_BIGNUM: "negative bignum (RFC 8949)",
     TAG_SHAREABLE: "shareable value", TAG_SHAREDREF: "shared reference",
     TAG_SYMBOL: "Symbol", TAG_CHARACTER: "Character", TAG_OBJECT: "object by value",
-    TAG_REMOTE_REF: "remote reference", TAG_EXCEPTION: "exception",
+    TAG_REMOTE_REF: "remote reference [node, creation, handle, class, handoff]", TAG_EXCEPTION: "exception",
     TAG_METHOD_SOURCE: "method source", TAG_VECTOR: "Vector", TAG_SET: "Set",
     TAG_CLASS: "class by name", TAG_INDEXED: "instance of a subclass of Array, String or ByteArray",
     TAG_PROCESS: "process reference", TAG_NODE: "node",
 }
 
 CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+HANDLE_BYTES = 16           # a reference's handle: 128 random bits
 
 DEFAULT_MAX_DEPTH = 256
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -55,10 +56,11 @@ class MissingClass(WireError):
 
 
 class NodeRefs(Protocol):
-    """What the node layer gives the codec so that processes and Nodes can travel:
-    their identities on the way out, the VM objects on the way in. Without it the
-    encoder refuses processes (and sends a Node as an ordinary object) and the
-    decoder refuses both tags."""
+    """What the node layer gives the codec so that processes, Nodes and references to
+    objects can travel: their identities on the way out, the VM objects on the way
+    in. Without it the encoder refuses processes and proxies (and sends a Node, or an
+    object whose class passes by reference, as an ordinary object) and the decoder
+    refuses the three tags."""
 
     node_class: Any
 
@@ -69,6 +71,18 @@ class NodeRefs(Protocol):
     def process(self, node: str, creation: int, number: int) -> Any: ...
 
     def node(self, name: str, creation: int) -> Any: ...
+
+    def by_reference(self, value: Any) -> bool:
+        """Whether a heap object travels as a reference (a proxy, ``asRemote``'s
+        wrapper, an instance of a class that passes by reference)."""
+
+    def reference(self, value: Any) -> tuple[str, int, bytes, str, int]:
+        """(node, creation, handle, class name, handoff) of such an object, for this
+        message (exporting it if need be)."""
+
+    def remote_object(self, node: str, creation: int, handle: bytes, class_name: str, handoff: int) -> Any:
+        """The VM value of a reference: the object itself on its home node, else a
+        proxy."""
 
 
 def field_values(vm: Any, obj: Instance) -> dict[str, Any]:

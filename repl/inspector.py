@@ -123,9 +123,14 @@ class InspectorCommands:
         return self._show()
 
     def _far(self, proxy: Any) -> Result:
-        """The far object's printString: a message the proxy forwards."""
+        """The far object's printString, sent through the proxy's forwarding hook: the
+        node layer's proxy answers printString and printStringLimitedTo: itself, without
+        a round trip, so only doesNotUnderstand:arguments: reaches the far object."""
+        universe = self.universe
         outcome = self.session.finish(
-            lambda: self.session.machine.spawn_send(proxy, "printStringLimitedTo:", [self.universe.make_int(10_000)]),
+            lambda: self.session.machine.spawn_send(
+                proxy, "doesNotUnderstand:arguments:",
+                [universe.symbol("printStringLimitedTo:"), universe.new_array([universe.make_int(10_000)])]),
             timeout=FAR_TIMEOUT)
         if outcome.status != "value":
             return self.session.present(outcome)

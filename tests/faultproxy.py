@@ -15,8 +15,8 @@ node behind the proxy, ``"out"`` away from it — and apply to every connection:
   is set, new ones as soon as the caller is recognised;
 - ``heal()``: no faults.
 
-Every byte seen is captured per direction (``captured``). Threads are daemons and
-``close`` ends everything.
+Every byte seen is captured per direction (``captured``), and each chunk with the
+time it was read (``chunks``). Threads are daemons and ``close`` ends everything.
 """
 from __future__ import annotations
 
@@ -35,9 +35,11 @@ SNIFF_BYTES = 16384        # how much of a connection is searched for its caller
 
 
 class _Link:
-    """One proxied connection: who called (once recognised)."""
+    """One proxied connection: its number (1, 2, ... in order of arrival) and who
+    called (once recognised)."""
 
-    def __init__(self) -> None:
+    def __init__(self, number: int) -> None:
+        self.number = number
         self.caller: str | None = None
         self.seen = bytearray()
 
@@ -64,7 +66,7 @@ class _Pump:
                 chunk = self.source.recv(65536)
                 if not chunk:
                     break
-                self.proxy.capture(self.direction, chunk)
+                self.proxy.capture(self.direction, chunk, self.link.number)
                 if self.direction == "in":
                     self.proxy.recognise(self.link, chunk)
                 if self.proxy.dropping(self.direction, self.link) or self.target is None:
@@ -114,6 +116,7 @@ class FaultProxy:
         self.blocked: set[str] = set()
         self.known_names: set[str] = set()     # callers to recognise even while not blocked
         self._captured = {d: bytearray() for d in DIRECTIONS}
+        self._chunks: dict[str, list[tuple[float, int, bytes]]] = {d: [] for d in DIRECTIONS}
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -179,9 +182,15 @@ class FaultProxy:
                 return
 
     # -- capture
-    def capture(self, direction: str, chunk: bytes) -> None:
+    def capture(self, direction: str, chunk: bytes, connection: int = 0) -> None:
         with self._lock:
             self._captured[direction] += chunk
+            self._chunks[direction].append((time.monotonic(), connection, chunk))
+
+    def chunks(self, direction: str) -> list[tuple[float, int, bytes]]:
+        """(time read, connection number, bytes) of every chunk seen in ``direction``."""
+        with self._lock:
+            return list(self._chunks[direction])
 
     def captured(self, direction: str | None = None) -> bytes:
         with self._lock:
@@ -209,7 +218,7 @@ class FaultProxy:
                 self._sockets.append(client)
                 if upstream is not None:
                     self._sockets.append(upstream)
-            link = _Link()
+            link = _Link(self.connections)
             _Pump(self, "in", client, upstream, link)
             if upstream is not None:
                 _Pump(self, "out", upstream, client, link)

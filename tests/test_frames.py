@@ -22,6 +22,10 @@ FIELD_VALUES = {
                         .map(list), max_size=4),
     F.DEFINITIONS: st.lists(st.tuples(st.text(max_size=10), st.text(max_size=10), st.text(max_size=30))
                             .map(list), max_size=3),
+    F.HANDLE: st.binary(min_size=F.HANDLE_SIZE, max_size=F.HANDLE_SIZE),
+    F.HANDLES: st.lists(st.binary(min_size=F.HANDLE_SIZE, max_size=F.HANDLE_SIZE), max_size=4),
+    F.RELEASES: st.lists(st.tuples(st.binary(min_size=F.HANDLE_SIZE, max_size=F.HANDLE_SIZE),
+                                   st.integers(0, 2**64 - 1)).map(list), max_size=4),
 }
 
 

@@ -123,9 +123,13 @@ def test_a_repl_can_be_a_node(cluster) -> None:
 
 
 def test_the_remote_benchmark_runs_and_reports_against_its_references() -> None:
-    result = run_vm(["bench", "--remote", "--pings", "50", "--messages", "300", "--spawns", "20"], timeout=240)
+    result = run_vm(["bench", "--remote", "--pings", "50", "--messages", "300", "--spawns", "20", "--calls", "50"],
+                    timeout=240)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("round trip (50 pings") and "raw grpcio unary" in lines[0]
     assert lines[1].startswith("one-way throughput (300 messages)") and "raw grpcio stream" in lines[1]
-    assert lines[2].startswith("remote spawn: ") and lines[3].startswith("failure detection: ")
+    assert lines[2].startswith("remote spawn: ")
+    assert lines[3].startswith("remote call round trip (50 calls") and "raw grpcio unary" in lines[3]
+    assert lines[4].startswith("calls through one proxy: ") and "from 10 concurrent callers" in lines[4]
+    assert lines[5].startswith("failure detection: ")

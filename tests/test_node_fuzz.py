@@ -45,6 +45,7 @@ def victim(tmp_path_factory):
 
 simple = st.one_of(st.integers(-2**63, 2**64 - 1), st.text(max_size=12), st.binary(max_size=24),
                    st.booleans(), st.none())
+handle = st.binary(min_size=F.HANDLE_SIZE, max_size=F.HANDLE_SIZE)
 unknown_kind = st.integers(0, 300).filter(lambda k: k not in F.BY_KIND)
 
 
@@ -63,8 +64,8 @@ def hostile_message(draw) -> bytes:
                                      b"\xc1\x01", b"\xd8\x1c\x81\x0a", b"\xfb\x00"]))
     fields = []
     for _, kind in spec.fields:                             # a frame of the right shape ...
-        if kind == F.VALUE:
-            fields.append(draw(st.binary(max_size=40)))    # ... whose values are garbage
+        if kind == F.VALUE:                                  # ... whose values are garbage, or an Array
+            fields.append(draw(st.binary(max_size=40) | st.sampled_from([cbor2.dumps([]), cbor2.dumps([1, "x"])])))
         elif kind in (F.UINT,):
             fields.append(draw(st.integers(0, 70)))
         elif kind == F.TEXT:
@@ -75,6 +76,12 @@ def hostile_message(draw) -> bytes:
             fields.append(draw(st.booleans()))
         elif kind == F.OPT_TEXT:
             fields.append(draw(st.none() | st.text(max_size=8)))
+        elif kind == F.HANDLE:                              # remote objects: handles nobody exported
+            fields.append(draw(handle))
+        elif kind == F.HANDLES:
+            fields.append(draw(st.lists(handle, max_size=3)))
+        elif kind == F.RELEASES:
+            fields.append(draw(st.lists(st.tuples(handle, st.integers(0, 5)).map(list), max_size=3)))
         elif kind == F.MEMBERS:
             fields.append([["m", 1, "127.0.0.1:1"]] if draw(st.booleans()) else [])
         else:

@@ -145,9 +145,18 @@ def test_array_subclass_instances_keep_their_class(session: VMSession) -> None:
 def test_remote_references_go_to_the_node_layer(session: VMSession) -> None:
     u = session.universe
     seen = []
-    data = cbor2.dumps([cbor2.CBORTag(W.TAG_REMOTE_REF, ["node@host", b"\x01\x02"])] * 2)
-    decoded = W.decode(u, data, remote_refs=lambda node, handle: seen.append((node, handle)) or u.symbol("proxy"))
-    assert decoded.items == [u.symbol("proxy")] * 2 and seen == [("node@host", b"\x01\x02")] * 2
+
+    class Refs:
+        node_class = None
+
+        def remote_object(self, *record):
+            seen.append(record)
+            return u.symbol("proxy")
+    reference = cbor2.CBORTag(W.TAG_REMOTE_REF, ["node@host", 7, b"\x01" * 16, "Counter", 0])
+    decoded = W.decode(u, cbor2.dumps([reference] * 2), node_refs=Refs())
+    assert decoded.items == [u.symbol("proxy")] * 2 and seen == [("node@host", 7, b"\x01" * 16, "Counter", 0)] * 2
+    with pytest.raises(W.WireError, match="outside the node layer"):
+        W.decode(u, cbor2.dumps(reference))
 
 
 def test_other_cbor_float_widths_decode(session: VMSession) -> None:

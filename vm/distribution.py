@@ -22,6 +22,7 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.codeversions import load_answer, load_definition
+from smalltalk_vm.vm.proxies import NoRemoteObjects, RemoteObjects
 from smalltalk_vm.vm.versions import class_version
 
 STANDALONE_NODE = "nonode@nohost"
@@ -123,10 +124,11 @@ class Distribution(ABC):
     the answer (or an exception object to signal). Errors a Smalltalk program can
     cause are raised as ``SignalException`` (through ``universe.signal``).
     ``nodes`` is the VM's NodeTable; ``names`` its global names
-    (``vm.globalnames.GlobalNames``)."""
+    (``vm.globalnames.GlobalNames``); ``objects`` the remote objects (``vm.proxies``)."""
 
     nodes: NodeTable
     names: Any
+    objects: RemoteObjects
 
     # -- nodes
     @abstractmethod
@@ -207,6 +209,7 @@ class Standalone(Distribution):
         self.vm = universe
         self.nodes = NodeTable(universe)
         self.names = LocalNames(universe)
+        self.objects = NoRemoteObjects()
         self.node_watchers: set[int] = set()     # pids that asked for monitorNodes:
 
     def _refuse(self, what: str) -> None:

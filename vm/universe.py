@@ -77,6 +77,7 @@ VM_CLASSES: tuple[str, ...] = (
     "Exception", "Error", "ArithmeticError", "ZeroDivide", "MessageNotUnderstood",
     "SubscriptOutOfBounds", "BlockCannotReturn", "NonBooleanReceiver", "Message",
     "Down", "Exit", "Reference", "InternalError", "Node", "NodeUp", "NodeDown",
+    "RemoteProxy", "RemoteError", "ByReference", "Remote",
 )
 
 # Library classes the machinery of exceptions, promises and the wire names; loaded

@@ -13,6 +13,7 @@ from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their regi
     node,
     object,
     process,
+    remote,
     string,
     system,
     wire,
