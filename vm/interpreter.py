@@ -19,7 +19,7 @@ from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import VMFatal, method_name
 from smalltalk_vm.vm.faults import FaultBoundary
-from smalltalk_vm.vm.native import make_native
+from smalltalk_vm.vm.native import DEOPT, make_native
 from smalltalk_vm.vm.objects import (
     KIND_ARRAY_AT,
     KIND_ARRAY_AT_PUT,
@@ -27,6 +27,7 @@ from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
     KIND_CONSTANT,
     KIND_CONTROL,
+    KIND_FORWARD,
     KIND_GETTER,
     KIND_IDENTICAL,
     KIND_NATIVE,
@@ -56,6 +57,16 @@ class Interpreter(Semantics, FaultBoundary):
         self.vm = universe
         universe.interpreter = self
         self.process: Any = None          # the process being run
+        # The second tier's state while a slice runs (vm.native, vm.native_runtime):
+        self.budget = 0                   # what direct functions count reductions in
+        self.deopted: Any = None          # the context behind a DEOPT answer
+        self.bail_top: Any = None         # a bail-out: the context to go on in,
+        self.bail_bottom: Any = None      # the outermost context made so far,
+        self.bail_how: Any = None         # and how to go on
+        self.failure: Any = None          # a primitive that failed in a direct send
+
+    def make_native(self, unit: Any) -> bool:
+        return make_native(self.vm, unit)
 
     def run(self, process: Any, budget: int) -> int:
         """Run ``process`` for at most ``budget`` reductions. The ``try`` costs nothing
@@ -118,10 +129,15 @@ class Interpreter(Semantics, FaultBoundary):
                 following, budget = native(self, ctx, budget)
                 if following is None:
                     return SWITCHED
+                if following is DEOPT:
+                    # a callee native code called directly handed itself back
+                    following = deopted = self.deopted
+                    self.deopted = None
+                else:
+                    deopted = ctx if following is ctx else None
                 if budget < 0:
                     process.ctx = following
                     return YIELDED
-                deopted = ctx if following is ctx else None
                 ctx = following
                 continue
             deopted = None
@@ -582,6 +598,12 @@ class Interpreter(Semantics, FaultBoundary):
                     if m.trivial is not None:
                         stack[-1] = m.trivial
                     continue
+                if kind == KIND_FORWARD:
+                    ctx.pc = pc
+                    ctx = self.forward(ctx, m, argc)
+                    if ctx is None:
+                        return SWITCHED
+                    break
                 if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
                     ctx.pc = pc
                     base = len(stack) - argc - 1

@@ -3,7 +3,10 @@ interpreter actually runs from its canonical bytecode.
 
 - A method whose whole body is `^ field`, `field := arg`, `^ self` or `^ literal` gets a
   trivial kind (KIND_GETTER, KIND_SETTER, KIND_CONSTANT): a send to it needs no
-  context. Block-evaluating primitives get KIND_BLOCK_VALUE (activated inline).
+  context. One whose whole body is one send to self or an argument, with self and
+  arguments as its arguments (`^ self and: aBlock`, `^ aBlock value`), is a
+  forwarding method (KIND_FORWARD): a send to it is that send, made in its place.
+  Block-evaluating primitives get KIND_BLOCK_VALUE (activated inline).
 - ``fast`` is a copy of the code in which the first instruction of common sequences
   (compare-and-branch, arithmetic into a local, loop increments, returning a local or
   a field) is replaced by a quickened opcode whose operand indexes ``fused``, a table
@@ -25,6 +28,7 @@ from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
     KIND_CONSTANT,
     KIND_CONTROL,
+    KIND_FORWARD,
     KIND_GETTER,
     KIND_PRIMITIVE,
     KIND_SETTER,
@@ -45,6 +49,7 @@ def quicken(unit: CompiledMethod | CompiledBlock) -> None:
     unit.fast = fast
     unit.fused = tuple(fused)
     unit.native = None
+    unit.direct = None
     unit.native_entries = frozenset()
     unit.heat = native_threshold()
     for literal in unit.literals:
@@ -60,8 +65,8 @@ def classify(method: CompiledMethod) -> None:
     if method.kind == KIND_PRIMITIVE and inline_kind is not None:
         method.kind = inline_kind
         return
-    if method.kind != KIND_BYTECODE or method.primitive is not None:
-        return
+    if method.kind != KIND_BYTECODE or method.primitive is not None or method.flags:
+        return          # a flagged method (on:do:, ensure: ...) is found by its activation
     code = method.code
     trivial = _trivial(code, method)
     if trivial is not None:
@@ -82,7 +87,31 @@ def _trivial(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
     if (len(code) == 5 and code[0] == B.PUSH_LOCAL and code[1] == 0 and code[2] == B.POP_FIELD
             and code[4] == B.RETURN_SELF and method.num_args == 1 and method.num_temps == 0):
         return KIND_SETTER, code[3]
-    return None
+    return _forward(code, method)
+
+
+def _forward(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
+    """``^ x selector: y ...`` where x and every y are self or arguments: a re-send
+    (KIND_FORWARD), with positions 0 for self and i for the i-th argument."""
+    instructions = list(B.instructions(code))
+    if len(instructions) < 3 or instructions[-1][1].code != B.RETURN:
+        return None
+    _, send, send_args = instructions[-2]
+    if send.code != B.SEND:
+        return None     # super and eventual sends are no re-send; arithmetic is done inline
+    site = method.sites[send_args[0]]
+    pushes = instructions[:-2]
+    if len(pushes) != site.argc + 1:
+        return None
+    positions = []
+    for _, op, args in pushes:
+        if op.code == B.PUSH_SELF:
+            positions.append(0)
+        elif op.code == B.PUSH_LOCAL and args[0] < method.num_args:
+            positions.append(args[0] + 1)
+        else:
+            return None
+    return KIND_FORWARD, (site.selector, positions[0], tuple(positions[1:]))
 
 
 def _small_int_literal(unit: Any, index: int) -> Any:
