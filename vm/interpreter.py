@@ -17,6 +17,7 @@ from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.booleans import BooleanOperators
 from smalltalk_vm.vm.errors import VMFatal, method_name
 from smalltalk_vm.vm.faults import FaultBoundary
 from smalltalk_vm.vm.native import DEOPT, make_native
@@ -64,6 +65,7 @@ class Interpreter(Semantics, FaultBoundary):
         self.bail_bottom: Any = None      # the outermost context made so far,
         self.bail_how: Any = None         # and how to go on
         self.failure: Any = None          # a primitive that failed in a direct send
+        self.booleans = BooleanOperators(universe)
 
     def make_native(self, unit: Any) -> bool:
         return make_native(self.vm, unit)
@@ -113,6 +115,11 @@ class Interpreter(Semantics, FaultBoundary):
         STORE_GLOBAL = B.STORE_GLOBAL
         Q_CMP_JUMP, Q_ARITH = B.Q_CMP_JUMP, B.Q_ARITH
         Q_RETURN_LOCAL, Q_RETURN_FIELD = B.Q_RETURN_LOCAL, B.Q_RETURN_FIELD
+        Q_SEND_BOOLEAN = B.Q_SEND_BOOLEAN
+        booleans = self.booleans
+        true_class = class_of(TRUE)
+        false_class = class_of(FALSE)
+        FALSE3 = 3 * FALSE
 
         ctx = process.ctx
         deopted = None        # a context native code just handed back: interpret it now
@@ -458,6 +465,19 @@ class Interpreter(Semantics, FaultBoundary):
                         if ctx is None:
                             return SWITCHED
                         break
+                    elif op == Q_SEND_BOOLEAN:
+                        b = stack[-1]
+                        a = stack[-2]
+                        if (a == TRUE or a == FALSE) and (b == TRUE or b == FALSE):
+                            if true_class.token is not booleans.true_token \
+                                    or false_class.token is not booleans.false_token:
+                                booleans.refresh()
+                            answer = booleans.answers[sites[code[pc + 1]].selector][a + a + b - FALSE3]
+                            if answer is not None:
+                                del stack[-1]
+                                stack[-1] = answer
+                                pc += 2
+                                continue
                     else:
                         raise VMFatal(f"bad opcode {op} at pc {pc} in {method!r}")
                 # ---- a send: SEND, or a fast-path opcode whose fast path did not apply

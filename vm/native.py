@@ -37,6 +37,7 @@ from typing import Any
 
 from smalltalk_vm.vm import native_runtime as R
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.booleans import OPERATORS
 from smalltalk_vm.vm.native_gen import NativeUnsupported, UnitGenerator, resumable_entries
 from smalltalk_vm.vm.native_send import SendWriter
 from smalltalk_vm.vm.objects import (
@@ -149,7 +150,8 @@ class NativeCompiler:
             "RESOLVE": R.resolve, "PERFORM": R.perform, "BAILOUT": R.bail,
             "AFTER_SEND": R.after_send, "RESUME_AFTER_SEND": R.resume_after_send,
             "FAULT": R.fault, "method_context": R.method_context, "block_context": R.block_context,
-            "CONTEXT_AT": _context_at,
+            "CONTEXT_AT": _context_at, "BOOLS": vm.interpreter.booleans, "FALSE3": 3 * V.FALSE,
+            **{f"BOOL{i}": vm.interpreter.booleans.answers[selector] for i, selector in enumerate(OPERATORS)},
         }
 
 

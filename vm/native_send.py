@@ -3,6 +3,9 @@ the rest of a unit).
 
 The rules:
 
+- A Boolean operator between Booleans (``a && b``, ``a and: b`` ...) is answered from
+  ``vm.booleans`` without a send, as long as True and False have the methods the
+  answers were derived from.
 - A send finds its method through the site's inline cache, then the receiver
   class's method cache (``native_runtime.resolve``); a super send looks up from the
   method holder's superclass.
@@ -23,6 +26,8 @@ This module writes source text; it runs nothing.
 from __future__ import annotations
 
 from typing import Any
+
+from smalltalk_vm.vm.booleans import OPERATORS as BOOLEAN_OPERATORS
 
 _IMMEDIATE_CLASS = ("IntegerClass if r < INT_HI else (NilClass if r == NIL else (TrueClass if r == TRUE "
                     "else (FalseClass if r == FALSE else class_of(r))))")
@@ -58,6 +63,34 @@ class SendWriter:
             r.line("budget -= 1")
         below = list(r.sim)
         result = gen.new_name("t")
+        body = r
+        if site.selector in BOOLEAN_OPERATORS and argc == 1:
+            body = self.boolean_answer(r, result, receiver, args[0], BOOLEAN_OPERATORS.index(site.selector))
+        self.dispatch(gen, body, pc, site_index, resume, is_super, receiver, args, below, result)
+        if gen.direct:
+            r.push(result)
+            return True
+        r.line(f"stack.append({result})")
+        r.line(f"pc = {resume}")
+        return False
+
+    @staticmethod
+    def boolean_answer(r: Any, result: str, receiver: str, argument: str, operator: int) -> Any:
+        """A Boolean operator between Booleans, answered from vm.booleans; answers the
+        region to write the send in, for when there is no answer."""
+        r.line(f"{result} = None")
+        r.line(f"if ({receiver} == TRUE or {receiver} == FALSE) and ({argument} == TRUE or {argument} == FALSE):")
+        r.line("    if TrueClass.token is not BOOLS.true_token or FalseClass.token is not BOOLS.false_token:")
+        r.line("        BOOLS.refresh()")
+        r.line(f"    {result} = BOOL{operator}[{receiver} + {receiver} + {argument} - FALSE3]")
+        r.line(f"if {result} is None:")
+        return r.nested()
+
+    def dispatch(self, gen: Any, r: Any, pc: int, site_index: int, resume: int, is_super: bool,
+                 receiver: str, args: list[str], below: list[str], result: str) -> None:
+        """The send itself: the method, then the call or the inline kind, leaving the
+        value in ``result`` (or leaving the function)."""
+        argc = len(args)
         line = r.line
         line(f"r = {receiver}")
         if is_super:
@@ -131,12 +164,6 @@ class SendWriter:
         self.bailed(gen, r.nested(), resume, below)
         line(f"if {result} is SLOW:")
         self.slow(gen, r.nested(), pc, resume, below, args, argc)
-        if gen.direct:
-            r.push(result)
-            return True
-        line(f"stack.append({result})")
-        line(f"pc = {resume}")
-        return False
 
     @staticmethod
     def bailed(gen: Any, r: Any, resume: int, below: list[str]) -> None:
