@@ -1,9 +1,10 @@
 """The `vm` command: the composition root, the one module that imports every layer
 (compiler, vm, image, repl, bench) and wires them together. Nothing imports it.
 
-Subcommands: run, eval, disasm, test, repl, bench, image info (docs/language.md, "The
-command line"). Every failure a user can cause is reported as one line on stderr (a
-syntax error as ``file:line:column: message``, an OS error as ``path: reason``), never
+Subcommands: run, eval, disasm, test, repl, bench, image info, node (``cli.node_command``;
+docs/language.md, "The command line"). Every failure a user can cause is reported as
+one line on stderr (a syntax error as ``file:line:column: message``, an OS error as
+``path: reason``), never
 as a Python traceback: ``FAILURES`` maps each kind of failure to its line and exit
 status, and anything else that escapes is reported as an internal error. The VM's
 output and the results go through one ``Console``, so that a closed pipe or a full
@@ -18,6 +19,7 @@ import stat
 import sys
 from collections.abc import Callable, Sequence
 
+from smalltalk_vm.cli import node_command
 from smalltalk_vm.compiler.front import check_text, compile_input
 from smalltalk_vm.image import store
 from smalltalk_vm.image.boot import BadImage, make_machine
@@ -283,6 +285,8 @@ def command_repl(options: argparse.Namespace) -> int:
     machine = make_machine(split_classpath(options.classpath), image_argument(options.image))
     session = ReplSession(machine, options.image)
     try:
+        if node_command.wants_node(options):
+            return node_command.command_repl_node(options, session, lambda: run(session))
         return run(session)
     finally:
         session.close()
@@ -291,7 +295,11 @@ def command_repl(options: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- bench
 
 def command_bench(arguments: list[str]) -> int:
-    """`vm bench ...` is `python -m bench ...` (its options are the harness's own)."""
+    """`vm bench ...` is `python -m bench ...` (its options are the harness's own);
+    `vm bench --remote ...` is `python -m bench.remote ...`."""
+    if arguments[:1] == ["--remote"]:
+        from smalltalk_vm.bench.remote import main as remote_main
+        return remote_main(arguments[1:])
     from smalltalk_vm.bench.harness import main as bench_main
     return bench_main(arguments, prog="vm bench")
 
@@ -361,7 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     repl = commands.add_parser("repl", help="the interactive read-eval-print loop")
     repl.add_argument("-cp", "--classpath", metavar="PATH", help=CLASSPATH_HELP)
     repl.add_argument("--image", metavar="FILE", help="resume a saved image")
+    node_command.add_node_options(repl)
     repl.set_defaults(handler=command_repl)
+
+    node_command.register(commands)
 
     commands.add_parser("bench", help="the benchmark suite (vm bench --help for its options)")
 

@@ -33,7 +33,9 @@ from smalltalk_vm.node.wire_tags import (  # noqa: F401  (the public vocabulary,
     TAG_INDEXED,
     TAG_METHOD_SOURCE,
     TAG_NEG_BIGNUM,
+    TAG_NODE,
     TAG_OBJECT,
+    TAG_PROCESS,
     TAG_REMOTE_REF,
     TAG_SET,
     TAG_SHAREABLE,
@@ -41,16 +43,20 @@ from smalltalk_vm.node.wire_tags import (  # noqa: F401  (the public vocabulary,
     TAG_SYMBOL,
     TAG_VECTOR,
     TAGS,
+    MissingClass,
+    NodeRefs,
     WireError,
 )
 
 
-def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> bytes:
+def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
+           node_refs: NodeRefs | None = None) -> bytes:
     """The CBOR bytes of a VM value. Raises WireError — and nothing else — for what
     cannot be sent (including objects whose internals are not what their class
-    expects)."""
+    expects). With ``node_refs`` (the node layer's), processes and Nodes travel as
+    references."""
     try:
-        return Encoder(vm, max_depth).encode(value)
+        return Encoder(vm, max_depth, node_refs).encode(value)
     except WireError:
         raise
     except Exception as error:
@@ -59,9 +65,11 @@ def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> bytes:
 
 def decode(vm: Any, data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
            max_bytes: int = DEFAULT_MAX_BYTES,
-           remote_refs: Callable[[str, bytes], Any] | None = None) -> Any:
+           remote_refs: Callable[[str, bytes], Any] | None = None,
+           node_refs: NodeRefs | None = None) -> Any:
     """The VM value of a message. Raises WireError — and nothing else — for bytes that
-    are malformed, too big or too deep, use unknown tags, or name classes this VM lacks."""
+    are malformed, too big or too deep, use unknown tags, or name classes this VM lacks
+    (``MissingClass``, which names it)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise WireError("a message is bytes")
     data = bytes(data)
@@ -70,7 +78,7 @@ def decode(vm: Any, data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
     if not data:
         raise WireError("an empty message")
     try:
-        return Decoder(vm, data, max_depth, remote_refs).decode()
+        return Decoder(vm, data, max_depth, remote_refs, node_refs).decode()
     except WireError:
         raise
     except (ValueError, TypeError, OverflowError, MemoryError, RecursionError, IndexError,

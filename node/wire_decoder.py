@@ -17,7 +17,9 @@ from smalltalk_vm.node.wire_tags import (
     TAG_INDEXED,
     TAG_METHOD_SOURCE,
     TAG_NEG_BIGNUM,
+    TAG_NODE,
     TAG_OBJECT,
+    TAG_PROCESS,
     TAG_REMOTE_REF,
     TAG_SET,
     TAG_SHAREABLE,
@@ -25,6 +27,8 @@ from smalltalk_vm.node.wire_tags import (
     TAG_SYMBOL,
     TAG_VECTOR,
     TAGS,
+    MissingClass,
+    NodeRefs,
     WireError,
     field_value,
     is_kind_of,
@@ -54,12 +58,14 @@ class _Frame:
 
 class Decoder:
     def __init__(self, vm: Any, data: bytes, max_depth: int,
-                 remote_refs: Callable[[str, bytes], Any] | None) -> None:
+                 remote_refs: Callable[[str, bytes], Any] | None,
+                 node_refs: NodeRefs | None = None) -> None:
         self.vm = vm
         self.data = data
         self.pos = 0
         self.max_depth = max_depth
         self.remote_refs = remote_refs
+        self.node_refs = node_refs
         self.shareables: list = []
         self.stack: list[_Frame] = []
 
@@ -199,7 +205,7 @@ class Decoder:
         top = self.stack[-1] if self.stack else None
         slot = self.parent_slot()
         if top is not None and top.tag in (TAG_OBJECT, TAG_EXCEPTION, TAG_METHOD_SOURCE,
-                                           TAG_REMOTE_REF, TAG_INDEXED):
+                                           TAG_REMOTE_REF, TAG_INDEXED, TAG_PROCESS, TAG_NODE):
             frame = _Frame(n, tag=-1, slot=slot)       # a record: plain Python list
             frame.state = top.tag
             return frame
@@ -340,7 +346,24 @@ class Decoder:
             if self.remote_refs is None:
                 raise WireError("a remote reference cannot be decoded outside the node layer")
             return self.remote_refs(record[0], record[1])
+        if tag == TAG_PROCESS or tag == TAG_NODE:
+            return self.node_reference(tag, value)
         raise WireError(f"unknown tag {tag}")
+
+    def node_reference(self, tag: int, value: Any) -> Any:
+        """A process reference [node, creation, number] or a Node [name, creation]."""
+        record = value.items if isinstance(value, _Frame) else None
+        size = 3 if tag == TAG_PROCESS else 2
+        what = "a process reference" if tag == TAG_PROCESS else "a node"
+        if record is None or len(record) != size or type(record[0]) is not str or not record[0] \
+                or not all(type(n) is int and V.INT_LO <= n < V.INT_HI and n >= V.ZERO for n in record[1:]):
+            raise WireError(f"{what} needs [node name, creation{', number' if size == 3 else ''}]")
+        if self.node_refs is None:
+            raise WireError(f"{what} cannot be decoded outside the node layer")
+        numbers = [n - V.ZERO for n in record[1:]]
+        if tag == TAG_PROCESS:
+            return self.node_refs.process(record[0], numbers[0], numbers[1])
+        return self.node_refs.node(record[0], numbers[0])
 
     # -- VM objects
     def find_class(self, name: str) -> VClass:
@@ -351,7 +374,7 @@ class Decoder:
         except Exception as error:
             raise WireError(f"class {name} cannot be loaded: {error}") from None
         if type(cls) is not VClass:
-            raise WireError(f"this VM has no class {name}")
+            raise MissingClass(name)
         return cls
 
     def new_collection(self, name: str) -> Instance:

@@ -14,18 +14,22 @@ from smalltalk_vm.node.wire_tags import (
     TAG_INDEXED,
     TAG_METHOD_SOURCE,
     TAG_NEG_BIGNUM,
+    TAG_NODE,
     TAG_OBJECT,
+    TAG_PROCESS,
     TAG_SET,
     TAG_SHAREABLE,
     TAG_SHAREDREF,
     TAG_SYMBOL,
     TAG_VECTOR,
+    NodeRefs,
     WireError,
     field_value,
     field_values,
     is_kind_of,
 )
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.objects import (
     Closure,
     CompiledBlock,
@@ -38,6 +42,7 @@ from smalltalk_vm.vm.objects import (
     VClass,
     VString,
 )
+from smalltalk_vm.vm.process import Process
 
 
 class _Name:
@@ -49,9 +54,10 @@ class _Name:
 
 
 class Encoder:
-    def __init__(self, vm: Any, max_depth: int) -> None:
+    def __init__(self, vm: Any, max_depth: int, node_refs: NodeRefs | None = None) -> None:
         self.vm = vm
         self.max_depth = max_depth
+        self.node_refs = node_refs
         self.out = bytearray()
         self.classes = {name: vm.globals.get(name) for name in
                         ("Vector", "Dictionary", "Set", "MethodSource", "Exception")}
@@ -126,9 +132,13 @@ class Encoder:
             return kind.__name__, []
         if kind is CompiledMethod:
             return "method", []
+        if (kind is Process or kind is RemoteProcess) and self.node_refs is not None:
+            return "process", []
         if kind is Instance:
             cls = value.cls
             known = self.classes
+            if self.node_refs is not None and cls is self.node_refs.node_class:
+                return "node", []
             if cls is known["Vector"]:
                 first = vm.int_of(field_value(vm, value, "first"))
                 last = vm.int_of(field_value(vm, value, "last"))
@@ -283,6 +293,21 @@ class Encoder:
                     raise WireError("a MethodSource needs its class name, side and source")
                 self.method_source(fields["className"].chars, fields["classSide"] == V.TRUE,
                                    fields["source"].chars)
+            elif what == "process" or what == "node":
+                frame(frame(depth))
+                if what == "process":
+                    name, creation, number = self.node_refs.process_identity(value)
+                    self.head(6, TAG_PROCESS)
+                    self.head(4, 3)
+                    self.text(name)
+                    self.head(0, creation)
+                    self.head(0, number)
+                else:
+                    name, creation = self.node_refs.node_identity(value)
+                    self.head(6, TAG_NODE)
+                    self.head(4, 2)
+                    self.text(name)
+                    self.head(0, creation)
             elif what == "method":
                 frame(frame(depth))
                 holder = value.holder

@@ -4,7 +4,7 @@ and object modules."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from smalltalk_vm.vm.objects import Instance
 
@@ -22,6 +22,8 @@ TAG_VECTOR = 51007          # [elements]
 TAG_SET = 51008             # [elements]
 TAG_CLASS = 51009           # text: a class, by name
 TAG_INDEXED = 51010         # [class name, array | text | bytes]: a subclass of Array/String/ByteArray
+TAG_PROCESS = 51011         # [node name, creation, number]: a process reference (node layer only)
+TAG_NODE = 51012            # [node name, creation]: a Node (node layer only)
 
 TAGS = {
     TAG_BIGNUM: "unsigned bignum (RFC 8949)", TAG_NEG_BIGNUM: "negative bignum (RFC 8949)",
@@ -30,6 +32,7 @@ TAGS = {
     TAG_REMOTE_REF: "remote reference", TAG_EXCEPTION: "exception",
     TAG_METHOD_SOURCE: "method source", TAG_VECTOR: "Vector", TAG_SET: "Set",
     TAG_CLASS: "class by name", TAG_INDEXED: "instance of a subclass of Array, String or ByteArray",
+    TAG_PROCESS: "process reference", TAG_NODE: "node",
 }
 
 CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
@@ -40,6 +43,32 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 class WireError(Exception):
     """A value that cannot be sent, or bytes that are not a valid message."""
+
+
+class MissingClass(WireError):
+    """A message names a class this VM does not have (``class_name``): the node layer
+    may fetch it from the sender and decode the message again."""
+
+    def __init__(self, class_name: str) -> None:
+        super().__init__(f"this VM has no class {class_name}")
+        self.class_name = class_name
+
+
+class NodeRefs(Protocol):
+    """What the node layer gives the codec so that processes and Nodes can travel:
+    their identities on the way out, the VM objects on the way in. Without it the
+    encoder refuses processes (and sends a Node as an ordinary object) and the
+    decoder refuses both tags."""
+
+    node_class: Any
+
+    def process_identity(self, proc: Any) -> tuple[str, int, int]: ...
+
+    def node_identity(self, node: Any) -> tuple[str, int]: ...
+
+    def process(self, node: str, creation: int, number: int) -> Any: ...
+
+    def node(self, name: str, creation: int) -> Any: ...
 
 
 def field_values(vm: Any, obj: Instance) -> dict[str, Any]:

@@ -3,17 +3,30 @@ command as a subprocess (end-to-end tests)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 
 import pytest
+from cluster_support import cluster  # noqa: F401  (the real-node fixture, for every test module)
 
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.image.boot import make_machine
 from smalltalk_vm.vm.machine import Machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def copy_checkout(target: str) -> None:
+    """The tracked files of this checkout, copied to ``target`` (a clean checkout)."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    for relative in listed.stdout.decode().split("\0"):
+        if not relative or not os.path.exists(os.path.join(ROOT, relative)):
+            continue
+        destination = os.path.join(target, relative)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, relative), destination)
 
 
 def run_vm(args: Sequence[str], *, input: str | None = None, cwd: str | None = None,

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, copy_checkout
 
 LAYERS = ("vm", "compiler", "image", "node", "repl", "cli", "bench", "lib")
 
@@ -92,7 +92,9 @@ def test_a_wheel_installs_one_import_name(tmp_path: Path) -> None:
     """Build the wheel, install it into a fresh virtualenv beside its dependencies, and
     check that it added only ``smalltalk_vm`` and its dist-info — then that it runs."""
     wheels = tmp_path / "wheels"
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), ROOT],
+    checkout = tmp_path / "checkout"          # pip writes build/ next to the sources
+    copy_checkout(str(checkout))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(checkout)],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     wheel = next(wheels.glob("smalltalk_vm-*.whl"))

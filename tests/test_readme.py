@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, copy_checkout
 
 README = os.path.join(ROOT, "README.md")
 
@@ -43,20 +42,10 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert os.access(os.path.join(ROOT, ".ci", "run"), os.X_OK)
 
 
-def _copy_checkout(target: str) -> None:
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
-    for relative in listed.stdout.decode().split("\0"):
-        if not relative or not os.path.exists(os.path.join(ROOT, relative)):
-            continue
-        destination = os.path.join(target, relative)
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        shutil.copy2(os.path.join(ROOT, relative), destination)
-
-
 def test_the_first_command_installs_and_runs_the_sample(tmp_path) -> None:
     """On a fresh virtualenv, in a copy of the checkout (nothing installed by hand)."""
     checkout = tmp_path / "checkout"
-    _copy_checkout(str(checkout))
+    copy_checkout(str(checkout))
     install_and_run, _ = commands()[0]
     environment = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
     environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
@@ -94,6 +83,8 @@ EXPECTED = {
     ".venv/bin/vm run --image snapshot.image": "total: 42",
     ".venv/bin/vm image info snapshot.image": "processes:",
     ".venv/bin/vm bench --quick": "geometric mean",
+    ("timeout 60 .venv/bin/vm node --name a --listen 127.0.0.1:47301 --cookie demo & .venv/bin/vm node "
+     "--name b --join 127.0.0.1:47301 --cookie demo examples/cluster/Demo.som; wait"): "hello from a to b",
 }
 
 

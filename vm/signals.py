@@ -11,6 +11,9 @@
 - Linking to or monitoring a dead process gives ``#noproc`` at once.
 - A registered name is gone before links and monitors are told (see
   ``Scheduler.terminate``).
+- A process of another node (``RemoteProcess``) may be linked or monitored like a
+  local one; what crosses to its node goes through ``universe.distribution``, which
+  applies the same rules on the far side (and #noconnection when the node is lost).
 
 This module decides what signals do; it does not schedule or run code.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.process import Process
 
 
@@ -63,8 +67,11 @@ class Signals:
 
     # ------------------------------------------------------------------ links
 
-    def link(self, proc: Process, other: Process) -> None:
+    def link(self, proc: Process, other: Process | RemoteProcess) -> None:
         if other is proc:
+            return
+        if type(other) is RemoteProcess:
+            self.vm.distribution.link(proc, other)
             return
         if not other.alive:
             self.exit_signal(proc, other, self.sym("noproc"))
@@ -76,7 +83,10 @@ class Signals:
         proc.links.add(other)
         other.links.add(proc)
 
-    def unlink(self, proc: Process, other: Process) -> None:
+    def unlink(self, proc: Process, other: Process | RemoteProcess) -> None:
+        if type(other) is RemoteProcess:
+            self.vm.distribution.unlink(proc, other)
+            return
         if proc.links:
             proc.links.discard(other)
         if other.links:
@@ -84,7 +94,9 @@ class Signals:
 
     # ------------------------------------------------------------------ monitors
 
-    def monitor(self, watcher: Process, target: Process) -> Any:
+    def monitor(self, watcher: Process, target: Process | RemoteProcess) -> Any:
+        if type(target) is RemoteProcess:
+            return self.vm.distribution.monitor(watcher, target)
         ref = self.new_ref()
         if not target.alive:
             self.scheduler.deliver(watcher, self.make(
@@ -102,14 +114,19 @@ class Signals:
         target = watcher.monitors.pop(ref, None) if watcher.monitors else None
         if target is None:
             return False
-        if target.monitored_by:
+        if type(target) is RemoteProcess:
+            self.vm.distribution.demonitor(watcher, ref, target)
+        elif target.monitored_by:
             target.monitored_by.pop(ref, None)
         return True
 
     # ------------------------------------------------------------------ exit signals
 
-    def exit_signal(self, target: Process, sender: Any, reason: Any) -> None:
+    def exit_signal(self, target: Process | RemoteProcess, sender: Any, reason: Any) -> None:
         """Deliver an exit signal from ``sender`` (a process, or nil) to ``target``."""
+        if type(target) is RemoteProcess:
+            self.vm.distribution.exit(target, sender, reason)
+            return
         if not target.alive:
             return
         if reason == self.sym("kill"):
@@ -125,17 +142,25 @@ class Signals:
     def process_died(self, proc: Process, reason: Any) -> None:
         links, proc.links = proc.links, None
         for other in links or ():
+            if type(other) is RemoteProcess:
+                self.vm.distribution.link_exit(other, proc, reason)
+                continue
             if other.links:
                 other.links.discard(proc)
             self.exit_signal(other, proc, reason)
         watchers, proc.monitored_by = proc.monitored_by, None
         for ref, watcher in (watchers or {}).items():
+            if type(watcher) is RemoteProcess:
+                self.vm.distribution.down(watcher, ref, proc, reason)
+                continue
             if watcher.monitors:
                 watcher.monitors.pop(ref, None)
             self.scheduler.deliver(watcher, self.make("Down", ref=ref, process=proc, reason=reason))
         watched, proc.monitors = proc.monitors, None
         for ref, target in (watched or {}).items():
-            if target.monitored_by:
+            if type(target) is RemoteProcess:
+                self.vm.distribution.forget_monitor(target, ref, proc)
+            elif target.monitored_by:
                 target.monitored_by.pop(ref, None)
         promises, proc.on_exit = proc.on_exit, None
         if not self.is_normal(reason):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.distribution import Standalone
 from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException, os_error_text
 from smalltalk_vm.vm.faults import REMOVED_FIELD
 from smalltalk_vm.vm.limits import check_integer_bits
@@ -74,7 +75,7 @@ KERNEL: tuple[tuple[str, str | None, str], ...] = (
 VM_CLASSES: tuple[str, ...] = (
     "Exception", "Error", "ArithmeticError", "ZeroDivide", "MessageNotUnderstood",
     "SubscriptOutOfBounds", "BlockCannotReturn", "NonBooleanReceiver", "Message",
-    "Down", "Exit", "Reference", "InternalError",
+    "Down", "Exit", "Reference", "InternalError", "Node", "NodeUp", "NodeDown",
 )
 
 # Library classes the machinery of exceptions, promises and the wire names; loaded
@@ -113,6 +114,9 @@ class Universe:
         self.image_saver: Callable[[str], Any] | None = None
         self.doit_compiler: Callable[[str], Any] | None = None
         self.wire_codec: Any = None            # node.wire, for the Wire class
+        # The node layer when this VM is a node (vm.distribution.Distribution).
+        self.distribution: Any = Standalone(self)
+        self.class_versions: dict[str, tuple] = {}   # vm.versions' cache
         self.scheduler: Any = None          # set by the machine that owns this universe
         self.interpreter: Any = None
         self.system_object: Any = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.objects import Closure, Context, LargeInt, new_block_context
 from smalltalk_vm.vm.primitives.context import trace_lines
@@ -18,6 +19,15 @@ from smalltalk_vm.vm.semantics import nils
 
 def _proc(value: Any) -> Process:
     if type(value) is not Process:
+        if type(value) is RemoteProcess:
+            raise PrimitiveFailed(f"a process of node {value.node}: only its own node knows that")
+        raise PrimitiveFailed("not a process")
+    return value
+
+
+def _any_proc(value: Any) -> Process | RemoteProcess:
+    """A process of this node or of another one."""
+    if type(value) is not Process and type(value) is not RemoteProcess:
         raise PrimitiveFailed("not a process")
     return value
 
@@ -72,7 +82,12 @@ def block_spawn_link(vm, rcv):
 
 @primitive("Process", "send:")
 def process_send(vm, rcv, message):
-    vm.scheduler.deliver(_proc(rcv), message)
+    if type(rcv) is Process:
+        vm.scheduler.deliver(rcv, message)
+    elif type(rcv) is RemoteProcess:
+        vm.distribution.send(rcv, message)
+    else:
+        raise PrimitiveFailed("not a process")
     return rcv
 
 
@@ -209,9 +224,9 @@ def process_wake(vm, rcv):
 def process_link(interp, ctx, argc):
     other = ctx.stack.pop()
     proc = ctx.stack[-1]
-    if type(other) is not Process or type(proc) is not Process:
+    if (type(other) is not Process and type(other) is not RemoteProcess) or type(proc) is not Process:
         del ctx.stack[-1]
-        return interp.signal_exception(ctx, "Error", "link: needs a process")
+        return interp.signal_exception(ctx, "Error", "link: needs a process (the receiver one of this node)")
     interp.process.ctx = ctx
     interp.vm.signals.link(proc, other)
     return _leave_if_dead(interp, ctx)
@@ -219,13 +234,13 @@ def process_link(interp, ctx, argc):
 
 @primitive("Process", "unlink:")
 def process_unlink(vm, rcv, other):
-    vm.signals.unlink(_proc(rcv), _proc(other))
+    vm.signals.unlink(_proc(rcv), _any_proc(other))
     return rcv
 
 
 @primitive("Process", "monitor:")
 def process_monitor(vm, rcv, other):
-    return vm.signals.monitor(_proc(rcv), _proc(other))
+    return vm.signals.monitor(_proc(rcv), _any_proc(other))
 
 
 @primitive("Process", "demonitor:")
@@ -250,7 +265,7 @@ def process_is_trapping(vm, rcv):
 def process_exit(interp, ctx, argc):
     reason = ctx.stack.pop()
     target = ctx.stack[-1]
-    if type(target) is not Process:
+    if type(target) is not Process and type(target) is not RemoteProcess:
         del ctx.stack[-1]
         return interp.signal_exception(ctx, "Error", "exit: needs a process")
     interp.process.ctx = ctx
@@ -260,7 +275,7 @@ def process_exit(interp, ctx, argc):
 
 @control("Process", "kill")
 def process_kill(interp, ctx, argc):
-    target = _proc(ctx.stack[-1])
+    target = _any_proc(ctx.stack[-1])          # a process of another node is killed by its node
     interp.process.ctx = ctx
     interp.vm.signals.exit_signal(target, interp.process, interp.vm.symbol("kill"))
     return _leave_if_dead(interp, ctx)
@@ -310,11 +325,16 @@ def process_exit_reason(vm, rcv):
 
 @primitive("Process", "isAlive")
 def process_is_alive(vm, rcv):
+    if type(rcv) is RemoteProcess:
+        raise vm.signal("Error", f"isAlive is not known for a process of node {rcv.node}: "
+                                 "monitor it instead")
     return V.TRUE if _proc(rcv).state != DEAD else V.FALSE
 
 
 @primitive("Process", "pid")
 def process_pid(vm, rcv):
+    if type(rcv) is RemoteProcess:
+        return vm.make_int(rcv.number)
     return vm.make_int(_proc(rcv).pid)
 
 

@@ -1,0 +1,270 @@
+"""What the VM knows of other nodes: remote process references, canonical Node
+objects, and the interface through which primitives reach the node layer.
+
+Rules:
+- The VM never imports the node layer. A machine that is a node is handed an object
+  implementing ``Distribution`` (``universe.distribution``) by whoever builds it;
+  every other machine has ``Standalone``, which answers what Erlang's
+  ``nonode@nohost`` would: no other nodes, nothing remote.
+- A process of another node is a ``RemoteProcess``: (node name, creation, number),
+  canonical while it is referenced (one object per triple), so ``==`` compares it
+  and it can sit in link sets and monitor tables beside local processes.
+- ``Node`` objects are canonical too: one per (name, creation), made by ``NodeTable``.
+- Everything here runs on the VM thread and never blocks; what has to wait for the
+  network answers through a callback the node layer calls later on the VM thread.
+"""
+from __future__ import annotations
+
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from smalltalk_vm.vm import value as V
+
+STANDALONE_NODE = "nonode@nohost"
+
+
+class RemoteProcess:
+    """A process of another node (or of an earlier incarnation of this one). Pure
+    data; its class is the VM's Process class, so the Process protocol applies and
+    the primitives route it to the distribution."""
+    __slots__ = ("__weakref__", "cls", "creation", "ihash", "node", "number")
+
+    def __init__(self, cls: Any, node: str, creation: int, number: int) -> None:
+        self.cls = cls
+        self.node = node
+        self.creation = creation
+        self.number = number
+        self.ihash = 0
+
+    @property
+    def alive(self) -> bool:
+        """Unknown here: signals treat a remote process as alive and let its node
+        answer (with #noproc, or #noconnection when the node is gone)."""
+        return True
+
+    def __repr__(self) -> str:
+        return f"<RemoteProcess {self.number} on {self.node}/{self.creation}>"
+
+
+class RemoteProcesses:
+    """The canonical RemoteProcess objects of one VM."""
+
+    def __init__(self, universe: Any) -> None:
+        self.vm = universe
+        self._known: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def get(self, node: str, creation: int, number: int) -> RemoteProcess:
+        key = (node, creation, number)
+        found = self._known.get(key)
+        if found is None:
+            found = RemoteProcess(self.vm.Process, node, creation, number)
+            self._known[key] = found
+        return found
+
+
+class NodeTable:
+    """Canonical Node objects (instances of lib/Node.som with fields name and
+    creation), one per node name and creation."""
+
+    def __init__(self, universe: Any) -> None:
+        self.vm = universe
+        self._nodes: dict[tuple[str, int], Any] = {}
+
+    def get(self, name: str, creation: int) -> Any:
+        key = (name, creation)
+        node = self._nodes.get(key)
+        if node is None:
+            vm = self.vm
+            cls = vm.kernel_class("Node")
+            node = vm.new_instance(cls)
+            names = vm.all_field_names(cls)
+            node.fields[names.index("name")] = vm.symbol(name)
+            node.fields[names.index("creation")] = vm.make_int(creation)
+            self._nodes[key] = node
+        return node
+
+    def identify(self, node: Any) -> tuple[str, int]:
+        """(name, creation) of a Node object; ValueError for anything else."""
+        vm = self.vm
+        cls = vm.globals.get("Node")
+        if getattr(node, "cls", None) is not cls or cls is None:
+            raise ValueError("not a Node")
+        names = vm.all_field_names(cls)
+        return (vm.symbol_name(node.fields[names.index("name")]),
+                vm.int_of(node.fields[names.index("creation")]))
+
+
+SPAWN_LAUNCH = "runInstanceOf:selector:arguments:"
+
+
+def spawn_here(vm: Any, requester: Any, cls: Any, selector: str, args: list, option: str) -> Any:
+    """Remote spawn's meaning on this node: a process evaluating ``cls new perform:
+    selector withArguments: args`` (through ``Node class>>runInstanceOf:...``), linked
+    or monitored by ``requester`` as ``option`` says; answers the process, or
+    ``{ process. ref }`` for a monitor."""
+    proc = vm.scheduler.spawn_send(vm.globals["Node"], SPAWN_LAUNCH, [cls, vm.symbol(selector), vm.new_array(args)])
+    if option == "link":
+        vm.signals.link(requester, proc)
+    elif option == "monitor":
+        return vm.new_array([proc, vm.signals.monitor(requester, proc)])
+    return proc
+
+
+Reply = Callable[[Any], None]
+
+
+class Distribution(ABC):
+    """What the VM's primitives ask of the node layer. Called on the VM thread only;
+    no method blocks. Methods taking ``reply`` call it later, on the VM thread, with
+    the answer (or an exception object to signal). Errors a Smalltalk program can
+    cause are raised as ``SignalException`` (through ``universe.signal``).
+    ``nodes`` is the VM's NodeTable."""
+
+    nodes: NodeTable
+
+    # -- nodes
+    @abstractmethod
+    def current_node(self) -> Any: ...
+
+    @abstractmethod
+    def node_named(self, name: str) -> Any: ...
+
+    @abstractmethod
+    def connected_nodes(self) -> list: ...
+
+    @abstractmethod
+    def is_connected(self, node: Any) -> bool: ...
+
+    @abstractmethod
+    def ping(self, node: Any, reply: Reply) -> None: ...
+
+    @abstractmethod
+    def monitor_nodes(self, proc: Any, flag: bool) -> bool: ...
+
+    @abstractmethod
+    def monitor_node(self, proc: Any, node: Any) -> None: ...
+
+    @abstractmethod
+    def node_of(self, proc: Any) -> Any: ...
+
+    # -- signals to processes of other nodes
+    @abstractmethod
+    def send(self, target: RemoteProcess, message: Any) -> None: ...
+
+    @abstractmethod
+    def link(self, proc: Any, target: RemoteProcess) -> None: ...
+
+    @abstractmethod
+    def unlink(self, proc: Any, target: RemoteProcess) -> None: ...
+
+    @abstractmethod
+    def monitor(self, watcher: Any, target: RemoteProcess) -> Any: ...
+
+    @abstractmethod
+    def demonitor(self, watcher: Any, ref: Any, target: RemoteProcess) -> None: ...
+
+    @abstractmethod
+    def exit(self, target: RemoteProcess, sender: Any, reason: Any) -> None: ...
+
+    # -- what a dying local process owes its remote links and watchers
+    @abstractmethod
+    def link_exit(self, target: RemoteProcess, dead: Any, reason: Any) -> None: ...
+
+    @abstractmethod
+    def down(self, watcher: RemoteProcess, ref: Any, dead: Any, reason: Any) -> None: ...
+
+    @abstractmethod
+    def forget_monitor(self, target: RemoteProcess, ref: Any, watcher: Any) -> None: ...
+
+    # -- remote spawn
+    @abstractmethod
+    def spawn(self, proc: Any, node: Any, cls: Any, selector: str, args: list, option: str,
+              reply: Reply) -> None: ...
+
+
+class Standalone(Distribution):
+    """The distribution of a VM that is not a node: it is alone, as Erlang's
+    ``nonode@nohost``."""
+
+    def __init__(self, universe: Any) -> None:
+        self.vm = universe
+        self.nodes = NodeTable(universe)
+        self.node_watchers: set[int] = set()     # pids that asked for monitorNodes:
+
+    def _refuse(self, what: str) -> None:
+        raise self.vm.signal("Error", f"{what}: this VM is not a node (start it with `vm node`)")
+
+    def current_node(self) -> Any:
+        return self.nodes.get(STANDALONE_NODE, 0)
+
+    def node_named(self, name: str) -> Any:
+        return self.current_node() if name == STANDALONE_NODE else V.NIL
+
+    def connected_nodes(self) -> list:
+        return []
+
+    def is_connected(self, node: Any) -> bool:
+        return node is self.current_node()
+
+    def ping(self, node: Any, reply: Reply) -> None:
+        reply(V.TRUE if node is self.current_node() else V.FALSE)
+
+    def monitor_nodes(self, proc: Any, flag: bool) -> bool:
+        """Nothing will ever come up or go down; answers the previous setting."""
+        was = proc.pid in self.node_watchers
+        if flag:
+            self.node_watchers.add(proc.pid)
+        else:
+            self.node_watchers.discard(proc.pid)
+        return was
+
+    def monitor_node(self, proc: Any, node: Any) -> None:
+        """Any other node is not connected: its NodeDown comes at once."""
+        if node is not self.current_node():
+            self.vm.scheduler.deliver(proc, self.vm.signals.make(
+                "NodeDown", node=node, reason=self.vm.symbol("noconnection")))
+
+    def node_of(self, proc: Any) -> Any:
+        if type(proc) is RemoteProcess:
+            return self.nodes.get(proc.node, proc.creation)
+        return self.current_node()
+
+    def send(self, target: RemoteProcess, message: Any) -> None:
+        """Dropped, as a send to an unreachable node is."""
+
+    def link(self, proc: Any, target: RemoteProcess) -> None:
+        self.vm.signals.exit_signal(proc, target, self.vm.symbol("noconnection"))
+
+    def unlink(self, proc: Any, target: RemoteProcess) -> None:
+        if proc.links:
+            proc.links.discard(target)
+
+    def monitor(self, watcher: Any, target: RemoteProcess) -> Any:
+        signals = self.vm.signals
+        ref = signals.new_ref()
+        self.vm.scheduler.deliver(watcher, signals.make(
+            "Down", ref=ref, process=target, reason=self.vm.symbol("noconnection")))
+        return ref
+
+    def demonitor(self, watcher: Any, ref: Any, target: RemoteProcess) -> None:
+        """Nothing was set up."""
+
+    def exit(self, target: RemoteProcess, sender: Any, reason: Any) -> None:
+        """Dropped: the node is unreachable."""
+
+    def link_exit(self, target: RemoteProcess, dead: Any, reason: Any) -> None:
+        """Nobody to tell."""
+
+    def down(self, watcher: RemoteProcess, ref: Any, dead: Any, reason: Any) -> None:
+        """Nobody to tell."""
+
+    def forget_monitor(self, target: RemoteProcess, ref: Any, watcher: Any) -> None:
+        """Nobody to tell."""
+
+    def spawn(self, proc: Any, node: Any, cls: Any, selector: str, args: list, option: str,
+              reply: Reply) -> None:
+        if node is not self.current_node():
+            self._refuse(f"spawn on node {self.nodes.identify(node)[0]}")
+        reply(spawn_here(self.vm, proc, cls, selector, args, option))
