@@ -104,6 +104,15 @@ def operand_depths(unit: Any) -> dict[int, int]:
     return depths
 
 
+def _small_literal(expression: str) -> int | None:
+    """The value of a SmallInteger literal operand (written in hex), else None."""
+    if expression.startswith("0x"):
+        word = int(expression, 16)
+        if V.INT_LO <= word < V.INT_HI:
+            return word - V.ZERO
+    return None
+
+
 class Region:
     """One straight-line region: a simulated operand stack of Python expressions
     (temporaries, constants, locals) over wherever the operands really live."""
@@ -456,7 +465,14 @@ class UnitGenerator:
         b = r.pop()
         a = r.pop()
         test, fa, fb = self._operands(a, b)
-        if op == B.SEND_ADD:
+        literal = _small_literal(b)
+        bounds = "not INT_LO <= {} < INT_HI"
+        if literal is not None and op != B.SEND_MUL:
+            # a SmallInteger literal: add or subtract its value, one bound to check
+            delta = literal if op == B.SEND_ADD else -literal
+            result = f"{a} + {delta}" if delta >= 0 else f"{a} - {-delta}"
+            bounds = "{} >= INT_HI" if delta >= 0 else "{} < INT_LO"
+        elif op == B.SEND_ADD:
             result = f"{a} + {b} - ZERO"
         elif op == B.SEND_SUB:
             result = f"{a} - {b} + ZERO"
@@ -465,7 +481,7 @@ class UnitGenerator:
         name = r.temp("None")
         r.line(f"if {test}:")
         r.line(f"    {name} = {result}")
-        r.line(f"    if not INT_LO <= {name} < INT_HI:")
+        r.line(f"    if {bounds.format(name)}:")
         self.nested_hand_back(r, pc, [a, b], levels=2)
         self.as_doubles(r, pc, a, b, fa, fb)
         r.line(f"    {name} = x {ARITH[op]} y")
