@@ -65,8 +65,9 @@ class BooleanOperators:
                 return receiver if method.trivial is None else method.trivial
             if method.kind != KIND_FORWARD:
                 return None
-            selector, new_receiver, picks = method.trivial
-            values = (receiver, *args)
-            receiver = values[new_receiver]
-            args = tuple(values[p] for p in picks)
+            selector, new_receiver, picks, _ = method.trivial
+            if picks is not None:
+                values = (receiver, *args)
+                receiver = values[new_receiver]
+                args = tuple(values[p] for p in picks)
         return None

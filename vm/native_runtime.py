@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.objects import (
     KIND_ARRAY_AT,
     KIND_ARRAY_AT_PUT,
@@ -210,19 +211,34 @@ def perform(interp: Any, method: Any, receiver: Any, args: tuple, depth: int) ->
     """Send ``method`` (already looked up for the receiver) without a context of the
     sender's: the value, BAIL or SLOW (see the module's rules)."""
     vm = interp.vm
-    for _ in range(MAX_FORWARDS):
-        kind = method.kind
-        if kind != KIND_FORWARD:
-            break
-        selector, new_receiver, picks = method.trivial
-        values = (receiver, *args)
-        receiver = values[new_receiver]
-        args = tuple(values[p] for p in picks)
-        method = vm.lookup(vm.class_of(receiver), selector)
-        if method is None:
+    kind = method.kind
+    forwards = 0
+    while kind == KIND_FORWARD:
+        forwards += 1
+        if forwards > MAX_FORWARDS:
             return SLOW
-    else:
-        return SLOW
+        selector, new_receiver, picks, cache = method.trivial
+        if picks is not None:
+            values = (receiver, *args)
+            receiver = values[new_receiver]
+            args = tuple([values[p] for p in picks])
+        cls = vm.class_of(receiver)
+        if cache[0] is cls.token:
+            method = cache[1]
+        else:
+            method = cls.lookup_cache.get(selector, _ABSENT)
+            if method is _ABSENT:
+                method = vm.lookup(cls, selector)
+            if method is None:
+                return SLOW
+            cache[0] = cls.token
+            cache[1] = method
+        kind = method.kind
+    if kind == KIND_PRIMITIVE:
+        try:
+            return method.primitive(vm, receiver, *args)
+        except Exception as error:
+            return primitive_failed(interp, method, receiver, args, error, depth)
     if kind == KIND_NATIVE or kind == KIND_BYTECODE:
         function = method.direct
         if function is None and kind == KIND_BYTECODE:
@@ -254,7 +270,7 @@ def perform(interp: Any, method: Any, receiver: Any, args: tuple, depth: int) ->
         if function is None or depth >= MAX_DEPTH:
             return SLOW
         return function(interp, receiver, *args, depth + 1)
-    if kind == KIND_PRIMITIVE or kind == KIND_ARRAY_AT or kind == KIND_ARRAY_AT_PUT:
+    if kind == KIND_ARRAY_AT or kind == KIND_ARRAY_AT_PUT:
         if kind == KIND_ARRAY_AT and type(receiver) is VArray:
             index = args[0]
             if type(index) is int and V.ONE <= index < V.ONE + len(receiver.items):
@@ -262,6 +278,22 @@ def perform(interp: Any, method: Any, receiver: Any, args: tuple, depth: int) ->
         try:
             return method.primitive(vm, receiver, *args)
         except Exception as error:
-            interp.failure = (method, receiver, args, error)
-            return BAIL
+            return primitive_failed(interp, method, receiver, args, error, depth)
     return SLOW          # control primitives, interpreter-only primitives
+
+
+def primitive_failed(interp: Any, method: Any, receiver: Any, args: tuple, error: Exception,
+                     depth: int) -> Any:
+    """A primitive raised in a send made without a context. A PrimitiveFailed with a
+    Smalltalk body to fall back on runs the body (directly, once it is native code);
+    anything else is BAIL with ``interp.failure`` set, for ``primitive_error``."""
+    if isinstance(error, PrimitiveFailed) and method.code and depth < MAX_DEPTH:
+        function = method.direct
+        if function is None:
+            method.heat -= 1
+            if method.heat < 0 and interp.make_native(method):
+                function = method.direct
+        if function is not None:
+            return function(interp, receiver, *args, depth + 1)
+    interp.failure = (method, receiver, args, error)
+    return BAIL

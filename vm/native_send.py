@@ -112,6 +112,14 @@ class SendWriter:
         arg_tuple = f"({', '.join(args)}{',' if argc == 1 else ''})"
         sync_in, sync_out = ("", "") if gen.direct else ("interp.budget = budget", "budget = interp.budget")
         line("fn = m.direct")
+        if not is_super:
+            # a forwarding method that passes receiver and arguments on: its cached
+            # re-send for this class (vm.quicken), done here
+            line("if fn is None and m.kind == KIND_FORWARD:")
+            line("    forward = m.trivial")
+            line("    if forward[2] is None and forward[3][0] is cls.token:")
+            line("        m = forward[3][1]")
+            line("        fn = m.direct")
         line("if fn is not None and depth < MAX_DEPTH:")
         if sync_in:
             line(f"    {sync_in}")
@@ -124,8 +132,11 @@ class SendWriter:
         line("        try:")
         line(f"            {result} = m.primitive({', '.join(['VM', 'r', *args])})")
         line("        except Exception as error:")
-        line(f"            interp.failure = (m, r, {arg_tuple}, error)")
-        line(f"            {result} = BAIL")
+        if sync_in:
+            line(f"            {sync_in}")
+        line(f"            {result} = PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)")
+        if sync_out:
+            line(f"            {sync_out}")
         if argc == 0:
             line("    elif kind == KIND_GETTER:")
             line(f"        {result} = r.fields[m.trivial]")

@@ -94,7 +94,9 @@ def _trivial(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
 
 def _forward(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
     """``^ x selector: y ...`` where x and every y are self or arguments: a re-send
-    (KIND_FORWARD), with positions 0 for self and i for the i-th argument."""
+    (KIND_FORWARD): (selector, position of the receiver, positions of the arguments
+    or None when they are the method's own, one-entry cache of the method found),
+    with positions 0 for self and i for the i-th argument."""
     instructions = list(B.instructions(code))
     if len(instructions) < 3 or instructions[-1][1].code != B.RETURN:
         return None
@@ -113,7 +115,11 @@ def _forward(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
             positions.append(args[0] + 1)
         else:
             return None
-    return KIND_FORWARD, (site.selector, positions[0], tuple(positions[1:]))
+    picks = tuple(positions[1:])
+    if positions[0] == 0 and picks == tuple(range(1, method.num_args + 1)):
+        picks = None            # the same receiver and arguments: nothing to rearrange
+    # the last entry caches (class token, method) of the re-send, for native code
+    return KIND_FORWARD, (site.selector, positions[0], picks, [None, None])
 
 
 def _small_int_literal(unit: Any, index: int) -> Any:

@@ -118,8 +118,10 @@ class Semantics:
     def forward(self, ctx: Context, method: Any, argc: int) -> Context | None:
         """A forwarding method (``^ x selector: y ...`` with x and y among self and the
         arguments, ``vm.quicken``): make its one send in place of its activation."""
-        selector, receiver_position, positions = method.trivial
+        selector, receiver_position, positions, _ = method.trivial
         stack = ctx.stack
+        if positions is None:
+            return self.send_selector(ctx, stack[-1 - argc], selector, argc)
         values = stack[len(stack) - argc - 1:]
         del stack[len(stack) - argc - 1:]
         receiver = values[receiver_position]
