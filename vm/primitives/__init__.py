@@ -7,6 +7,7 @@ from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their regi
     double,
     integer,
     klass,
+    library,
     node,
     object,
     process,
