@@ -149,7 +149,7 @@ class NativeCompiler:
             "finish": _finish, "NativeEntryError": NativeEntryError, "MAX_DEPTH": MAX_DEPTH,
             "BAIL": R.BAIL, "SLOW": R.SLOW, "RESUME": R.RESUME, "INTERPRET": R.INTERPRET,
             "RESOLVE": R.resolve, "PERFORM": R.perform, "BAILOUT": R.bail,
-            "PRIMITIVE_FAILED": R.primitive_failed, "KIND_FORWARD": KIND_FORWARD,
+            "PRIMITIVE_FAILED": R.primitive_failed, "KIND_FORWARD": KIND_FORWARD, "COMPARE_SEND": R.compare,
             "AFTER_SEND": R.after_send, "RESUME_AFTER_SEND": R.resume_after_send,
             "FAULT": R.fault, "method_context": R.method_context, "block_context": R.block_context,
             "CONTEXT_AT": _context_at, "BOOLS": vm.interpreter.booleans, "FALSE3": 3 * V.FALSE,

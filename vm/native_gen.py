@@ -388,7 +388,7 @@ class UnitGenerator:
                 self.arithmetic(r, pc, op)
             elif op in COMPARE:
                 jump = instructions.get(following)
-                if self.comparison(r, pc, op, jump):
+                if self.comparison(r, pc, op, args[0], jump):
                     following += 2              # the conditional jump is done too
             elif op in (B.JUMP_IF_FALSE, B.JUMP_IF_TRUE, B.JUMP_IF_NIL, B.JUMP_IF_NOT_NIL):
                 self.conditional_jump(r, pc, op, args[0])
@@ -496,9 +496,11 @@ class UnitGenerator:
         r.line("    if x is None or y is None:")
         self.nested_hand_back(r, pc, [a, b], levels=2)
 
-    def comparison(self, r: Region, pc: int, op: int, jump: tuple | None) -> bool:
+    def comparison(self, r: Region, pc: int, op: int, site: int, jump: tuple | None) -> bool:
         """Inline a comparison; when ``jump`` (the next instruction) is a conditional
-        jump, branch on the Python truth value at once and answer True."""
+        jump, branch on the Python truth value at once and answer True. Operands that
+        are not numbers (String =, Symbol =) are compared by the receiver's method when
+        it is a plain primitive (runtime.compare), else handed back."""
         b = r.pop()
         a = r.pop()
         test, fa, fb = self._operands(a, b)
@@ -506,8 +508,16 @@ class UnitGenerator:
         flag = r.temp("None")
         r.line(f"if {test}:")
         r.line(f"    {flag} = {a} {sign} {b}")
-        self.as_doubles(r, pc, a, b, fa, fb)
-        r.line(f"    {flag} = x {sign} y")
+        r.line("else:")
+        r.line(f"    x = {fa}")
+        r.line(f"    y = {fb}")
+        r.line("    if x is not None and y is not None:")
+        r.line(f"        {flag} = x {sign} y")
+        r.line("    else:")
+        r.line(f"        {flag} = COMPARE_SEND(VM, S[{site}], {a}, {b})")
+        r.line(f"        if {flag} != TRUE and {flag} != FALSE:")
+        self.nested_hand_back(r, pc, [a, b], levels=3)
+        r.line(f"        {flag} = {flag} == TRUE")
         if jump is not None and jump[0] in (B.JUMP_IF_FALSE, B.JUMP_IF_TRUE):
             depth = len(r.sim)
             self.end_region(r)

@@ -282,6 +282,28 @@ def perform(interp: Any, method: Any, receiver: Any, args: tuple, depth: int) ->
     return SLOW          # control primitives, interpreter-only primitives
 
 
+def compare(vm: Any, site: Any, a: Any, b: Any) -> Any:
+    """``a = b`` (or another comparison) when the inline number test did not apply: the
+    answer of the method ``a``'s class finds when that is a plain primitive (String =,
+    Symbol =) or identity; None — the interpreter makes the send — for anything else,
+    and for a primitive that fails (comparisons have no side effects to repeat)."""
+    cls = vm.class_of(a)
+    method = cls.lookup_cache.get(site.selector, _ABSENT)
+    if method is _ABSENT:
+        method = vm.lookup(cls, site.selector)
+    if method is None:
+        return None
+    kind = method.kind
+    if kind == KIND_PRIMITIVE:
+        try:
+            return method.primitive(vm, a, b)
+        except Exception:
+            return None
+    if kind == KIND_IDENTICAL:
+        return V.TRUE if identical(a, b) else V.FALSE
+    return None
+
+
 def primitive_failed(interp: Any, method: Any, receiver: Any, args: tuple, error: Exception,
                      depth: int) -> Any:
     """A primitive raised in a send made without a context. A PrimitiveFailed with a

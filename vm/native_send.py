@@ -120,57 +120,58 @@ class SendWriter:
             line("    if forward[2] is None and forward[3][0] is cls.token:")
             line("        m = forward[3][1]")
             line("        fn = m.direct")
-        line("if fn is not None and depth < MAX_DEPTH:")
+        # a primitive first: one with a Smalltalk body may have that body compiled
+        # (m.direct), which is only its fallback (runtime.primitive_failed)
+        line("kind = m.kind")
+        line("if kind == KIND_PRIMITIVE:")
+        line("    try:")
+        line(f"        {result} = m.primitive({', '.join(['VM', 'r', *args])})")
+        line("    except Exception as error:")
+        if sync_in:
+            line(f"        {sync_in}")
+        line(f"        {result} = PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)")
+        if sync_out:
+            line(f"        {sync_out}")
+        line("elif fn is not None and depth < MAX_DEPTH:")
         if sync_in:
             line(f"    {sync_in}")
         line(f"    {result} = fn({call_args})")
         if sync_out:
             line(f"    {sync_out}")
-        line("else:")
-        line("    kind = m.kind")
-        line("    if kind == KIND_PRIMITIVE:")
-        line("        try:")
-        line(f"            {result} = m.primitive({', '.join(['VM', 'r', *args])})")
-        line("        except Exception as error:")
-        if sync_in:
-            line(f"            {sync_in}")
-        line(f"            {result} = PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)")
-        if sync_out:
-            line(f"            {sync_out}")
         if argc == 0:
-            line("    elif kind == KIND_GETTER:")
-            line(f"        {result} = r.fields[m.trivial]")
-        line("    elif kind == KIND_CONSTANT:")
-        line(f"        {result} = r if m.trivial is None else m.trivial")
+            line("elif kind == KIND_GETTER:")
+            line(f"    {result} = r.fields[m.trivial]")
+        line("elif kind == KIND_CONSTANT:")
+        line(f"    {result} = r if m.trivial is None else m.trivial")
         if argc == 1:
             a = args[0]
-            line(f"    elif kind == KIND_ARRAY_AT and t is VArray and type({a}) is int "
+            line(f"elif kind == KIND_ARRAY_AT and t is VArray and type({a}) is int "
                  f"and ONE <= {a} < ONE + len(r.items):")
-            line(f"        {result} = r.items[{a} - ONE]")
-            line("    elif kind == KIND_SETTER:")
-            line(f"        r.fields[m.trivial] = {a}")
-            line(f"        {result} = r")
-            line("    elif kind == KIND_IDENTICAL:")
+            line(f"    {result} = r.items[{a} - ONE]")
+            line("elif kind == KIND_SETTER:")
+            line(f"    r.fields[m.trivial] = {a}")
+            line(f"    {result} = r")
+            line("elif kind == KIND_IDENTICAL:")
             same = f"identical(r, {a})" if _is_literal(a) else f"(r is {a} or identical(r, {a}))"
-            line(f"        {result} = TRUE if {same} else FALSE")
+            line(f"    {result} = TRUE if {same} else FALSE")
         if argc == 2:
             a, b = args
-            line(f"    elif kind == KIND_ARRAY_AT_PUT and t is VArray and type({a}) is int "
+            line(f"elif kind == KIND_ARRAY_AT_PUT and t is VArray and type({a}) is int "
                  f"and ONE <= {a} < ONE + len(r.items):")
-            line(f"        r.items[{a} - ONE] = {result} = {b}")
-        line(f"    elif kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == {argc} "
+            line(f"    r.items[{a} - ONE] = {result} = {b}")
+        line(f"elif kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == {argc} "
              "and r.code.direct is not None and depth < MAX_DEPTH:")
         if sync_in:
-            line(f"        {sync_in}")
-        line(f"        {result} = r.code.direct({call_args})")
+            line(f"    {sync_in}")
+        line(f"    {result} = r.code.direct({call_args})")
         if sync_out:
-            line(f"        {sync_out}")
-        line("    else:")
+            line(f"    {sync_out}")
+        line("else:")
         if sync_in:
-            line(f"        {sync_in}")
-        line(f"        {result} = PERFORM(interp, m, r, {arg_tuple}, depth)")
+            line(f"    {sync_in}")
+        line(f"    {result} = PERFORM(interp, m, r, {arg_tuple}, depth)")
         if sync_out:
-            line(f"        {sync_out}")
+            line(f"    {sync_out}")
         line(f"if {result} is BAIL:")
         self.bailed(gen, r.nested(), resume, below)
         line(f"if {result} is SLOW:")
