@@ -107,11 +107,13 @@ class _Reader:
         self.dictionary: tuple | None = None
 
     def dictionary_layout(self) -> tuple:
-        """(Dictionary class, positions of keyArray, valueArray, count, index)."""
+        """(Dictionary class, positions of keyArray, valueArray, count, index, number
+        of fields)."""
         if self.dictionary is None:
             cls = self.slow.find_class("Dictionary")
             names = self.vm.all_field_names(cls)
-            self.dictionary = (cls, *(names.index(n) for n in ("keyArray", "valueArray", "count", "index")))
+            self.dictionary = (cls, *(names.index(n) for n in ("keyArray", "valueArray", "count", "index")),
+                               len(names))
         return self.dictionary
 
     def convert(self, root: Any) -> Any:
@@ -212,11 +214,11 @@ class _Reader:
 
     def new_dictionary(self) -> Instance:
         layout = self.dictionary or self.dictionary_layout()
-        return self.vm.new_instance(layout[0])
+        return Instance(layout[0], [NIL] * layout[5])
 
     def fill_dictionary(self, dictionary: Instance, keys: list, values: list) -> None:
         """As ``Decoder.fill_dictionary``: entries in order, the index left to rebuild."""
-        _, keys_at, values_at, count_at, index_at = self.dictionary or self.dictionary_layout()
+        _, keys_at, values_at, count_at, index_at, _ = self.dictionary or self.dictionary_layout()
         array_class = self.vm.Array
         fields = dictionary.fields
         count = len(keys)
@@ -272,10 +274,12 @@ class _Reader:
             fields = content[1]
             if fields and inner >= self.limit:
                 raise _GiveUp
+            names = self.vm.all_field_names(obj.cls)
+            slots = obj.fields
             for name, element in fields.items():
-                if type(name) is not str:
-                    raise _GiveUp
-                slow.set_field(obj, name, value(element, inner + 1))
+                if type(name) is not str or name not in names:
+                    raise _GiveUp               # the slow path names the missing field
+                slots[names.index(name)] = value(element, inner + 1)
             return obj
         reader = _RECORD_TAGS.get(tag)
         if reader is None:

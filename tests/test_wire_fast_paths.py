@@ -162,7 +162,8 @@ def test_the_fast_paths_do_the_usual_message(session: VMSession) -> None:
     """A mixed message (the one bench.wire times) is written and read by the fast paths
     — if they gave up on it, the other tests here would prove nothing about speed."""
     u = session.universe
-    message = session.value("""| d | d := Dictionary new. d at: 'name' put: 'x'; at: #k put: 2.5; at: 3 put: (2 raisedTo: 90).
+    message = session.value("""| d | d := Dictionary new.
+        d at: 'name' put: 'x'; at: #k put: 2.5; at: 3 put: (2 raisedTo: 90).
         ^ { d. #(1 -2 300000 #sym $c nil true false). 'text' . 'ütf ✓'. Array new: 4 withAll: 'item'.
             Vector new append: 1; append: 'two'; yourself. (Set new add: 1; add: 'b'; yourself). Error new } """)
     data = FE.encode(u, message, MAX_DEPTH, None)
