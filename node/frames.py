@@ -87,6 +87,28 @@ FRAMES: tuple[FrameKind, ...] = (
        ("class", TEXT), ("definitions", DEFINITIONS), ("error", OPT_TEXT)),
     _k(24, "ping", "vm", "answer with pong", ("id", UINT)),
     _k(25, "pong", "vm", "the answer to ping", ("id", UINT)),
+    # -- global names and their groups (node.globalnames); txn numbers belong to the requester
+    _k(50, "global_lock", "vm", "lock a name (or, with no name, the whole table) for this transaction",
+       ("txn", UINT), ("name", OPT_TEXT), ("probe", VALUE)),
+    _k(51, "global_granted", "vm", "the lock is held for the transaction; what this node knows of it",
+       ("txn", UINT), ("report", VALUE)),
+    _k(52, "global_commit", "vm", "apply these changes, then release the transaction's lock",
+       ("txn", UINT), ("ops", VALUE)),
+    _k(53, "global_release", "vm", "release the transaction's lock (held or asked for) unchanged",
+       ("txn", UINT)),
+    _k(54, "global_done", "vm", "the changes of the transaction are applied here", ("txn", UINT)),
+    _k(55, "global_lost", "vm", "a node of the sender's group lost its connection to another",
+       ("origin", TEXT), ("origin_creation", UINT), ("lost", TEXT), ("lost_creation", UINT), ("seq", UINT)),
+    _k(56, "global_ungroup", "vm", "the sender no longer shares names with the receiver"),
+    _k(57, "global_resolve", "vm", "run the resolver of your registration of this name",
+       ("request", UINT), ("name", TEXT), ("first", VALUE), ("second", VALUE)),
+    _k(58, "global_resolved", "vm", "the survivor a resolver chose (nil: neither; #default: no resolver)",
+       ("request", UINT), ("survivor", VALUE)),
+    _k(59, "global_gone", "vm", "this process of the sender died: drop the name if it still holds it",
+       ("name", TEXT), ("process", VALUE)),
+    # -- load gossip (placement of supervised children)
+    _k(60, "load", "vm", "the sender's load: its live and runnable processes", ("processes", UINT),
+       ("runnable", UINT)),
 )
 
 BY_KIND: dict[int, FrameKind] = {f.kind: f for f in FRAMES}

@@ -28,6 +28,8 @@ from smalltalk_vm.node import frames as F
 from smalltalk_vm.node import wire
 from smalltalk_vm.node.codeload import BadFrame, CodeLoader, CodeUnavailable, NeedCode
 from smalltalk_vm.node.config import NodeConfig
+from smalltalk_vm.node.globalnames import ClusterNames
+from smalltalk_vm.node.load import LoadGossip
 from smalltalk_vm.node.peer import Connection
 from smalltalk_vm.node.remote import RemoteSignals
 from smalltalk_vm.vm import value as V
@@ -48,6 +50,7 @@ class PeerView:
     held: deque | None = None                 # frames waiting for code, in order
     requested: set = field(default_factory=set)   # classes asked of this peer
     pings: set = field(default_factory=set)
+    announced: bool = False                   # NodeUp delivered (once names are shared)
 
 
 class NodeRuntime(Distribution):
@@ -74,11 +77,14 @@ class NodeRuntime(Distribution):
         self.next_ping = 1
         self.remote = RemoteSignals(self)
         self.code = CodeLoader(self)
+        self.names = ClusterNames(self)
+        self.load = LoadGossip(self)
         self.handlers: dict[int, Any] = {}
         for spec in F.FRAMES:
             if spec.side != "vm":
                 continue
-            owner = next((o for o in (self.remote, self.code, self) if hasattr(o, spec.handler)), None)
+            owner = next((o for o in (self.remote, self.code, self.names, self.load, self) if hasattr(o, spec.handler)),
+                         None)
             if owner is None:
                 raise RuntimeError(f"no handler for frame kind {spec.name}")
             self.handlers[spec.kind] = getattr(owner, spec.handler)
@@ -109,9 +115,18 @@ class NodeRuntime(Distribution):
         if old is not None and old.conn is not conn:
             self._down(old.conn, "noconnection")
         node = self.nodes.get(conn.name, conn.peer.creation)
-        self.peers[conn.name] = PeerView(conn.name, conn.peer.creation, node, conn)
+        view = PeerView(conn.name, conn.peer.creation, node, conn)
+        self.peers[conn.name] = view
+        self.load.start()
+        self.names.peer_up(view)           # NodeUp waits until the two share global names
+
+    def announce_up(self, view: PeerView) -> None:
+        """Deliver NodeUp for ``view``'s node (the global names call it when they are shared)."""
+        if self.peers.get(view.name) is not view or view.announced:
+            return
+        view.announced = True
         for watcher in list(self.node_watchers):
-            self.scheduler.deliver(watcher, self.vm.signals.make("NodeUp", node=node))
+            self.scheduler.deliver(watcher, self.vm.signals.make("NodeUp", node=view.node))
 
     def _down(self, conn: Connection, reason: str) -> None:
         view = self.peers.get(conn.name)
@@ -119,12 +134,15 @@ class NodeRuntime(Distribution):
             return
         del self.peers[conn.name]
         view.held = None
+        self.names.peer_down(view, reason)   # its names go before links and monitors are told
+        self.load.peer_down(view)
         self.remote.node_lost(view)
         for ping in list(view.pings):
             self._ping_answered(ping, V.FALSE)
         message = self.vm.signals.make("NodeDown", node=view.node, reason=self.vm.symbol(reason))
-        for watcher in list(self.node_watchers):
-            self.scheduler.deliver(watcher, message)
+        if view.announced:                   # no NodeDown for a NodeUp never delivered
+            for watcher in list(self.node_watchers):
+                self.scheduler.deliver(watcher, message)
         for watcher in self.node_monitors.pop(view.name, ()):
             self.scheduler.deliver(watcher, message)
 
@@ -295,6 +313,9 @@ class NodeRuntime(Distribution):
         entry = self.pings.get(ping)
         if entry is not None and entry[0] is view:
             self._ping_answered(ping, V.TRUE)
+
+    def load_of(self, node: Any) -> int | None:
+        return self.load.load_of(*self.nodes.identify(node))
 
     def monitor_nodes(self, proc: Any, flag: bool) -> bool:
         was = proc in self.node_watchers

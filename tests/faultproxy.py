@@ -9,6 +9,10 @@ node behind the proxy, ``"out"`` away from it — and apply to every connection:
 - ``blackhole()``: both directions dropped, and new connections are accepted and kept
   silent — a partition;
 - ``cut()``: every open connection is reset at once;
+- ``block_callers(names)``: a partition between this node and only those nodes: a
+  connection whose caller is one of them (recognised by its name in the first bytes
+  it sends, the handshake's hello) is black-holed, open ones from the moment the block
+  is set, new ones as soon as the caller is recognised;
 - ``heal()``: no faults.
 
 Every byte seen is captured per direction (``captured``). Threads are daemons and
@@ -22,15 +26,29 @@ import threading
 import time
 from collections import deque
 
+import cbor2
+
 DIRECTIONS = ("in", "out")
+
+
+SNIFF_BYTES = 16384        # how much of a connection is searched for its caller's name
+
+
+class _Link:
+    """One proxied connection: who called (once recognised)."""
+
+    def __init__(self) -> None:
+        self.caller: str | None = None
+        self.seen = bytearray()
 
 
 class _Pump:
     """Forwards one direction of one connection, applying the proxy's faults."""
 
     def __init__(self, proxy: FaultProxy, direction: str, source: socket.socket,
-                 target: socket.socket | None) -> None:
+                 target: socket.socket | None, link: _Link) -> None:
         self.proxy = proxy
+        self.link = link
         self.direction = direction
         self.source = source
         self.target = target
@@ -47,7 +65,9 @@ class _Pump:
                 if not chunk:
                     break
                 self.proxy.capture(self.direction, chunk)
-                if self.proxy.dropping(self.direction) or self.target is None:
+                if self.direction == "in":
+                    self.proxy.recognise(self.link, chunk)
+                if self.proxy.dropping(self.direction, self.link) or self.target is None:
                     continue
                 with self.cond:
                     self.queue.append((time.monotonic() + self.proxy.delays[self.direction], chunk))
@@ -72,13 +92,13 @@ class _Pump:
                         self.cond.wait(wait)
                         continue
                     self.queue.popleft()
-                if self.target is not None and not self.proxy.dropping(self.direction):
+                if self.target is not None and not self.proxy.dropping(self.direction, self.link):
                     self.target.sendall(chunk)
         except OSError:
             pass
         # A closed side is passed on, unless the direction is black-holed: then even
         # the close is lost, as in a real partition.
-        if self.target is not None and not self.proxy.dropping(self.direction):
+        if self.target is not None and not self.proxy.dropping(self.direction, self.link):
             try:
                 self.target.shutdown(socket.SHUT_WR)
             except OSError:
@@ -91,6 +111,8 @@ class FaultProxy:
         self.delays = dict.fromkeys(DIRECTIONS, 0.0)
         self.drops = dict.fromkeys(DIRECTIONS, False)
         self.holes = False
+        self.blocked: set[str] = set()
+        self.known_names: set[str] = set()     # callers to recognise even while not blocked
         self._captured = {d: bytearray() for d in DIRECTIONS}
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
@@ -116,8 +138,17 @@ class FaultProxy:
     def blackhole(self, flag: bool = True) -> None:
         self.holes = flag
 
+    def watch_callers(self, names) -> None:
+        """Recognise connections from these nodes (so that they can be blocked later)."""
+        self.known_names = set(names)
+
+    def block_callers(self, names) -> None:
+        self.known_names |= set(names)
+        self.blocked = set(names)
+
     def heal(self) -> None:
         self.holes = False
+        self.blocked = set()
         for d in DIRECTIONS:
             self.delays[d] = 0.0
             self.drops[d] = False
@@ -132,8 +163,20 @@ class FaultProxy:
             except OSError:
                 pass
 
-    def dropping(self, direction: str) -> bool:
+    def dropping(self, direction: str, link: _Link | None = None) -> bool:
+        if link is not None and link.caller is not None and link.caller in self.blocked:
+            return True
         return self.holes or self.drops[direction]
+
+    def recognise(self, link: _Link, chunk: bytes) -> None:
+        """Find the caller's name (a CBOR text string in its hello) in the first bytes."""
+        if link.caller is not None or len(link.seen) >= SNIFF_BYTES:
+            return
+        link.seen += chunk[:SNIFF_BYTES]
+        for name in sorted(self.blocked | self.known_names, key=len, reverse=True):
+            if cbor2.dumps(name) in link.seen:
+                link.caller = name
+                return
 
     # -- capture
     def capture(self, direction: str, chunk: bytes) -> None:
@@ -166,9 +209,10 @@ class FaultProxy:
                 self._sockets.append(client)
                 if upstream is not None:
                     self._sockets.append(upstream)
-            _Pump(self, "in", client, upstream)
+            link = _Link()
+            _Pump(self, "in", client, upstream, link)
             if upstream is not None:
-                _Pump(self, "out", upstream, client)
+                _Pump(self, "out", upstream, client, link)
 
     def close(self) -> None:
         try:

@@ -120,9 +120,11 @@ class Distribution(ABC):
     no method blocks. Methods taking ``reply`` call it later, on the VM thread, with
     the answer (or an exception object to signal). Errors a Smalltalk program can
     cause are raised as ``SignalException`` (through ``universe.signal``).
-    ``nodes`` is the VM's NodeTable."""
+    ``nodes`` is the VM's NodeTable; ``names`` its global names
+    (``vm.globalnames.GlobalNames``)."""
 
     nodes: NodeTable
+    names: Any
 
     # -- nodes
     @abstractmethod
@@ -148,6 +150,12 @@ class Distribution(ABC):
 
     @abstractmethod
     def node_of(self, proc: Any) -> Any: ...
+
+    def load_of(self, node: Any) -> int | None:
+        """How many processes ``node`` runs, as last heard (None: not known)."""
+        if node is self.current_node():
+            return len(self.vm.scheduler.processes)
+        return None
 
     # -- signals to processes of other nodes
     @abstractmethod
@@ -189,8 +197,10 @@ class Standalone(Distribution):
     ``nonode@nohost``."""
 
     def __init__(self, universe: Any) -> None:
+        from smalltalk_vm.vm.globalnames import LocalNames  # it imports this module
         self.vm = universe
         self.nodes = NodeTable(universe)
+        self.names = LocalNames(universe)
         self.node_watchers: set[int] = set()     # pids that asked for monitorNodes:
 
     def _refuse(self, what: str) -> None:

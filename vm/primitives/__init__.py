@@ -5,6 +5,7 @@ from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their regi
     block,
     context,
     double,
+    globalnames,
     integer,
     klass,
     library,

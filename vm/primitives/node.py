@@ -88,6 +88,12 @@ def node_is_connected(vm, rcv):
     return V.TRUE if vm.distribution.is_connected(_node(vm, rcv)) else V.FALSE
 
 
+@primitive("Node", "load")
+def node_load(vm, rcv):
+    load = vm.distribution.load_of(_node(vm, rcv))
+    return V.NIL if load is None else vm.make_int(load)
+
+
 @control("Node", "ping")
 def node_ping(interp, ctx, argc):
     node = ctx.stack.pop()
