@@ -97,7 +97,9 @@ _PENDING = object()
 class _Reader:
     """One conversion of cbor2's plain structure into VM values, as ``Decoder`` builds
     them (the same objects, fields and value-sharing slots: cbor2 leaves ``_Shared``
-    and ``_Reference`` markers, numbered here in reading order)."""
+    and ``_Reference`` markers, numbered here in reading order). One message, on the
+    thread that owns the VM's objects; never blocks; raises ``_GiveUp`` (or whatever
+    a malformed record makes the VM raise), which ``decode`` turns into NOT_DONE."""
 
     def __init__(self, vm: Any, slow: Decoder, max_depth: int) -> None:
         self.vm = vm
@@ -258,7 +260,7 @@ class _Reader:
             if tag == TAG_VECTOR:
                 slow.fill_vector(collection, items)
             else:
-                slow.fill_dictionary(slow_field(self.vm, collection, "table"), items, items)
+                slow.fill_dictionary(_field(self.vm, collection, "table"), items, items)
             return collection
         # every other tag holds a record: a non-empty array, one more frame
         if (kind is not list and kind is not tuple) or not content or depth >= self.limit:
@@ -364,7 +366,7 @@ def _inherits(cls: Any, ancestor: Any) -> bool:
     return False
 
 
-def slow_field(vm: Any, obj: Instance, name: str) -> Any:
+def _field(vm: Any, obj: Instance, name: str) -> Any:
     return obj.fields[vm.field_index(obj.cls, name)]
 
 

@@ -123,7 +123,9 @@ def encode(vm: Any, root: Any, max_depth: int, node_refs: NodeRefs | None) -> An
 
 
 class _Writer:
-    """One message. Not shared between threads."""
+    """One message, on the thread that owns the VM's objects; never blocks; raises
+    ``_GiveUp`` (or whatever broken internals make Python raise), which ``encode``
+    turns into NOT_DONE."""
 
     def __init__(self, vm: Any, max_depth: int, node_refs: NodeRefs | None) -> None:
         self.vm = vm
