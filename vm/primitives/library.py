@@ -42,7 +42,8 @@ _FAILED = PrimitiveFailed("the Smalltalk body does it")
 
 class _Support:
     """Per universe: what the primitives check before they act. The verdicts are
-    kept while the lookup tokens of Array, Integer, nil's class and String stay."""
+    kept while the lookup tokens of Array, Integer, nil's class and String stay.
+    Used on the universe's VM thread only; never blocks, raises nothing."""
 
     def __init__(self, vm: Any) -> None:
         self.vm = vm
@@ -110,23 +111,28 @@ def _is_ours(method: Any) -> bool:
 
 
 _SUPPORT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_last: list = [None, None]          # the universe asked last, and its support
+# the universe asked last and its support, as one tuple: universes on other threads
+# replace it whole, so a reader never sees one universe with another's support
+_last: tuple = (None, None)
 
 
 def _support(vm: Any) -> _Support:
-    if _last[0] is vm:
-        return _last[1]
+    global _last
+    last = _last
+    if last[0] is vm:
+        return last[1]
     found = _SUPPORT.get(vm)
     if found is None:
         found = _SUPPORT[vm] = _Support(vm)
-    _last[0], _last[1] = vm, found
+    _last = (vm, found)
     return found
 
 
 def _state(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, list, int, list]:
     """(support, field positions, keys, values, count, index items) of a Dictionary
     the primitives may act on; PrimitiveFailed otherwise."""
-    support = _last[1] if _last[0] is vm else _support(vm)
+    last = _last
+    support = last[1] if last[0] is vm else _support(vm)
     try:
         positions = support.positions(rcv.cls)
         k, v, c, i = positions
@@ -279,7 +285,8 @@ _OURS = frozenset({dictionary_slot_for, dictionary_position_of})
 def _vector(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, Any, Any, list]:
     """(support, positions, fields, first, last, storage items) of a Vector the
     primitives may act on (first and last still words); PrimitiveFailed otherwise."""
-    support = _last[1] if _last[0] is vm else _support(vm)
+    last = _last
+    support = last[1] if last[0] is vm else _support(vm)
     try:
         cls = rcv.cls
         entry = support.vectors.get(cls)
