@@ -19,6 +19,7 @@ This module transforms code; it never executes it.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
@@ -92,11 +93,36 @@ def _trivial(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
     return _forward(code, method)
 
 
+# Where the universes load their library from (each Universe registers its own). Only
+# a library method becomes a forwarding method: the re-send made in its place leaves
+# it out of stack traces and thisContext chains, which for a program's own methods
+# would show (a trace of a session's methods must list them all).
+_library_dirs: set[str] = set()
+_from_library: dict[str, bool] = {}
+
+
+def register_library(directory: str) -> None:
+    _library_dirs.add(os.path.realpath(directory))
+    _from_library.clear()
+
+
+def is_library_source(filename: str | None) -> bool:
+    """Whether a method's source file is one of the library's."""
+    if not filename:
+        return False
+    known = _from_library.get(filename)
+    if known is None:
+        known = _from_library[filename] = os.path.dirname(os.path.realpath(filename)) in _library_dirs
+    return known
+
+
 def _forward(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
-    """``^ x selector: y ...`` where x and every y are self or arguments: a re-send
-    (KIND_FORWARD): (selector, position of the receiver, positions of the arguments
-    or None when they are the method's own, one-entry cache of the method found),
-    with positions 0 for self and i for the i-th argument."""
+    """``^ x selector: y ...`` where x and every y are self or arguments, in a library
+    method: a re-send (KIND_FORWARD): (selector, position of the receiver, positions
+    of the arguments or None when they are the method's own, one-entry cache of the
+    method found), with positions 0 for self and i for the i-th argument."""
+    if not is_library_source(method.source_file):
+        return None
     instructions = list(B.instructions(code))
     if len(instructions) < 3 or instructions[-1][1].code != B.RETURN:
         return None
