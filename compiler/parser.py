@@ -333,7 +333,7 @@ _TERMINAL_NAMES = {
     "BAR": "'|'", "ASSIGN": "':='", "LITARRAY": "'#('", "CARET": "'^'", "DOT": "'.'",
     "SEMI": "';'", "LPAR": "'('", "RPAR": "')'", "LBRACKET": "'['", "RBRACKET": "']'",
     "LBRACE": "'{'", "RBRACE": "'}'", "BLOCK_PARAM": "block parameter", "SEPARATOR": "'----'",
-    "EVENTUAL": "'~>'", "$END": "end of input",
+    "EVENTUAL": "'~>'", "LAST_VALUE": "'_'", "$END": "end of input",
 }
 
 _parser: Lark | None = None

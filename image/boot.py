@@ -14,7 +14,7 @@ import smalltalk_vm.lib
 from smalltalk_vm.compiler.front import compile_input, load_class_source
 from smalltalk_vm.image import store
 from smalltalk_vm.image.format import ImageFileError
-from smalltalk_vm.image.snapshot import ImageError
+from smalltalk_vm.image.records import ImageError
 from smalltalk_vm.node import wire
 from smalltalk_vm.vm.machine import Machine
 from smalltalk_vm.vm.process import Process

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.image.format import ImageFileError, decode, encode, parse_header, read_file, write_atomically
-from smalltalk_vm.image.snapshot import ImageError, Writer, install
+from smalltalk_vm.image.reader import install
+from smalltalk_vm.image.records import ImageError
+from smalltalk_vm.image.snapshot import Writer
 from smalltalk_vm.vm.machine import Machine
 from smalltalk_vm.vm.process import Process
 
@@ -147,7 +149,7 @@ def default_machine(lib_dir: str, classpath: list[str], class_loader: Callable) 
         os.makedirs(os.path.dirname(path), exist_ok=True)
         save(machine, path)
         _remove_stale(path)
-    except OSError:
+    except (OSError, ImageFileError):
         pass                           # no cache folder: start from source every time
     return machine
 
@@ -162,7 +164,11 @@ def _remove_stale(current: str) -> None:
 
 
 def describe(header: Any) -> list[str]:
-    created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(header.created))
+    try:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(header.created))
+    except (OverflowError, OSError, ValueError):
+        # A date the header allows but this platform's clock functions cannot show.
+        created = f"{header.created:.0f} seconds after 1970-01-01 UTC"
     return [
         f"format version: {header.version}",
         f"creator:        {header.creator}",

@@ -1,6 +1,8 @@
 """Reading CBOR wire messages into VM values (see ``node.wire``): iterative, with
 depth and size limits, value sharing (cyclic structures included), and WireError for
-anything malformed. A leaf module: it imports only the VM's value and object modules."""
+anything malformed — including a map with duplicate keys or a Set with duplicate
+elements (RFC 8949 §5.6), which would otherwise become a corrupt collection. A leaf
+module: of the VM it imports only its value, object, limits and text modules."""
 from __future__ import annotations
 
 import math
@@ -35,10 +37,13 @@ from smalltalk_vm.node.wire_tags import (
 )
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.limits import MAX_INTEGER_BITS
-from smalltalk_vm.vm.objects import Instance, VArray, VBytes, VClass, VString
+from smalltalk_vm.vm.objects import Instance, LargeInt, VArray, VBytes, VClass, VString
 from smalltalk_vm.vm.text import code_point_problem
 
 _PENDING = object()
+# How deep the duplicate check follows Arrays inside keys; a deeper key is compared by
+# identity here and by its own = when the collection builds its index.
+_KEY_DEPTH = 32
 
 
 class _Frame:
@@ -279,10 +284,13 @@ class Decoder:
             self.fill_vector(frame.obj, frame.items)
             return frame.obj
         if kind == -4:
+            self.refuse_duplicates(frame.items, "a Set with duplicate elements")
             self.fill_dictionary(field_value(vm, frame.obj, "table"), frame.items, frame.items)
             return frame.obj
         if kind == -6:
-            self.fill_dictionary(frame.obj, frame.items[0::2], frame.items[1::2])
+            keys = frame.items[0::2]
+            self.refuse_duplicates(keys, "a map with duplicate keys")
+            self.fill_dictionary(frame.obj, keys, frame.items[1::2])
             return frame.obj
         if kind == -1 or kind == -2:
             return frame if kind == -1 else frame.obj
@@ -364,6 +372,71 @@ class Decoder:
         if tag == TAG_PROCESS:
             return self.node_refs.process(record[0], numbers[0], numbers[1])
         return self.node_refs.node(record[0], numbers[0])
+
+    # -- duplicates (RFC 8949 §5.6)
+    def refuse_duplicates(self, keys: list, what: str) -> None:
+        """Refuse keys two of which the VM's ``=`` holds equal, as far as it can be
+        decided without running code: numbers by exact value (``1 = 1.0``, ``0.0 =
+        -0.0``; NaN equals nothing), Strings and Symbols by their characters, Characters,
+        nil and Booleans by value, ByteArrays by their bytes, Arrays element by element;
+        any other object by identity (the same shared object twice). Keys of classes
+        with their own ``=`` are checked again by the Dictionary when it builds its
+        index (lib/Dictionary.som)."""
+        if len(keys) < 2:
+            return
+        seen: set = set()
+        add = seen.add
+        int_lo, int_hi, zero = V.INT_LO, V.INT_HI, V.ZERO
+        memo: dict[int, Any] = {}
+        for key in keys:
+            # Numbers become Python numbers, whose == and hash already say 1 = 1.0 = 1
+            # (and NaN equals nothing); everything else a tagged tuple.
+            if type(key) is int and int_lo <= key < int_hi:
+                equality: Any = key - zero
+            elif type(key) is float:
+                if key != key:
+                    continue                                # NaN = NaN is false: never a duplicate
+                equality = key
+            else:
+                equality = self.equality_key(key, memo, 0)
+            if equality in seen:
+                raise WireError(f"{what} (RFC 8949 §5.6)")
+            add(equality)
+
+    def equality_key(self, value: Any, memo: dict, depth: int) -> Any:
+        """A hashable stand-in for ``value`` under the VM's ``=`` (see refuse_duplicates)."""
+        kind = type(value)
+        if kind is int:
+            if V.INT_LO <= value < V.INT_HI:
+                return value - V.ZERO
+            if V.is_symbol(value):
+                return ("text", self.vm.symbol_name(value))
+            return ("word", value)
+        if kind is float:
+            return ("nan", object()) if value != value else value
+        if kind is LargeInt:
+            return value.n
+        cls = getattr(value, "cls", None)
+        vm = self.vm
+        if kind is VString and cls is vm.String:
+            return ("text", value.chars)
+        if kind is VBytes and cls is vm.ByteArray:
+            return ("bytes", bytes(value.data))
+        identity = ("identity", id(value))
+        if kind is not VArray or cls is not vm.Array or depth >= _KEY_DEPTH or self.still_open(value):
+            return identity
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        memo[id(value)] = identity                          # a cycle back to it: identity
+        key = ("array", tuple(self.equality_key(item, memo, depth + 1) for item in value.items))
+        memo[id(value)] = key
+        return key
+
+    def still_open(self, obj: Any) -> bool:
+        """Whether ``obj`` is a container still being decoded (its contents are not all
+        there yet, so it can only be compared by identity)."""
+        return any(frame.obj is obj for frame in self.stack)
 
     # -- VM objects
     def find_class(self, name: str) -> VClass:

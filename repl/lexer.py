@@ -35,6 +35,7 @@ class SomLexer(RegexLexer):
             (r"-?\d+\.\d+", Number.Float),
             (r"-?\d+", Number.Integer),
             (r"\b(self|super|nil|true|false|thisContext)\b", Keyword.Pseudo),
+            (r"__?(?![A-Za-z0-9_])", Keyword.Pseudo),    # the REPL's last values
             (r"\b(primitive)\b", Keyword),
             (r"[A-Za-z][A-Za-z0-9_]*:(?!=)", Name.Function),
             (r"(:)([A-Za-z][A-Za-z0-9_]*)", bygroups(Punctuation, Name.Variable)),

@@ -1,110 +1,253 @@
-"""A REPL session, independent of the terminal: evaluating do-its (statements, class
-definitions, method definitions) on the VM thread, the `:` commands, and the data
-completion needs. The terminal front ends are in ``repl.app``.
+"""The REPL session next to a VM in this process: evaluating do-its (statements, class
+definitions, method definitions) on the VM thread, the last values `_` and `__`, the
+`:` commands (``repl.commands``, ``repl.debugging``, ``repl.inspector``), and the data
+completion needs. It implements ``repl.protocol.Session``; the terminal side is
+``repl.app``.
 
-Every input answers a ``Result``; nothing a user types (a bad file for `:load`, text
-that is not UTF-8, a do-it that ends its own process) raises out of ``evaluate`` or
-``command``. The session's ``console`` carries the VM's output, and the front end shows
-results through it, so a result always starts on a line of its own.
+Rules:
+- Every call answers a ``Result`` (plain data); nothing a user types raises out of it.
+- VM objects are touched on the VM thread only (``host.call`` / ``host.submit``); the
+  calling thread only waits, with Ctrl-C (SIGINT) killing the process it waits for.
+- An interactive session keeps a do-it that fails with an unhandled exception stopped,
+  its stack intact, for the debugger (one at a time: a newer failure abandons the
+  older one); a piped session lets it end at once, as a script expects.
 """
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 from smalltalk_vm.compiler.front import check_text, compile_input
+from smalltalk_vm.repl import commands
+from smalltalk_vm.repl.debugging import DebugCommands
+from smalltalk_vm.repl.echo import wants_value
+from smalltalk_vm.repl.helpers import compile_helpers, is_proxy, spawn_helper
+from smalltalk_vm.repl.inspector import InspectorCommands
+from smalltalk_vm.repl.outcome import Outcome, shown
+from smalltalk_vm.repl.protocol import Result
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.console import Console
-from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure_text
+from smalltalk_vm.vm.debugger import DebugError
+from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.host import VMHost
 from smalltalk_vm.vm.machine import Machine
-from smalltalk_vm.vm.objects import LAUNCHER_FILE, Context, VClass, VString
+from smalltalk_vm.vm.objects import VString
+from smalltalk_vm.vm.primitives.context import describe_context
 from smalltalk_vm.vm.process import Process
 from smalltalk_vm.vm.text import escape_surrogates
 
+__all__ = ["ReplSession", "Result"]
+
 PRINT_LIMIT = 10_000            # characters of a result's printString
 TRACE_FRAMES = 8                # frames of a run-time error's trace shown
-
-HELP = """\
-Each input is a do-it: statements (the last one's value is printed), a class
-definition (`Name = Super ( ... )`), or a method definition (`Name >> pattern = ( ... )`).
-Assigning an undeclared name makes a workspace variable that lives for the session.
-
-  :help              this text
-  :save [FILE]       save the whole VM (workspace, classes, processes) as an image
-  :load FILE.som     file in a class
-  :inspect EXPR      the class and instance variables of EXPR's value
-  :browse Class      the definition of a class
-  :processes         the live processes
-  :quit              leave (Ctrl-D too)
-
-Enter runs the input once its brackets, parentheses and quotes are balanced; Ctrl-C
-interrupts a running evaluation; Ctrl-R searches the history."""
+LAST_VALUE, VALUE_BEFORE = "_", "__"
 
 
 @dataclass
-class Result:
-    """kind: 'value', 'defined', 'error', 'syntax', 'interrupted', 'output', 'quit'."""
-    kind: str
-    text: str = ""
-    trace: list[str] = field(default_factory=list)
-    column: int = 0
-    line: int = 0
-
-    @property
-    def is_error(self) -> bool:
-        return self.kind in ("error", "syntax", "interrupted")
+class Evaluation:
+    """A do-it's process from its start to its end. ``future`` is the Outcome of its
+    current run: the first one, or the one after a debugger resumed it. VM thread."""
+    proc: Process
+    echo: bool
+    future: Future
+    abandoning: bool = False
 
 
 class ReplSession:
     """Driven by one front-end thread (the terminal's); everything that touches VM
     objects is handed to the VM thread through ``host``. ``evaluate`` blocks until the
-    do-it has finished (or Ctrl-C interrupted it); nothing raises to the caller."""
+    do-it has finished, stopped at an error, or Ctrl-C interrupted it; nothing raises
+    to the caller."""
 
     def __init__(self, machine: Machine, image_path: str | None = None) -> None:
         self.machine = machine
         self.universe = machine.universe
+        self.debugger = machine.debugger
         self.image_path = image_path
         self.console = Console(on_failure=self._output_failed)
         machine.set_output(self.console.write, self.console.write_error)
         self.host = VMHost(machine)
         self.host.start()
-        self.current: Process | None = None
+        self.current: Process | None = None      # what Ctrl-C kills (VM thread reads it)
+        self.stopped: Evaluation | None = None   # the failed do-it kept for the debugger
+        self.hold_failures = False
+        self.echo_rule = False
+        self._helpers: dict[str, Any] | None = None
+        self.debug = DebugCommands(self)
+        self.inspector = InspectorCommands(self)
+        self.commands: dict[str, Callable[[str], Result]] = {
+            **commands.table(self), **self.debug.table(), **self.inspector.table()}
+
+    def set_interactive(self, interactive: bool) -> None:
+        self.hold_failures = interactive
+        self.echo_rule = interactive
 
     def close(self) -> None:
         self.host.stop()
         self.console.end_line()
         self.console.flush()
 
+    @property
+    def alive(self) -> bool:
+        return self.host.alive
+
+    @property
+    def failure(self) -> str | None:
+        return self.host.failure
+
+    @property
+    def exit_status(self) -> int | None:
+        return self.universe.exit_status
+
     def _output_failed(self, status: int) -> None:
         """Standard output is gone (the reader of a pipe left): the session ends."""
         if self.universe.exit_status is None:
             self.universe.exit_status = status
 
-    # ------------------------------------------------------------------ evaluation
+    # ------------------------------------------------------------------ do-its
 
-    def evaluate(self, text: str, show: str = "printStringLimitedTo:") -> Result:
-        """Run a do-it to completion and show its value with ``show`` (a selector
-        taking a length limit). KeyboardInterrupt while waiting interrupts the
-        evaluation (the VM and its other processes go on) and answers 'interrupted'."""
+    def evaluate(self, text: str) -> Result:
+        """Run a do-it and answer what to show: its value (when wanted), what it
+        defined, or its error."""
         if not self.host.alive:
             return Result("quit", self.host.end_reason)
+        started: list[Evaluation] = []
+        outcome = self.wait_for(lambda: self._start(text, started))
+        return self.present(outcome, started[0].echo if started else True)
+
+    def _start(self, text: str, started: list) -> Future:
+        """VM thread: compile the do-it and start it. Definitions and syntax errors
+        answer at once (an Outcome whose value is the Result)."""
+        universe = self.universe
+        at_once: Future = Future()
+        try:
+            compiled = compile_input(universe, check_text(text, "<repl>"), "<repl>", workspace=True)
+        except SmalltalkSyntaxError as error:
+            at_once.set_result(shown(Result("syntax", error.message, line=error.line,
+                                                       column=error.column)))
+            return at_once
+        except LoadError as error:
+            at_once.set_result(shown(Result("error", str(error))))
+            return at_once
+        if compiled.kind == "class":
+            at_once.set_result(shown(Result("defined", f"defined class {compiled.cls.name}")))
+            return at_once
+        if compiled.kind == "method":
+            at_once.set_result(shown(Result(
+                "defined", f"defined {compiled.cls.name}>>{compiled.method.selector}")))
+            return at_once
+        proc = self.machine.spawn_method(V.NIL, compiled.method)
+        evaluation = Evaluation(proc, not self.echo_rule or wants_value(text), Future())
+        started.append(evaluation)
+        self.watch_do_it(evaluation)
+        return evaluation.future
+
+    def watch_do_it(self, evaluation: Evaluation) -> None:
+        """VM thread: report the end (or, when failures are kept, the stop) of a
+        do-it's process through its current future."""
+        proc = evaluation.proc
+        proc.report_crash = False
+        self.current = proc
+        if self.hold_failures:
+            self.debugger.hold(proc, lambda p: self._do_it_stopped(evaluation))
+        self.host.watch(proc, lambda p, reason: self._do_it_ended(evaluation, reason))
+
+    def _do_it_ended(self, evaluation: Evaluation, reason: Any) -> None:
+        universe = self.universe
+        proc = evaluation.proc
+        self.debugger.release(proc)
+        if self.stopped is evaluation:
+            self.stopped = None
+        if self.current is proc:
+            self.current = None
+        if evaluation.abandoning:
+            outcome = Outcome("abandoned", text=f"process {proc.pid} abandoned")
+        elif reason == universe.symbol("normal"):
+            # A do-it that ended its own process normally (`Process current exit:
+            # #normal`) has no value of its own: it shows as nil.
+            value = V.NIL if proc.result is None else proc.result
+            globals_ = universe.globals
+            globals_[VALUE_BEFORE] = globals_.get(LAST_VALUE, V.NIL)
+            globals_[LAST_VALUE] = value
+            outcome = Outcome("value", value)
+        elif reason == universe.symbol("killed"):
+            outcome = Outcome("interrupted")
+        else:
+            outcome = Outcome("error", text=self.machine.describe_reason(reason),
+                              trace=(proc.crash_trace or [])[:TRACE_FRAMES])
+        _settle(evaluation.future, outcome)
+
+    def _do_it_stopped(self, evaluation: Evaluation) -> None:
+        """VM thread: a held do-it stopped at an unhandled exception."""
+        proc = evaluation.proc
+        previous, self.stopped = self.stopped, evaluation
+        if self.current is proc:
+            self.current = None
+        self.debug.forget_target()
+        if previous is not None and previous is not evaluation and previous.proc.alive:
+            previous.abandoning = True
+            previous.future = Future()             # nobody waits for it any more
+            self.debugger.abandon(previous.proc)
+        exception = self.debugger.stopped_exception(proc)
+        trace = [describe_context(ctx) for ctx in self.debugger.frames(proc)[:TRACE_FRAMES]]
+        _settle(evaluation.future, Outcome("stopped", value=self.universe.class_of(exception),
+                                           text=self.machine.describe_reason(exception), trace=trace))
+
+    def present(self, outcome: Outcome, echo: bool = True) -> Result:
+        """The Result to show for how a do-it's run ended (printing its value when it
+        is to be shown: another short evaluation)."""
+        status = outcome.status
+        if status == "value":
+            return self.print_value(outcome.value) if echo else Result("done")
+        if status == "stopped":
+            cls = outcome.value
+            return Result("error", outcome.text, outcome.trace,
+                          data={"stopped": self._stopped_pid(), "exception": cls.name, "label": _label(cls)})
+        if status == "error":
+            return Result("error", outcome.text, outcome.trace)
+        if status == "abandoned":
+            return Result("output", outcome.text)
+        if status == "shown":
+            return outcome.value
+        if status == "timeout":
+            return Result("error", "no answer in time (the evaluation was ended)")
+        return Result("interrupted", "interrupted")
+
+    def _stopped_pid(self) -> int | None:
+        stopped = self.stopped
+        return stopped.proc.pid if stopped is not None else None
+
+    # ------------------------------------------------------------------ processes
+
+    def wait_for(self, start: Callable[[], Future], timeout: float | None = None) -> Any:
+        """Run ``start`` on the VM thread (it answers a Future, resolved there later)
+        and wait for that Future's result. Ctrl-C meanwhile kills ``self.current`` and
+        answers Outcome('interrupted'); past ``timeout`` seconds it is killed too, and
+        the answer is Outcome('timeout')."""
+        if not self.host.alive:
+            return shown(Result("quit", self.host.end_reason))
         with self._ctrl_c_interrupts():
-            started: Future = self.host.submit(lambda: self._start(text, show))
+            started: Future = self.host.submit(start)
             try:
                 finished: Future = started.result()
+                waited = 0.0
                 while True:
                     try:
                         return finished.result(timeout=0.2)
                     except TimeoutError:
+                        waited += 0.2
                         if not self.host.alive:
-                            return Result("quit", "the VM stopped")
+                            return shown(Result("quit", "the VM stopped"))
+                        if timeout is not None and waited >= timeout:
+                            self.interrupt()
+                            with contextlib.suppress(TimeoutError):
+                                finished.result(timeout=5)
+                            return Outcome("timeout")
             except KeyboardInterrupt:
                 # Raised before the handler below was in place (or not on the main
                 # thread): interrupt all the same. The kill is queued behind the start,
@@ -113,7 +256,81 @@ class ReplSession:
                 try:
                     return started.result(timeout=5).result(timeout=5)
                 except TimeoutError:
-                    return Result("interrupted", "interrupted")
+                    return Outcome("interrupted")
+
+    def finish(self, spawn: Callable[[], Process], timeout: float | None = None, source: str = "") -> Outcome:
+        """Start a process on the VM thread (``spawn`` makes it) and wait for its end:
+        Outcome 'value', 'error', 'interrupted' or 'timeout'; its errors are not kept.
+        ``spawn`` may refuse: a syntax error in ``source`` it compiled, or a request the
+        debugger cannot carry out, answers the Result to show."""
+        def start() -> Future:
+            future: Future = Future()
+            try:
+                proc = spawn()
+            except SmalltalkSyntaxError as error:
+                future.set_result(shown(Result("syntax", error.message, line=error.line, column=error.column,
+                                               data={"source": source, "file": error.filename})))
+                return future
+            except (LoadError, DebugError) as error:
+                future.set_result(shown(Result("error", str(error))))
+                return future
+            proc.report_crash = False
+            self.current = proc
+            self.host.watch(proc, lambda p, reason: self._ended(p, reason, future))
+            return future
+        return self.wait_for(start, timeout)
+
+    def _ended(self, proc: Process, reason: Any, future: Future) -> None:
+        if self.current is proc:
+            self.current = None
+        universe = self.universe
+        if reason == universe.symbol("normal"):
+            outcome = Outcome("value", V.NIL if proc.result is None else proc.result)
+        elif reason == universe.symbol("killed"):
+            outcome = Outcome("interrupted")
+        else:
+            outcome = Outcome("error", text=self.machine.describe_reason(reason),
+                              trace=(proc.crash_trace or [])[:TRACE_FRAMES])
+        _settle(future, outcome)
+
+    def print_value(self, value: Any, selector: str = "printStringLimitedTo:",
+                    limit: int = PRINT_LIMIT) -> Result:
+        """``value``'s printString (``selector`` takes the length limit), as a Result."""
+        outcome = self.finish(lambda: self.machine.spawn_send(value, selector, [self.universe.make_int(limit)]))
+        if outcome.status == "value":
+            text = self.host.call(lambda: _text_of(outcome.value))
+            if text is not None:
+                return Result("value", text)
+            return Result("error", "printString failed: it did not answer a String")
+        if outcome.status == "error":
+            return Result("error", "printString failed: " + outcome.text)
+        return self.present(outcome)
+
+    def print_all(self, values: list, limit: int = 200) -> list[str]:
+        """The printStrings of ``values`` (at most ``limit`` characters each), made in
+        one short evaluation; one that fails or does not answer in time says so in its
+        place. A remote proxy prints with its own printString (no round trip)."""
+        if not values:
+            return []
+        outcome = self.finish(lambda: self._spawn_printer(values, limit), timeout=5)
+        if outcome.status == "value":
+            texts = self.host.call(lambda: [_text_of(item) for item in outcome.value.items])
+            return [text if text is not None else "<printString failed>" for text in texts]
+        reason = "no answer in time" if outcome.status == "timeout" else outcome.text or outcome.status
+        return [f"<printString failed: {reason}>"] * len(values)
+
+    def helper(self, selector: str, args: list) -> Process:
+        """VM thread: a process running the helper method ``selector`` (repl.helpers)."""
+        if self._helpers is None:
+            self._helpers = compile_helpers(self.universe)
+        return spawn_helper(self.machine, self._helpers[selector], args)
+
+    def _spawn_printer(self, values: list, limit: int) -> Process:
+        """VM thread: a process answering the Array of ``values``' printStrings."""
+        universe = self.universe
+        local = [V.TRUE if is_proxy(universe, value) else V.FALSE for value in values]
+        return self.helper("printAll:local:limit:", [universe.new_array(list(values)), universe.new_array(local),
+                                                     universe.make_int(limit)])
 
     @contextlib.contextmanager
     def _ctrl_c_interrupts(self) -> Iterator[None]:
@@ -135,58 +352,6 @@ class ReplSession:
                 self.machine.signals.exit_signal(proc, None, self.universe.symbol("kill"))
         self.host.submit(kill)
 
-    def _start(self, text: str, show: str) -> Future:
-        """On the VM thread: compile and start; answer a Future of the Result."""
-        future: Future = Future()
-        universe = self.universe
-        try:
-            compiled = compile_input(universe, check_text(text, "<repl>"), "<repl>", workspace=True)
-        except SmalltalkSyntaxError as error:
-            future.set_result(Result("syntax", error.message, line=error.line, column=error.column))
-            return future
-        except LoadError as error:
-            future.set_result(Result("error", str(error)))
-            return future
-        if compiled.kind == "class":
-            future.set_result(Result("defined", f"defined class {compiled.cls.name}"))
-            return future
-        if compiled.kind == "method":
-            future.set_result(Result("defined", f"defined {compiled.cls.name}>>{compiled.method.selector}"))
-            return future
-        proc = self.machine.spawn_method(V.NIL, compiled.method)
-        proc.report_crash = False
-        self.current = proc
-        self.host.watch(proc, lambda p, reason: self._evaluated(p, reason, future, show))
-        return future
-
-    def _evaluated(self, proc: Process, reason: Any, future: Future, show: str) -> None:
-        universe = self.universe
-        if reason == universe.symbol("normal"):
-            # A do-it that ended its own process normally (`Process current exit:
-            # #normal`) has no value of its own: it shows as nil.
-            value = V.NIL if proc.result is None else proc.result
-            printer = self.machine.spawn_send(value, show, [universe.make_int(PRINT_LIMIT)])
-            printer.report_crash = False
-            self.current = printer
-            self.host.watch(printer, lambda p, why: self._printed(p, why, future))
-            return
-        self.current = None
-        if reason == universe.symbol("killed"):
-            future.set_result(Result("interrupted", "interrupted"))
-            return
-        trace = (proc.crash_trace or [])[:TRACE_FRAMES]
-        future.set_result(Result("error", self.machine.describe_reason(reason), trace))
-
-    def _printed(self, proc: Process, reason: Any, future: Future) -> None:
-        self.current = None
-        universe = self.universe
-        if reason == universe.symbol("killed"):
-            future.set_result(Result("interrupted", "interrupted"))
-        elif reason == universe.symbol("normal") and type(proc.result) is VString:
-            future.set_result(Result("value", escape_surrogates(proc.result.chars)))
-        else:
-            future.set_result(Result("error", "printString failed: " + self.machine.describe_reason(reason)))
-
     # ------------------------------------------------------------------ commands
 
     def command(self, line: str) -> Result:
@@ -194,169 +359,43 @@ class ReplSession:
             return Result("quit", self.host.end_reason)
         name, _, argument = line.strip().partition(" ")
         argument = argument.strip()
-        handler = self.COMMANDS.get(name)
+        handler = self.commands.get(name)
         if handler is None:
             return Result("error", f"unknown command {name} (try :help)")
         try:
-            return handler(self, argument)
+            return handler(argument)
         except TimeoutError:
             return Result("error", f"{name}: the VM did not answer in time")
         except Exception as error:     # a defect: shown, and the session goes on
             return Result("error", f"{name} failed: {type(error).__name__}: {error}")
 
-    def _help(self, argument: str) -> Result:
-        return Result("output", HELP)
-
-    def _quit(self, argument: str) -> Result:
-        return Result("quit")
-
-    def _save(self, argument: str) -> Result:
-        path = argument or self.image_path or os.path.join(os.getcwd(), "session.image")
-        saver = self.universe.image_saver
-        if saver is None:
-            return Result("error", "this VM cannot save images")
-        try:
-            self.host.call(lambda: saver(path), timeout=None)
-        except Exception as error:
-            return Result("error", f"cannot save {file_failure_text(error, path)}")
-        self.image_path = path
-        return Result("output", f"saved {path}")
-
-    def _load(self, argument: str) -> Result:
-        if not argument:
-            return Result("error", ":load needs a .som file")
-        try:
-            cls = self.host.call(lambda: self.universe.load_class_file(argument))
-        except (SmalltalkSyntaxError, LoadError) as error:
-            return Result("error", load_failure_text(error))
-        return Result("defined", f"defined class {cls.name}")
-
-    def _inspect(self, argument: str) -> Result:
-        if not argument:
-            return Result("error", ":inspect needs an expression")
-        return self.evaluate(f"({argument}) inspectString", show="displayStringLimitedTo:")
-
-    def _browse(self, argument: str) -> Result:
-        if not argument:
-            return Result("error", ":browse needs a class name")
-
-        def browse() -> Result:
-            cls = self.universe.globals.get(argument)
-            if not isinstance(cls, VClass):
-                try:
-                    cls = self.universe.load_class(argument) if argument[:1].isupper() else None
-                except (SmalltalkSyntaxError, LoadError) as error:
-                    return Result("error", f"cannot load {argument}: {load_failure_text(error)}")
-            if not isinstance(cls, VClass):
-                return Result("error", f"no class named {argument}")
-            return Result("output", class_definition(self.universe, cls))
-        return self.host.call(browse)
-
-    def _processes(self, argument: str) -> Result:
-        def listing() -> Result:
-            lines = [f"{'pid':>5}  {'status':<9} {'name':<12} {'msgs':>4}  where"]
-            for proc in sorted(self.machine.scheduler.live_processes(), key=lambda p: p.pid):
-                where = _where(proc.ctx)
-                lines.append(f"{proc.pid:>5}  {proc.state:<9} {proc.name or '':<12} "
-                             f"{proc.message_count():>4}  {where}")
-            return Result("output", "\n".join(lines))
-        return self.host.call(listing)
-
-    COMMANDS: ClassVar[dict[str, Callable[[ReplSession, str], Result]]] = {
-        ":help": _help, ":quit": _quit, ":q": _quit, ":save": _save, ":load": _load,
-        ":inspect": _inspect, ":browse": _browse, ":processes": _processes,
-    }
+    def command_names(self) -> list[str]:
+        return sorted(self.commands)
 
     # ------------------------------------------------------------------ completion data
 
     def names(self) -> tuple[list[str], list[str]]:
-        """(class names and other globals, workspace variables)."""
-        def collect() -> tuple[list[str], list[str]]:
-            universe = self.universe
-            classes, variables = set(), []
-            for name, value in universe.globals.items():
-                if isinstance(value, VClass):
-                    classes.add(name)
-                elif name not in ("nil", "true", "false"):
-                    variables.append(name)
-            # Classes not loaded yet: every class file along the classpath and in lib/.
-            for folder in [*universe.classpath, universe.lib_dir]:
-                try:
-                    classes.update(f[:-4] for f in os.listdir(folder) if f.endswith(".som"))
-                except OSError:
-                    pass
-            return sorted(classes), sorted(variables)
-        return self.host.call(collect, timeout=2)
+        return self.host.call(lambda: commands.global_names(self.universe), timeout=2)
 
     def selectors_for(self, receiver: str | None) -> list[str]:
-        """Selectors the receiver's class understands when it can be known from the
-        text (a literal, a workspace variable, a global); else every known selector."""
-        def collect() -> list[str]:
-            universe = self.universe
-            cls = receiver_class(universe, receiver)
-            if cls is None:
-                seen: set[str] = set()
-                pending = [c for c in universe.globals.values() if isinstance(c, VClass)]
-                for c in pending:
-                    seen.update(c.methods)
-                    seen.update(c.cls.methods)
-                return sorted(seen)
-            selectors: set[str] = set()
-            while cls is not None:
-                selectors.update(cls.methods)
-                cls = cls.superclass
-            return sorted(selectors)
-        return self.host.call(collect, timeout=2)
+        return self.host.call(lambda: commands.selectors_for(self.universe, receiver), timeout=2)
 
 
-def load_failure_text(error: SmalltalkSyntaxError | LoadError) -> str:
-    return error.located() if isinstance(error, SmalltalkSyntaxError) else str(error)
+def _label(cls: Any) -> str:
+    """How a stopped exception is announced: ERROR for an Error, else its class's name
+    (WARNING, HALT), as the VM prints them where no debugger holds the process."""
+    walker = cls
+    while walker is not None:
+        if walker.name == "Error":
+            return "ERROR"
+        walker = walker.superclass
+    return cls.name.upper()
 
 
-def receiver_class(universe: Any, receiver: str | None) -> VClass | None:
-    if not receiver:
-        return None
-    if receiver[0].isdigit() or (receiver[0] == "-" and receiver[1:2].isdigit()):
-        return universe.Double if ("." in receiver or "e" in receiver) else universe.Integer
-    if receiver[0] == "'":
-        return universe.String
-    if receiver[0] == "#":
-        return universe.Array if receiver.startswith("#(") else universe.Symbol
-    if receiver[0] == "$":
-        return universe.Character
-    if receiver[0] in "[":
-        return universe.block_classes[0]
-    if receiver in ("true", "false", "nil"):
-        return universe.class_of({"true": V.TRUE, "false": V.FALSE, "nil": V.NIL}[receiver])
-    if receiver.isidentifier():
-        value = universe.globals.get(receiver)
-        if value is not None:
-            return universe.class_of(value)
-    return None
+def _settle(future: Future, outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)
 
 
-def class_definition(universe: Any, cls: VClass) -> str:
-    """A class's definition as it is now, rebuilt from its fields and its methods'
-    sources (so methods added or redefined after the class show as they are)."""
-    superclass = cls.superclass.name if cls.superclass is not None else "nil"
-    lines = [f"{cls.name} = {superclass} ("]
-    if cls.instance_fields:
-        lines.append(f"    | {' '.join(cls.instance_fields)} |")
-    lines.extend("    " + (m.source or f"{m.selector} = primitive") for m in cls.methods.values())
-    if cls.cls.methods or cls.cls.instance_fields:
-        lines.append("    ----")
-        if cls.cls.instance_fields:
-            lines.append(f"    | {' '.join(cls.cls.instance_fields)} |")
-        lines.extend("    " + (m.source or f"{m.selector} = primitive") for m in cls.cls.methods.values())
-    lines.append(")")
-    return "\n".join(lines)
-
-
-def _where(ctx: Context | None) -> str:
-    while ctx is not None and ctx.method.home_method.source_file == LAUNCHER_FILE:
-        ctx = ctx.sender
-    if ctx is None:
-        return ""
-    method = ctx.method.home_method
-    holder = method.holder.name if method.holder is not None else "?"
-    return f"{holder}>>{method.selector}"
+def _text_of(value: Any) -> str | None:
+    return escape_surrogates(value.chars) if type(value) is VString else None

@@ -49,6 +49,53 @@ def is_complete(text: str) -> bool:
     return not depth
 
 
+def ends_with_period(text: str) -> bool:
+    """True when the last token of ``text`` (comments and white space aside) is a
+    statement-ending period — not the one of a character literal `$.`, nor one inside
+    a string or comment."""
+    last = ""
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "'":
+            end = _string_end(text, i + 1)
+            last = "'"
+            i = end + 1
+            continue
+        if ch == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                return False
+            i = end + 1
+            continue
+        if ch == "$":
+            last = "$"
+            i += 2
+            continue
+        if not ch.isspace():
+            last = ch
+        i += 1
+    return last == "."
+
+
+def _string_end(text: str, i: int) -> int:
+    """The index of the quote that closes a string whose text starts at ``i`` (or the
+    end of the text when it is not closed)."""
+    n = len(text)
+    while i < n:
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == "'":
+            if i + 1 < n and text[i + 1] == "'":
+                i += 2
+                continue
+            return i
+        i += 1
+    return n
+
+
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:?$|:?$")
 _RECEIVER = re.compile(
     r"(-?\d[\w.]*|'(?:[^']|'')*'|#\(|#[A-Za-z0-9_:]+|\$.|[A-Za-z_][A-Za-z0-9_]*|\]|\))\s+$")

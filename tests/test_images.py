@@ -29,7 +29,7 @@ from smalltalk_vm.image import format as image_format
 from smalltalk_vm.image import store
 from smalltalk_vm.image.boot import LIB_DIR
 from smalltalk_vm.image.format import ImageFileError
-from smalltalk_vm.image.snapshot import R_CLASS, R_METHOD, ImageError
+from smalltalk_vm.image.records import R_CLASS, R_METHOD, ImageError
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.objects import KIND_BYTECODE
 

@@ -257,9 +257,9 @@ def test_inspect_shows_class_and_instance_variables():
     )
     assert result.returncode == 0, result.stderr
     shown = out_lines(result)[1:]
-    assert "Pair2" in shown[0]
-    fields = [line.strip() for line in shown[1:]]
-    assert fields == ["left: 7", "right: 'x'"]
+    assert shown[0] == "a Pair2  (Pair2, 2 fields)"
+    fields = [line.split(None, 1) for line in shown[1:]]
+    assert fields == [["1", "left: 7"], ["2", "right: 'x'"]]
 
 
 def test_inspect_needs_an_expression():

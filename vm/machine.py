@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.debugger import Debugger
 from smalltalk_vm.vm.interpreter import Interpreter
 from smalltalk_vm.vm.objects import Instance, VString
 from smalltalk_vm.vm.process import Process
@@ -45,6 +46,7 @@ class Machine:
         self.interpreter = Interpreter(self.universe)
         self.scheduler = Scheduler(self.universe, self.interpreter)
         self.signals = Signals(self.universe, self.scheduler)
+        self.debugger = Debugger(self.universe, self.scheduler)
         self.main: Process | None = None      # the program's main process, if running one
 
     def bootstrap(self) -> None:

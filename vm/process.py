@@ -24,6 +24,7 @@ FOREVER_MS = 1e15
 WAIT_RECEIVE = 1         # any message: it is handed over directly
 WAIT_BEYOND = 2          # the mailbox growing beyond `wait_arg` messages (selective receive)
 WAIT_WAKE = 3            # an explicit wake (promises)
+WAIT_DEBUG = 4           # stopped at an unhandled exception until a debugger says how to go on
 
 
 class Process:
@@ -33,6 +34,7 @@ class Process:
         "ctx",
         "depth_mark",
         "exit_reason",
+        "held",
         "ihash",
         "links",
         "mailbox",
@@ -45,6 +47,7 @@ class Process:
         "report_crash",
         "result",
         "state",
+        "suspended",
         "timeout_value",
         "trap_exit",
         "wait_arg",
@@ -76,6 +79,8 @@ class Process:
         self.depth_mark: Any = None         # (context, depth, slots) left by the depth check
         self.overflowed = False             # it has been given its stack overflow error
         self.on_exit: list | None = None    # promises to break if it dies abnormally
+        self.held = False                   # a debugger stops it at an unhandled exception (vm.debugger)
+        self.suspended = False              # a debugger holds it: the scheduler does not run it
         self.ihash = 0
 
     @property

@@ -296,8 +296,8 @@ class Scheduler:
                 self._drain_inbox(wait)
                 continue
             proc = run_queue.popleft()
-            if proc.state != RUNNABLE:
-                continue
+            if proc.state != RUNNABLE or proc.suspended:
+                continue            # a suspended process is queued again when a debugger lets it go
             self.current = proc
             try:
                 status = interp.run(proc, BUDGET)

@@ -110,6 +110,7 @@ class Universe:
         self.exit_status: int | None = None    # set by `system exit:`
         self.started = time.monotonic()
         self.signals: Any = None               # vm.signals.Signals, set by the machine
+        self.debugger: Any = None              # vm.debugger.Debugger, set by the machine
         self.timeout_marker: Any = None        # what a timed-out receive answers internally
         # Given by the composition root: `system saveImage:` and `system evaluate:`.
         self.image_saver: Callable[[str], Any] | None = None

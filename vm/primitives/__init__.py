@@ -4,6 +4,7 @@ from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their regi
     array,
     block,
     context,
+    debug,
     double,
     globalnames,
     integer,

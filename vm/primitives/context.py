@@ -4,6 +4,7 @@ is built on — finding handler frames, taking unwind blocks, cutting the stack 
 context. Stack-trace formatting lives here too."""
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from smalltalk_vm.vm import numtext
@@ -43,9 +44,48 @@ def _opt(value: Any) -> Any:
     return V.NIL if value is None else value
 
 
+# Kernel methods that exist only to signal an error for their caller: a trace (and
+# Exception>>signalerContext) starts below them, at the frame that asked for the error,
+# as it starts below the exception's own methods. Keyed by holder name and selector.
+SIGNALLING_METHODS = frozenset({
+    ("Object", "doesNotUnderstand:"), ("Object", "doesNotUnderstand:arguments:"),
+    ("Object", "error:"), ("Object", "halt"), ("Object", "escapedBlock:"),
+    ("Object", "mustBeBoolean"), ("Object", "subclassResponsibility"), ("Object", "assert:"),
+    ("Exception class", "signal"), ("Exception class", "signal:"),
+})
+# The entry point `vm run` sends (SOM's `system initialize: arguments`): the launcher of
+# every program, left out of traces like the VM's own send launchers (LAUNCHER_FILE).
+LAUNCHER_METHODS = frozenset({("System", "initialize:")})
+# A trace longer than TRACE_HEAD + TRACE_TAIL + 1 frames shows its first and last frames
+# around one "... N more frames ..." line: a runaway recursion is two screens, not 200
+# copies of one line.
+TRACE_HEAD = 10
+TRACE_TAIL = 10
+
+
 def context_line(ctx: Context) -> int:
     pc = ctx.pc
     return ctx.method.line_at(pc - 1 if pc > 0 else 0)
+
+
+def _method_key(ctx: Context) -> tuple[str, str] | None:
+    method = ctx.method.home_method
+    if method is None or method.holder is None:
+        return None
+    return method.holder.name, method.selector
+
+
+def user_context(ctx: Context | None, exception: Any = None) -> Context | None:
+    """The first activation from ``ctx`` down that is neither one of ``exception``'s
+    own methods nor a kernel method that only signals (SIGNALLING_METHODS)."""
+    while ctx is not None and ((ctx.receiver is exception and exception is not None)
+                               or _method_key(ctx) in SIGNALLING_METHODS):
+        ctx = ctx.sender
+    return ctx
+
+
+def is_launcher(ctx: Context) -> bool:
+    return ctx.method.home_method.source_file == LAUNCHER_FILE or _method_key(ctx) in LAUNCHER_METHODS
 
 
 def describe_context(ctx: Context) -> str:
@@ -58,16 +98,27 @@ def describe_context(ctx: Context) -> str:
     return f"{prefix}{holder}>>{selector} ({filename or '?'}:{context_line(ctx)})"
 
 
-def trace_lines(ctx: Context | None, limit: int = 200) -> list[str]:
-    """One ``Class>>selector (file:line)`` line per activation, innermost first."""
-    lines: list[str] = []
-    while ctx is not None and len(lines) < limit:
-        if ctx.method.home_method.source_file != LAUNCHER_FILE:
-            lines.append(describe_context(ctx))
+def trace_lines(ctx: Context | None) -> list[str]:
+    """One ``Class>>selector (file:line)`` line per activation, innermost first, the
+    launchers left out; past TRACE_HEAD + TRACE_TAIL + 1 frames, the first and the last
+    ones around a line saying how many were left out. Walks the whole chain once,
+    keeping only what it shows, so a million-frame recursion costs one pass."""
+    head: list[str] = []
+    tail: deque[Context] = deque(maxlen=TRACE_TAIL + 1)
+    total = 0
+    while ctx is not None:
+        if not is_launcher(ctx):
+            total += 1
+            if len(head) < TRACE_HEAD:
+                head.append(describe_context(ctx))
+            else:
+                tail.append(ctx)
         ctx = ctx.sender
-    if ctx is not None:
-        lines.append("...")
-    return lines
+    if total <= TRACE_HEAD + TRACE_TAIL + 1:
+        return head + [describe_context(c) for c in tail]
+    hidden = total - TRACE_HEAD - TRACE_TAIL
+    last = list(tail)[-TRACE_TAIL:]
+    return [*head, f"... {hidden} more frames ...", *(describe_context(c) for c in last)]
 
 
 def temp_slot(ctx: Context, name: str) -> int | None:
@@ -156,6 +207,13 @@ def context_temp_at_put(vm, rcv, index, val):
 @primitive("Context", "tempNames")
 def context_temp_names(vm, rcv):
     return vm.new_array([vm.symbol(n) for n in _ctx(rcv).method.temp_names if not n.startswith("<")])
+
+
+@primitive("Context", "userContextFor:")
+def context_user_context(vm, rcv, exception):
+    """What Exception>>signalerContext answers: the first activation from the receiver
+    down that is not part of signalling ``exception`` (see user_context)."""
+    return _opt(user_context(_ctx(rcv), exception))
 
 
 @primitive("Context", "findHandlerContext")

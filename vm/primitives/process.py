@@ -10,7 +10,7 @@ from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.objects import Closure, Context, LargeInt, new_block_context
-from smalltalk_vm.vm.primitives.context import trace_lines
+from smalltalk_vm.vm.primitives.context import trace_lines, user_context
 from smalltalk_vm.vm.primitives.double import type_name
 from smalltalk_vm.vm.primitives.registry import control, primitive
 from smalltalk_vm.vm.process import DEAD, FOREVER_MS, SLEEPING, WAIT_BEYOND, WAIT_RECEIVE, WAIT_WAKE, WAITING, Process
@@ -314,7 +314,8 @@ def process_all(vm, rcv):
 
 @primitive("Process", "status")
 def process_status(vm, rcv):
-    return vm.symbol(_proc(rcv).state)
+    proc = _proc(rcv)
+    return vm.symbol("suspended" if proc.suspended and proc.state != DEAD else proc.state)
 
 
 @primitive("Process", "exitReason")
@@ -379,9 +380,7 @@ def process_record_crash(vm, rcv, exc):
         names = vm.all_field_names(exc.cls)
         if "signalContext" in names:
             signal_ctx = fields[names.index("signalContext")]
-    start = signal_ctx if isinstance(signal_ctx, Context) else None
-    while start is not None and start.receiver is exc:
-        start = start.sender          # the exception's own signalling machinery
+    start = user_context(signal_ctx, exc) if isinstance(signal_ctx, Context) else None
     _proc(rcv).crash_trace = trace_lines(start)
     return rcv
 
