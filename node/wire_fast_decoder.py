@@ -14,7 +14,8 @@ The rules:
   class or asked the node layer about a reference; ``Decoder`` repeats those, and
   both are idempotent.
 
-A leaf module like the other wire modules: VM value and object modules only.
+A leaf module like the other wire modules: it imports cbor2, the pure-Python reader and
+the VM's value, object, limits and text modules.
 """
 from __future__ import annotations
 

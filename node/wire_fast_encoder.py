@@ -21,7 +21,8 @@ The rules:
 one tagged item — every Symbol, every shared reference — as this writer does, and a
 conversion pass into its plain structure costs more than writing the bytes here.)
 
-A leaf module like the other wire modules: VM value and object modules only.
+A leaf module like the other wire modules: it imports the pure-Python writer and the
+VM's value and object modules.
 """
 from __future__ import annotations
 
