@@ -191,6 +191,8 @@ class _Reader:
                     # keys and values in reading order: value-sharing slots are numbered so
                     entries = elements([part for entry in item.items() for part in entry], depth + 1)
                     keys, values = entries[0::2], entries[1::2]
+                    if len(keys) > 1:
+                        self.slow.refuse_duplicates(keys, "a map with duplicate keys")
                 self.fill_dictionary(result, keys, values)
                 return result
             if kind is bytes:
@@ -261,6 +263,7 @@ class _Reader:
             if tag == TAG_VECTOR:
                 slow.fill_vector(collection, items)
             else:
+                slow.refuse_duplicates(items, "a Set with duplicate elements")
                 slow.fill_dictionary(_field(self.vm, collection, "table"), items, items)
             return collection
         # every other tag holds a record: a non-empty array, one more frame
