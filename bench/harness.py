@@ -3,8 +3,13 @@ and its plain-Python twin in the same process and run, checks that both answer t
 same verified result, and reports median times, the ratio VM/native per benchmark
 and the geometric mean of the ratios.
 
-Run: ``python -m bench [--quick] [--only NAME,...] [--iterations N] [--json FILE]``
-(``vm bench`` takes the same arguments through :func:`main`).
+Run: ``python -m bench [--quick] [--only NAME,...] [--suite classic|idioms]
+[--iterations N] [--clock cpu|wall] [--json FILE]`` (``vm bench`` takes the same
+arguments through :func:`main`). There are two suites, reported separately and
+together: ``classic`` (the first suite: the classic benchmark programs and
+micro-benchmarks) and ``idioms`` (programs written the way SOM programmers write
+them, exercising the idioms issue 19 names). Times are the process's CPU time unless
+``--clock wall`` says otherwise.
 
 Each benchmark is a class ``<Name>.som`` whose class side answers ``benchmark: size``,
 and a module ``bench/programs/<module>.py`` with ``benchmark(size)`` (the same
@@ -35,6 +40,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAMS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 
 DEFAULT_ITERATIONS = 5
+# What a measurement reads: the process's CPU time by default, so that other work on
+# a shared machine does not count (the VM runs its processes on the calling thread);
+# --clock wall reads the wall clock instead.
+CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
 # Doubles must agree to this relative precision; both twins do the same IEEE-754
 # operations in the same order, so in practice they agree exactly.
 FLOAT_TOLERANCE = 1e-12
@@ -49,6 +58,7 @@ class Benchmark:
     default_size: int
     quick_size: int
     kind: str          # "macro" (classic program) or "micro" (one mechanism)
+    suite: str = "classic"   # "classic" (the first suite) or "idioms" (issue 19)
 
 
 BENCHMARKS: list[Benchmark] = [
@@ -69,7 +79,19 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("BlockEval", "blockeval", 60000, 500, "micro"),
     Benchmark("NonLocalReturn", "nonlocalreturn", 15000, 200, "micro"),
     Benchmark("ExceptionHandling", "exceptionhandling", 5000, 100, "micro"),
+    # The idioms real SOM programs use (issue 19), written the way SOM programmers
+    # write them: Booleans with evaluated arguments, ^ out of loops in recursion,
+    # small methods on Arrays, text scanned a character at a time, the library's
+    # collections, and polymorphic send sites.
+    Benchmark("BoolAdder", "booladder", 1000, 20, "macro", "idioms"),
+    Benchmark("FirstQueens", "firstqueens", 15, 8, "macro", "idioms"),
+    Benchmark("HanoiArrays", "hanoiarrays", 14, 5, "macro", "idioms"),
+    Benchmark("JsonText", "jsontext", 150, 5, "macro", "idioms"),
+    Benchmark("Collections", "libcollections", 10, 1, "macro", "idioms"),
+    Benchmark("ExprTree", "exprtree", 400, 10, "macro", "idioms"),
 ]
+
+SUITES = ("classic", "idioms")
 
 
 @dataclass
@@ -123,12 +145,12 @@ class VMProgram:
         if self.benchmark_class is None:
             raise BenchmarkFailed(f"no class {class_name} in {PROGRAMS_DIR}")
 
-    def run(self, size: int) -> tuple[float, Any]:
+    def run(self, size: int, clock: Callable[[], float] = time.process_time) -> tuple[float, Any]:
         """One timed iteration: seconds taken and the answer as a Python value."""
         argument = self.universe.make_int(size)
-        start = time.perf_counter()
+        start = clock()
         outcome = self.machine.send(self.benchmark_class, "benchmark:", [argument])
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
         if outcome.status != "value":
             trace = "\n  ".join(outcome.trace or [])
             raise BenchmarkFailed(f"VM run ended with {outcome.status}: {outcome.error_text}"
@@ -179,15 +201,17 @@ def load_twin(bench: Benchmark) -> ModuleType:
     return module
 
 
-def timed(function: Callable[[int], Any], size: int) -> tuple[float, Any]:
-    start = time.perf_counter()
+def timed(function: Callable[[int], Any], size: int,
+          clock: Callable[[], float] = time.process_time) -> tuple[float, Any]:
+    start = clock()
     answer = function(size)
-    return time.perf_counter() - start, answer
+    return clock() - start, answer
 
 
 # ------------------------------------------------------------------ running
 
-def run_benchmark(bench: Benchmark, size: int, iterations: int, warm_up: bool) -> Result:
+def run_benchmark(bench: Benchmark, size: int, iterations: int, warm_up: bool,
+                  clock: Callable[[], float] = time.process_time) -> Result:
     """Warm up both sides once (unless told not to), then alternate VM and native
     iterations so that drifts in machine speed hit both alike. Every answer is checked."""
     result = Result(bench.name, size)
@@ -201,11 +225,11 @@ def run_benchmark(bench: Benchmark, size: int, iterations: int, warm_up: bool) -
             check_agreement(vm_answer, native_answer)
         for _ in range(iterations):
             gc.collect()
-            seconds, vm_answer = program.run(size)
+            seconds, vm_answer = program.run(size, clock)
             result.vm_times.append(seconds)
             result.vm_result = vm_answer
             gc.collect()
-            seconds, native_answer = timed(twin.benchmark, size)
+            seconds, native_answer = timed(twin.benchmark, size, clock)
             result.native_times.append(seconds)
             result.native_result = native_answer
             check_native(twin, size, native_answer)
@@ -279,9 +303,10 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-def format_table(results: Sequence[Result], geomean: float | None) -> str:
+def format_table(results: Sequence[Result], geomean: float | None, title: str = "") -> str:
     header = f"{'benchmark':<18} {'size':>7} {'VM median':>12} {'native median':>14} {'VM/native':>10}  check"
-    lines = [header, "-" * len(header)]
+    lines = [title] if title else []
+    lines += [header, "-" * len(header)]
     for r in results:
         ratio = f"{r.ratio:.1f}x" if r.ratio is not None else "-"
         verdict = "ok" if r.verified else "FAILED"
@@ -293,9 +318,20 @@ def format_table(results: Sequence[Result], geomean: float | None) -> str:
     return "\n".join(lines)
 
 
-def select(only: str | None) -> list[Benchmark]:
+def suite_geomeans(results: Sequence[Result]) -> dict[str, float | None]:
+    """The geometric mean of each suite that ran, and of everything ("all")."""
+    suite_of = {b.name: b.suite for b in BENCHMARKS}
+    ratios: dict[str, list[float]] = {}
+    for r in results:
+        if r.verified and r.ratio is not None:
+            ratios.setdefault(suite_of.get(r.name, "classic"), []).append(r.ratio)
+            ratios.setdefault("all", []).append(r.ratio)
+    return {name: geometric_mean(values) for name, values in ratios.items()}
+
+
+def select(only: str | None, suite: str | None = None) -> list[Benchmark]:
     if not only:
-        return list(BENCHMARKS)
+        return [b for b in BENCHMARKS if suite is None or b.suite == suite]
     by_name = {b.name.lower(): b for b in BENCHMARKS}
     chosen = []
     for name in only.split(","):
@@ -327,6 +363,9 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one iteration, no warm-up: correctness only")
     parser.add_argument("--only", metavar="NAME,...", help="run just these benchmarks")
+    parser.add_argument("--suite", choices=SUITES, help="run just one suite")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="what a measurement reads: the process's CPU time (default) or the wall clock")
     parser.add_argument("--iterations", type=int, metavar="N",
                         help=f"timed iterations per side (default {DEFAULT_ITERATIONS}; 1 with --quick)")
     parser.add_argument("--size", action="append", default=[], metavar="NAME=N",
@@ -344,10 +383,10 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] | None = N
     options = build_parser(prog).parse_args(list(argv) if argv is not None else None)
     if options.list:
         for b in BENCHMARKS:
-            write(f"{b.name:<18} {b.kind:<6} default size {b.default_size:>6}  quick size {b.quick_size:>5}"
-                  f"  (bench/programs/{b.name}.som, {b.module}.py)")
+            write(f"{b.name:<18} {b.suite:<7} {b.kind:<6} default size {b.default_size:>6}  "
+                  f"quick size {b.quick_size:>5}  (bench/programs/{b.name}.som, {b.module}.py)")
         return 0
-    chosen = select(options.only)
+    chosen = select(options.only, options.suite)
     overrides = parse_sizes(options.size)
     iterations = options.iterations or (1 if options.quick else DEFAULT_ITERATIONS)
     if iterations < 1:
@@ -357,21 +396,34 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] | None = N
     write(f"Python {machine['python']} ({machine['implementation']}) on {machine['cpu']}, "
           f"{machine['cpu_count']} CPUs, {machine['platform']}")
     write(f"{mode} run: {len(chosen)} benchmarks, {iterations} iteration(s) each"
-          f"{'' if options.quick else ' after a warm-up'}")
+          f"{'' if options.quick else ' after a warm-up'}, {options.clock} time")
     started = time.perf_counter()
     results = []
     for bench in chosen:
         size = overrides.get(bench.name.lower(), bench.quick_size if options.quick else bench.default_size)
-        result = run_benchmark(bench, size, iterations, warm_up=not options.quick)
+        result = run_benchmark(bench, size, iterations, warm_up=not options.quick,
+                               clock=CLOCKS[options.clock])
         results.append(result)
         ratio = f"{result.ratio:.1f}x" if result.ratio is not None else "-"
         status = "ok" if result.verified else f"FAILED: {result.error}"
         write(f"  {bench.name:<18} VM {format_seconds(result.vm_median):>10}  "
               f"native {format_seconds(result.native_median):>10}  {ratio:>8}  {status}")
     total = time.perf_counter() - started
-    geomean = geometric_mean([r.ratio for r in results if r.verified and r.ratio is not None])
-    write("")
-    write(format_table(results, geomean))
+    geomeans = suite_geomeans(results)
+    geomean = geomeans.get("all")
+    suite_of = {b.name: b.suite for b in chosen}
+    for suite in SUITES:
+        members = [r for r in results if suite_of[r.name] == suite]
+        if members:
+            write("")
+            write(format_table(members, geomeans.get(suite), f"{suite} suite"))
+    if len({suite_of[r.name] for r in results}) > 1:
+        write("")
+        write(f"geometric mean VM/native, both suites: {geomean:.1f}x" if geomean is not None
+              else "geometric mean VM/native, both suites: -")
+        worst = max((r for r in results if r.ratio is not None), key=lambda r: r.ratio, default=None)
+        if worst is not None:
+            write(f"slowest: {worst.name} at {worst.ratio:.1f}x")
     if options.quick:
         write("(quick mode checks correctness; its times are single cold runs, not measurements)")
     failed = [r.name for r in results if not r.verified]
@@ -384,8 +436,10 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] | None = N
             "iterations": iterations,
             "warm_up": not options.quick,
             "machine": machine,
-            "benchmarks": [r.as_dict() for r in results],
+            "benchmarks": [dict(r.as_dict(), suite=suite_of[r.name]) for r in results],
+            "clock": options.clock,
             "geomean_ratio": geomean,
+            "suite_geomeans": {suite: geomeans.get(suite) for suite in SUITES if suite in geomeans},
             "all_verified": not failed,
             "total_seconds": total,
         }

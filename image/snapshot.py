@@ -44,6 +44,7 @@ from smalltalk_vm.vm.objects import (
     KIND_CONTROL,
     KIND_IDENTICAL,
     KIND_PRIMITIVE,
+    KIND_PRIMITIVE_INTERPRETED,
     Closure,
     CompiledBlock,
     CompiledMethod,
@@ -212,4 +213,5 @@ def _canonical_kind(kind: int) -> int:
         return kind
     if kind == KIND_BLOCK_VALUE:
         return KIND_CONTROL
-    return KIND_PRIMITIVE if kind in (KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_IDENTICAL) else KIND_BYTECODE
+    primitive_kinds = (KIND_ARRAY_AT, KIND_ARRAY_AT_PUT, KIND_IDENTICAL, KIND_PRIMITIVE_INTERPRETED)
+    return KIND_PRIMITIVE if kind in primitive_kinds else KIND_BYTECODE

@@ -10,16 +10,20 @@ decoder enforces depth and size limits, rejects unknown tags, malformed and
 indefinite-length items with ``WireError`` — the only exception it raises.
 
 This module is the API; the writer is ``node.wire_encoder``, the reader
-``node.wire_decoder``, the shared vocabulary ``node.wire_tags``. All are leaf modules:
-they import only the VM's value and object modules.
-(cbor2's decoder is not used here because it cannot resolve a shared reference that
-points into a tagged item still being decoded, which cyclic objects need.)
+``node.wire_decoder``, the shared vocabulary ``node.wire_tags``: they define the
+format. The fast paths are tried first and give up to those for whatever they do not
+handle identically: ``node.wire_fast_encoder`` (a one-pass writer) and
+``node.wire_fast_decoder`` (cbor2's C decoder and a conversion pass; cbor2 alone cannot
+resolve a shared reference that points into a tagged item still being decoded, which
+cyclic objects need). All are leaf modules: they import only the VM's value and
+object modules.
 """
 from __future__ import annotations
 
 import struct
 from typing import Any
 
+from smalltalk_vm.node import wire_fast_decoder, wire_fast_encoder
 from smalltalk_vm.node.wire_decoder import Decoder
 from smalltalk_vm.node.wire_encoder import Encoder
 from smalltalk_vm.node.wire_tags import (  # noqa: F401  (the public vocabulary, re-exported)
@@ -55,6 +59,9 @@ def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
     cannot be sent (including objects whose internals are not what their class
     expects). With ``node_refs`` (the node layer's), processes, Nodes and objects that
     pass by reference travel as references."""
+    data = wire_fast_encoder.encode(vm, value, max_depth, node_refs)
+    if data is not wire_fast_encoder.NOT_DONE:
+        return data
     try:
         return Encoder(vm, max_depth, node_refs).encode(value)
     except WireError:
@@ -75,6 +82,9 @@ def decode(vm: Any, data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
         raise WireError(f"the message is {len(data)} bytes, over the {max_bytes}-byte limit")
     if not data:
         raise WireError("an empty message")
+    value = wire_fast_decoder.decode(vm, data, max_depth, node_refs)
+    if value is not wire_fast_decoder.NOT_DONE:
+        return value
     try:
         return Decoder(vm, data, max_depth, node_refs).decode()
     except WireError:

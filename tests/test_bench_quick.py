@@ -19,6 +19,7 @@ EXPECTED_NAMES = {
     "Richards", "DeltaBlue", "Json", "Bounce", "Sieve", "Queens", "Towers", "Permute",
     "Lists", "Storage", "NBody", "Mandelbrot", "Fib", "Dispatch", "BlockEval",
     "NonLocalReturn", "ExceptionHandling",
+    "BoolAdder", "FirstQueens", "HanoiArrays", "JsonText", "Collections", "ExprTree",
 }
 
 

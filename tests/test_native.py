@@ -95,10 +95,13 @@ def test_native_entry_points_cover_jump_targets_and_resumes() -> None:
     method = session.universe.globals["NativeProbe"].methods["fib:"]
     entries = entry_points(method.code)
     assert 0 in entries
-    function, native_entries = NativeCompiler(session.universe).compile(method)
+    function, native_entries, direct = NativeCompiler(session.universe).compile(method)
     assert set(entries) == set(native_entries)
     # Each real send is followed by an entry point; the generated code names them.
     assert all(f"pc == {e}" in function.source for e in entries)
+    # The direct function goes on after a send in the same region: its only entry
+    # points are the start and the jump targets.
+    assert direct is not None and "pc == 20" not in direct.source
 
 
 def test_hot_methods_get_compiled_with_the_default_threshold() -> None:

@@ -81,7 +81,10 @@ Q_CMP_JUMP = _op("Q_CMP_JUMP", ("fused",), "local <op> local/literal, then a con
 Q_ARITH = _op("Q_ARITH", ("fused",), "local +-* local/literal [, store in a local [, jump back]]")
 Q_RETURN_LOCAL = _op("Q_RETURN_LOCAL", ("fused",), "return a local")
 Q_RETURN_FIELD = _op("Q_RETURN_FIELD", ("fused",), "return an instance variable")
-QUICKENED = frozenset({Q_CMP_JUMP, Q_ARITH, Q_RETURN_LOCAL, Q_RETURN_FIELD})
+# This one keeps SEND's operand (the site): its slow path is the send itself.
+Q_SEND_BOOLEAN = _op("Q_SEND_BOOLEAN", ("site",),
+                     "&&, ||, and:, or:, &, | between Booleans, answered from vm.booleans; else SEND")
+QUICKENED = frozenset({Q_CMP_JUMP, Q_ARITH, Q_RETURN_LOCAL, Q_RETURN_FIELD, Q_SEND_BOOLEAN})
 
 OPCODES: tuple[Opcode, ...] = tuple(_TABLE)
 JUMPS = frozenset({JUMP, JUMP_BACK, JUMP_IF_FALSE, JUMP_IF_TRUE, JUMP_IF_NIL, JUMP_IF_NOT_NIL})

@@ -118,6 +118,16 @@ class FaultBoundary:
                 return found
         return self.cut_fault(ctx, fault_text(_describe(ctx), error))
 
+    def native_fault(self, ctx: Context, error: BaseException) -> Context | None:
+        """A direct function (``vm.native``) raised; ``ctx`` is its activation, made
+        when it bailed out, with the chain below it linked."""
+        proc = self.process
+        self._unpark(proc)
+        if not proc.alive:
+            return None
+        give_up_native(ctx.method)
+        return self.cut_fault(ctx, fault_text(f"native code of {_describe(ctx)}", error))
+
     def field_fault(self, ctx: Context, pc: int, error: BaseException) -> Context | bool | None:
         """The interpreter's field instruction at ``pc`` failed; False if the fault was
         not that instruction's."""
@@ -196,6 +206,7 @@ class FaultBoundary:
 def give_up_native(unit: Any) -> None:
     """The second tier will not run ``unit`` again."""
     unit.native = None
+    unit.direct = None
     unit.native_entries = frozenset()
     unit.heat = NEVER
     if isinstance(unit, CompiledMethod) and unit.kind == KIND_NATIVE:

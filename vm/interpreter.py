@@ -17,9 +17,10 @@ from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.booleans import BooleanOperators
 from smalltalk_vm.vm.errors import VMFatal, method_name
 from smalltalk_vm.vm.faults import FaultBoundary
-from smalltalk_vm.vm.native import make_native
+from smalltalk_vm.vm.native import DEOPT, make_native
 from smalltalk_vm.vm.objects import (
     KIND_ARRAY_AT,
     KIND_ARRAY_AT_PUT,
@@ -27,6 +28,7 @@ from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
     KIND_CONSTANT,
     KIND_CONTROL,
+    KIND_FORWARD,
     KIND_GETTER,
     KIND_IDENTICAL,
     KIND_NATIVE,
@@ -56,6 +58,17 @@ class Interpreter(Semantics, FaultBoundary):
         self.vm = universe
         universe.interpreter = self
         self.process: Any = None          # the process being run
+        # The second tier's state while a slice runs (vm.native, vm.native_runtime):
+        self.budget = 0                   # what direct functions count reductions in
+        self.deopted: Any = None          # the context behind a DEOPT answer
+        self.bail_top: Any = None         # a bail-out: the context to go on in,
+        self.bail_bottom: Any = None      # the outermost context made so far,
+        self.bail_how: Any = None         # and how to go on
+        self.failure: Any = None          # a primitive that failed in a direct send
+        self.booleans = BooleanOperators(universe)
+
+    def make_native(self, unit: Any) -> bool:
+        return make_native(self.vm, unit)
 
     def run(self, process: Any, budget: int) -> int:
         """Run ``process`` for at most ``budget`` reductions. The ``try`` costs nothing
@@ -102,6 +115,11 @@ class Interpreter(Semantics, FaultBoundary):
         STORE_GLOBAL = B.STORE_GLOBAL
         Q_CMP_JUMP, Q_ARITH = B.Q_CMP_JUMP, B.Q_ARITH
         Q_RETURN_LOCAL, Q_RETURN_FIELD = B.Q_RETURN_LOCAL, B.Q_RETURN_FIELD
+        Q_SEND_BOOLEAN = B.Q_SEND_BOOLEAN
+        booleans = self.booleans
+        true_class = class_of(TRUE)
+        false_class = class_of(FALSE)
+        FALSE3 = 3 * FALSE
 
         ctx = process.ctx
         deopted = None        # a context native code just handed back: interpret it now
@@ -118,10 +136,15 @@ class Interpreter(Semantics, FaultBoundary):
                 following, budget = native(self, ctx, budget)
                 if following is None:
                     return SWITCHED
+                if following is DEOPT:
+                    # a callee native code called directly handed itself back
+                    following = deopted = self.deopted
+                    self.deopted = None
+                else:
+                    deopted = ctx if following is ctx else None
                 if budget < 0:
                     process.ctx = following
                     return YIELDED
-                deopted = ctx if following is ctx else None
                 ctx = following
                 continue
             deopted = None
@@ -442,6 +465,19 @@ class Interpreter(Semantics, FaultBoundary):
                         if ctx is None:
                             return SWITCHED
                         break
+                    elif op == Q_SEND_BOOLEAN:
+                        b = stack[-1]
+                        a = stack[-2]
+                        if (a == TRUE or a == FALSE) and (b == TRUE or b == FALSE):
+                            if true_class.token is not booleans.true_token \
+                                    or false_class.token is not booleans.false_token:
+                                booleans.refresh()
+                            answer = booleans.answers[sites[code[pc + 1]].selector][a + a + b - FALSE3]
+                            if answer is not None:
+                                del stack[-1]
+                                stack[-1] = answer
+                                pc += 2
+                                continue
                     else:
                         raise VMFatal(f"bad opcode {op} at pc {pc} in {method!r}")
                 # ---- a send: SEND, or a fast-path opcode whose fast path did not apply
@@ -582,6 +618,12 @@ class Interpreter(Semantics, FaultBoundary):
                     if m.trivial is not None:
                         stack[-1] = m.trivial
                     continue
+                if kind == KIND_FORWARD:
+                    ctx.pc = pc
+                    ctx = self.forward(ctx, m, argc)
+                    if ctx is None:
+                        return SWITCHED
+                    break
                 if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
                     ctx.pc = pc
                     base = len(stack) - argc - 1

@@ -144,6 +144,10 @@ KIND_ARRAY_AT = 7     # Array>>at: (the primitive, inlined for in-range SmallInt
 KIND_ARRAY_AT_PUT = 8 # Array>>at:put:
 KIND_NATIVE = 9       # a bytecode method the second tier has compiled (vm.native)
 KIND_IDENTICAL = 10   # Object>>== (the primitive, inlined)
+KIND_FORWARD = 11     # ^ self|arg selector: self|arg ... (trivial = (selector, receiver, arguments)
+                      # as positions: 0 the receiver, i the i-th argument): a re-send, no context
+KIND_PRIMITIVE_INTERPRETED = 12  # a primitive that may redefine classes (load:): native code
+                                 # leaves it to the interpreter, which continues with the new code
 
 
 class CodeUnit:
@@ -162,6 +166,7 @@ class CompiledMethod(CodeUnit):
     __slots__ = (
         "cls",
         "code",
+        "direct",
         "fast",
         "first_line",
         "flags",
@@ -209,7 +214,8 @@ class CompiledMethod(CodeUnit):
         self.fast = code                   # the code the interpreter runs (see vm.quicken)
         self.fused: tuple = ()
         self.trivial: Any = None           # field index or value of a trivial method
-        self.native: Callable | None = None  # the second tier's function (see vm.native)
+        self.native: Callable | None = None  # the second tier's functions (see vm.native):
+        self.direct: Callable | None = None  # resumable from a context, and called directly
         self.native_entries: frozenset = frozenset()
         self.heat = 0
 
@@ -226,6 +232,7 @@ class CompiledBlock(CodeUnit):
     """The code of a block literal; ``method`` is the method it appears in."""
     __slots__ = (
         "code",
+        "direct",
         "fast",
         "first_line",
         "flags",
@@ -259,6 +266,7 @@ class CompiledBlock(CodeUnit):
         self.fast = code
         self.fused: tuple = ()
         self.native: Callable | None = None
+        self.direct: Callable | None = None
         self.native_entries: frozenset = frozenset()
         self.heat = 0
 

@@ -3,11 +3,15 @@ interpreter actually runs from its canonical bytecode.
 
 - A method whose whole body is `^ field`, `field := arg`, `^ self` or `^ literal` gets a
   trivial kind (KIND_GETTER, KIND_SETTER, KIND_CONSTANT): a send to it needs no
-  context. Block-evaluating primitives get KIND_BLOCK_VALUE (activated inline).
+  context. One whose whole body is one send to self or an argument, with self and
+  arguments as its arguments (`^ self and: aBlock`, `^ aBlock value`), is a
+  forwarding method (KIND_FORWARD): a send to it is that send, made in its place.
+  Block-evaluating primitives get KIND_BLOCK_VALUE (activated inline).
 - ``fast`` is a copy of the code in which the first instruction of common sequences
   (compare-and-branch, arithmetic into a local, loop increments, returning a local or
   a field) is replaced by a quickened opcode whose operand indexes ``fused``, a table
-  of the sequence's operands. Nothing else moves, so program counters, line tables and
+  of the sequence's operands; a send of a Boolean operator becomes Q_SEND_BOOLEAN,
+  which keeps the site as its operand. Nothing else moves, so program counters, line tables and
   images see only the canonical code, and a quickened instruction whose fast path does
   not apply runs the first instruction's plain meaning and falls through to the rest.
 
@@ -15,16 +19,19 @@ This module transforms code; it never executes it.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.booleans import OPERATORS as BOOLEAN_OPERATORS
 from smalltalk_vm.vm.native import native_threshold
 from smalltalk_vm.vm.objects import (
     KIND_BLOCK_VALUE,
     KIND_BYTECODE,
     KIND_CONSTANT,
     KIND_CONTROL,
+    KIND_FORWARD,
     KIND_GETTER,
     KIND_PRIMITIVE,
     KIND_SETTER,
@@ -45,6 +52,7 @@ def quicken(unit: CompiledMethod | CompiledBlock) -> None:
     unit.fast = fast
     unit.fused = tuple(fused)
     unit.native = None
+    unit.direct = None
     unit.native_entries = frozenset()
     unit.heat = native_threshold()
     for literal in unit.literals:
@@ -60,8 +68,8 @@ def classify(method: CompiledMethod) -> None:
     if method.kind == KIND_PRIMITIVE and inline_kind is not None:
         method.kind = inline_kind
         return
-    if method.kind != KIND_BYTECODE or method.primitive is not None:
-        return
+    if method.kind != KIND_BYTECODE or method.primitive is not None or method.flags:
+        return          # a flagged method (on:do:, ensure: ...) is found by its activation
     code = method.code
     trivial = _trivial(code, method)
     if trivial is not None:
@@ -82,7 +90,62 @@ def _trivial(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
     if (len(code) == 5 and code[0] == B.PUSH_LOCAL and code[1] == 0 and code[2] == B.POP_FIELD
             and code[4] == B.RETURN_SELF and method.num_args == 1 and method.num_temps == 0):
         return KIND_SETTER, code[3]
-    return None
+    return _forward(code, method)
+
+
+# Where the universes load their library from (each Universe registers its own). Only
+# a library method becomes a forwarding method: the re-send made in its place leaves
+# it out of stack traces and thisContext chains, which for a program's own methods
+# would show (a trace of a session's methods must list them all).
+_library_dirs: set[str] = set()
+_from_library: dict[str, bool] = {}
+
+
+def register_library(directory: str) -> None:
+    _library_dirs.add(os.path.realpath(directory))
+    _from_library.clear()
+
+
+def is_library_source(filename: str | None) -> bool:
+    """Whether a method's source file is one of the library's."""
+    if not filename:
+        return False
+    known = _from_library.get(filename)
+    if known is None:
+        known = _from_library[filename] = os.path.dirname(os.path.realpath(filename)) in _library_dirs
+    return known
+
+
+def _forward(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
+    """``^ x selector: y ...`` where x and every y are self or arguments, in a library
+    method: a re-send (KIND_FORWARD): (selector, position of the receiver, positions
+    of the arguments or None when they are the method's own, one-entry cache of the
+    method found), with positions 0 for self and i for the i-th argument."""
+    if not is_library_source(method.source_file):
+        return None
+    instructions = list(B.instructions(code))
+    if len(instructions) < 3 or instructions[-1][1].code != B.RETURN:
+        return None
+    _, send, send_args = instructions[-2]
+    if send.code != B.SEND:
+        return None     # super and eventual sends are no re-send; arithmetic is done inline
+    site = method.sites[send_args[0]]
+    pushes = instructions[:-2]
+    if len(pushes) != site.argc + 1:
+        return None
+    positions = []
+    for _, op, args in pushes:
+        if op.code == B.PUSH_SELF:
+            positions.append(0)
+        elif op.code == B.PUSH_LOCAL and args[0] < method.num_args:
+            positions.append(args[0] + 1)
+        else:
+            return None
+    picks = tuple(positions[1:])
+    if positions[0] == 0 and picks == tuple(range(1, method.num_args + 1)):
+        picks = None            # the same receiver and arguments: nothing to rearrange
+    # the last entry caches (class token, method) of the re-send, for native code
+    return KIND_FORWARD, (site.selector, positions[0], picks, [None, None])
 
 
 def _small_int_literal(unit: Any, index: int) -> Any:
@@ -106,6 +169,9 @@ def fuse(unit: Any) -> tuple[list[int], list[tuple]]:
             entry = _local_sequence(unit, args[0], following)
         elif op.code == B.PUSH_FIELD and following and following[0][1].code == B.RETURN:
             entry = (B.Q_RETURN_FIELD, (args[0],))
+        elif op.code == B.SEND and unit.sites[args[0]].selector in BOOLEAN_OPERATORS:
+            fast[pc] = B.Q_SEND_BOOLEAN         # the operand stays the site
+            continue
         if entry is not None:
             opcode, data = entry
             fast[pc] = opcode

@@ -20,6 +20,7 @@ from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
     KIND_CONSTANT,
     KIND_CONTROL,
+    KIND_FORWARD,
     KIND_GETTER,
     KIND_NATIVE,
     KIND_SETTER,
@@ -85,6 +86,8 @@ class Semantics:
                 return self.method_context(ctx, method, argc)
             if kind == KIND_CONTROL or kind == KIND_BLOCK_VALUE:
                 return method.primitive(self, ctx, argc)
+            if kind == KIND_FORWARD:
+                return self.forward(ctx, method, argc)
             # KIND_PRIMITIVE, KIND_ARRAY_AT and KIND_ARRAY_AT_PUT all call the primitive here.
             if kind == KIND_GETTER:
                 stack[-1] = stack[-1].fields[method.trivial]
@@ -111,6 +114,20 @@ class Semantics:
         except Exception as error:
             where = f"primitive {method_name(method)}" if method.primitive is not None else method_name(method)
             return self.send_fault(ctx, base, resume_pc, where, error)
+
+    def forward(self, ctx: Context, method: Any, argc: int) -> Context | None:
+        """A forwarding method (``^ x selector: y ...`` with x and y among self and the
+        arguments, ``vm.quicken``): make its one send in place of its activation."""
+        selector, receiver_position, positions, _ = method.trivial
+        stack = ctx.stack
+        if positions is None:
+            return self.send_selector(ctx, stack[-1 - argc], selector, argc)
+        values = stack[len(stack) - argc - 1:]
+        del stack[len(stack) - argc - 1:]
+        receiver = values[receiver_position]
+        stack.append(receiver)
+        stack.extend(values[p] for p in positions)
+        return self.send_selector(ctx, receiver, selector, len(positions))
 
     def method_context(self, ctx: Context, method: Any, argc: int) -> Context:
         stack = ctx.stack

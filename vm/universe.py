@@ -35,7 +35,7 @@ from smalltalk_vm.vm.objects import (
     context_classes,
 )
 from smalltalk_vm.vm.primitives.registry import lookup_primitive, method_flags
-from smalltalk_vm.vm.quicken import quicken
+from smalltalk_vm.vm.quicken import quicken, register_library
 from smalltalk_vm.vm.text import code_point_problem, escape_surrogates
 
 ClassLoader = Callable[["Universe", bytes, str], VClass]
@@ -100,6 +100,7 @@ class Universe:
     def __init__(self, lib_dir: str, classpath: Iterable[str] = (),
                  class_loader: ClassLoader | None = None) -> None:
         self.lib_dir = lib_dir
+        register_library(lib_dir)           # its forwarding methods may be re-sends (vm.quicken)
         self.classpath = [p for p in classpath if p]
         self.class_loader = class_loader
         self.symbols: list[str] = []

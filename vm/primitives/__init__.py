@@ -10,6 +10,7 @@ from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their regi
     globalnames,
     integer,
     klass,
+    library,
     node,
     object,
     process,

@@ -6,7 +6,7 @@ import gc
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure_text, os_error_text
-from smalltalk_vm.vm.objects import VClass
+from smalltalk_vm.vm.objects import KIND_PRIMITIVE_INTERPRETED, VClass
 from smalltalk_vm.vm.primitives.context import trace_lines
 from smalltalk_vm.vm.primitives.registry import control, primitive
 from smalltalk_vm.vm.text import escape_surrogates
@@ -71,6 +71,11 @@ def system_load_file(vm, rcv, path):
 def system_load_class_file(vm, rcv, path):
     filename = vm.str_of(path)
     return _load(vm, lambda: vm.load_class_file(filename), filename)
+
+
+# It may redefine a class whose methods are running: native code leaves it to the
+# interpreter, which goes on in the retargeted code (vm.obsolete).
+system_load_class_file.inline_kind = KIND_PRIMITIVE_INTERPRETED
 
 
 @primitive("System", "printString:")

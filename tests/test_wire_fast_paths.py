@@ -1,0 +1,193 @@
+"""The wire codec's fast paths (node/wire_fast_encoder.py, node/wire_fast_decoder.py,
+issue 19) against the pure-Python writer and reader that define the format: the same
+bytes for every generated graph, the same values for every message, and giving up —
+never a different answer, never an exception — on whatever they do not handle the
+same way (hostile bytes included)."""
+from __future__ import annotations
+
+import random
+
+import cbor2
+import pytest
+from conftest import VMSession
+from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import strategies as st
+from wire_support import assert_same_graph, build, recipes, with_wire_classes
+
+from smalltalk_vm.node import wire as W
+from smalltalk_vm.node import wire_fast_decoder as FD
+from smalltalk_vm.node import wire_fast_encoder as FE
+from smalltalk_vm.node.wire_decoder import Decoder
+from smalltalk_vm.node.wire_encoder import Encoder
+from smalltalk_vm.vm.errors import SignalException
+
+MAX_DEPTH = W.DEFAULT_MAX_DEPTH
+SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def session(shared_vm: VMSession) -> VMSession:
+    return with_wire_classes(shared_vm)
+
+
+def made(session: VMSession, recipe: tuple):
+    """The graph of a recipe; recipes naming a surrogate as a Character are not graphs."""
+    try:
+        return build(session, recipe)
+    except SignalException:
+        assume(False)
+
+
+def slow_bytes(u, value, max_depth: int = MAX_DEPTH) -> bytes | W.WireError:
+    try:
+        return Encoder(u, max_depth).encode(value)
+    except W.WireError as error:
+        return error
+
+
+def slow_value(u, data: bytes, max_depth: int = MAX_DEPTH):
+    try:
+        return Decoder(u, data, max_depth, None).decode()
+    except W.WireError as error:
+        return error
+    except Exception as error:          # what wire.decode turns into "malformed message"
+        return W.WireError(str(error))
+
+
+@SETTINGS
+@given(recipe=recipes())
+def test_the_fast_writer_writes_the_same_bytes(session: VMSession, recipe: tuple) -> None:
+    note(repr(recipe))
+    u = session.universe
+    original = made(session, recipe)
+    expected = slow_bytes(u, original)
+    fast = FE.encode(u, original, MAX_DEPTH, None)
+    if fast is FE.NOT_DONE:
+        event("fast writer gave up")
+    else:
+        event("fast writer wrote it")
+        assert fast == expected
+
+
+@SETTINGS
+@given(recipe=recipes(), max_depth=st.sampled_from([1, 2, 3, 4, 6, 256]))
+def test_the_fast_reader_makes_the_same_values(session: VMSession, recipe: tuple, max_depth: int) -> None:
+    note(repr(recipe))
+    u = session.universe
+    data = Encoder(u, MAX_DEPTH).encode(made(session, recipe))
+    expected = slow_value(u, data, max_depth)
+    fast = FD.decode(u, data, max_depth, None, None)
+    if isinstance(expected, W.WireError):
+        assert fast is FD.NOT_DONE, f"the reader refuses this ({expected}) but the fast path did not"
+    elif fast is FD.NOT_DONE:
+        event("fast reader gave up")
+    else:
+        event("fast reader read it")
+        assert_same_graph(u, expected, fast)
+        assert Encoder(u, MAX_DEPTH).encode(fast) == Encoder(u, MAX_DEPTH).encode(expected)
+
+
+@SETTINGS
+@given(recipe=recipes(max_nodes=5), max_depth=st.sampled_from([2, 3, 5, 256]))
+def test_the_fast_writer_refuses_what_the_writer_refuses(session: VMSession, recipe: tuple,
+                                                          max_depth: int) -> None:
+    u = session.universe
+    original = made(session, recipe)
+    expected = slow_bytes(u, original, max_depth)
+    fast = FE.encode(u, original, max_depth, None)
+    if isinstance(expected, W.WireError):
+        assert fast is FE.NOT_DONE
+    elif fast is not FE.NOT_DONE:
+        assert fast == expected
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(recipe=recipes(max_nodes=5), seed=st.integers(0, 2 ** 32))
+def test_the_fast_reader_on_damaged_messages(session: VMSession, recipe: tuple, seed: int) -> None:
+    """Flipped, dropped, repeated and inserted bytes: the fast reader answers what the
+    reader answers or gives up; it never accepts what the reader refuses."""
+    u = session.universe
+    data = bytearray(Encoder(u, MAX_DEPTH).encode(made(session, recipe)))
+    rng = random.Random(seed)
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(len(data))
+        choice = rng.randrange(4)
+        if choice == 0:
+            data[at] = rng.randrange(256)
+        elif choice == 1 and len(data) > 1:
+            del data[at]
+        elif choice == 2:
+            data[at:at] = data[at:at + rng.randint(1, 4)]
+        else:
+            data.insert(at, rng.choice([0x5F, 0x7F, 0x9F, 0xBF, 0xFF, 0xF7, 0xD8, 0xD9, 0xA1, 0x81]))
+    data = bytes(data)
+    expected = slow_value(u, data)
+    fast = FD.decode(u, data, MAX_DEPTH, None, None)
+    if isinstance(expected, W.WireError):
+        event("refused")
+        assert fast is FD.NOT_DONE, f"the reader refuses this ({expected}) but the fast path did not"
+    elif fast is not FD.NOT_DONE:
+        event("read")
+        assert_same_graph(u, expected, fast)
+
+
+@pytest.mark.parametrize("data, why", [
+    (bytes.fromhex("9f0102ff"), "an indefinite-length array"),
+    (bytes.fromhex("7f6161ff"), "an indefinite-length text"),
+    (bytes.fromhex("0102"), "bytes after the value"),
+    (bytes.fromhex("a2616101616102"), "a repeated map key, which cbor2 would merge"),
+    (bytes.fromhex("a2f50101f5"), "keys true and 1, which Python takes for one"),
+    (bytes.fromhex("d9d9f705"), "the self-describing tag, which cbor2 would drop"),
+    (bytes.fromhex("d9010082d819006161"), "a string-reference namespace"),
+    (bytes.fromhex("82d81d00d81c6161"), "a shared reference before its value"),
+    (bytes.fromhex("c074323031332d30332d32315432303a30343a30305a"), "a date, which the wire does not know"),
+    (bytes.fromhex("e0"), "an unassigned simple value"),
+])
+def test_the_fast_reader_gives_up_where_cbor2_reads_differently(session: VMSession, data: bytes, why: str) -> None:
+    u = session.universe
+    assert FD.decode(u, data, MAX_DEPTH, None, None) is FD.NOT_DONE, why
+    expected = slow_value(u, data)
+    if not isinstance(expected, W.WireError):      # the reader's answer is the one users get
+        assert_same_graph(u, expected, W.decode(u, data))
+
+
+def test_keys_the_vm_holds_equal_are_refused_as_the_reader_refuses_them(session: VMSession) -> None:
+    """'a' and #a are different to cbor2 but equal to the VM: the fast reader must not
+    accept what the reader refuses (duplicate keys, RFC 8949 §5.6)."""
+    u = session.universe
+    data = bytes.fromhex("a2616101d9c739616102")
+    assert FD.decode(u, data, MAX_DEPTH, None, None) is FD.NOT_DONE
+    with pytest.raises(W.WireError, match="duplicate"):
+        W.decode(u, data)
+
+
+def test_the_fast_paths_do_the_usual_message(session: VMSession) -> None:
+    """A mixed message (the one bench.wire times) is written and read by the fast paths
+    — if they gave up on it, the other tests here would prove nothing about speed."""
+    u = session.universe
+    message = session.value("""| d | d := Dictionary new.
+        d at: 'name' put: 'x'; at: #k put: 2.5; at: 3 put: (2 raisedTo: 90).
+        ^ { d. #(1 -2 300000 #sym $c nil true false). 'text' . 'ütf ✓'. Array new: 4 withAll: 'item'.
+            Vector new append: 1; append: 'two'; yourself. (Set new add: 1; add: 'b'; yourself). Error new } """)
+    data = FE.encode(u, message, MAX_DEPTH, None)
+    assert data is not FE.NOT_DONE and data == Encoder(u, MAX_DEPTH).encode(message)
+    assert b"\xd8\x1c" in data and b"\xd8\x1d" in data          # 'item' is shared
+    decoded = FD.decode(u, data, MAX_DEPTH, None, None)
+    assert decoded is not FD.NOT_DONE
+    assert_same_graph(u, Decoder(u, data, MAX_DEPTH, None).decode(), decoded)
+
+
+def test_non_finite_doubles_are_written_as_the_writer_writes_them(session: VMSession) -> None:
+    u = session.universe
+    value = u.new_array([float("inf"), float("-inf"), float("nan"), -0.0])
+    assert FE.encode(u, value, MAX_DEPTH, None) == Encoder(u, MAX_DEPTH).encode(value)
+    assert cbor2.dumps(float("inf")) != Encoder(u, MAX_DEPTH).encode(float("inf"))   # why cbor2 does not write these
+
+
+def test_text_that_is_not_unicode_is_left_to_the_writer(session: VMSession) -> None:
+    u = session.universe
+    value = u.new_string("a\ud800b")
+    assert FE.encode(u, value, MAX_DEPTH, None) is FE.NOT_DONE
+    with pytest.raises(W.WireError, match="not valid Unicode"):
+        W.encode(u, value)

@@ -1,0 +1,212 @@
+"""Code generation for sends in the second tier's functions (``vm.native_gen`` writes
+the rest of a unit).
+
+The rules:
+
+- A Boolean operator between Booleans (``a && b``, ``a and: b`` ...) is answered from
+  ``vm.booleans`` without a send, as long as True and False have the methods the
+  answers were derived from.
+- A send finds its method through the site's inline cache, then the receiver
+  class's method cache (``native_runtime.resolve``); a super send looks up from the
+  method holder's superclass.
+- A callee that has a direct function is called directly (while the Python depth
+  allows): no context, no trampoline. Trivial kinds (primitives, getters, setters,
+  constants, ``==``, Array ``at:``/``at:put:``) and block evaluation are done inline;
+  every other kind goes through ``native_runtime.perform``.
+- A send that answers ``BAIL`` continues as contexts, the sender's standing after
+  the send; one that answers ``SLOW`` (nothing happened) is made again by the
+  interpreter, the sender standing at the send. A resumable function does those
+  sends itself with the interpreter's semantics (``Semantics.activate``), as before
+  the tier had direct calls.
+- In a resumable function a send ends its region (the instruction after it is an
+  entry point); in a direct function the region goes on with the send's value.
+
+This module writes source text; it runs nothing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from smalltalk_vm.vm.booleans import OPERATORS as BOOLEAN_OPERATORS
+
+_IMMEDIATE_CLASS = ("IntegerClass if r < INT_HI else (NilClass if r == NIL else (TrueClass if r == TRUE "
+                    "else (FalseClass if r == FALSE else class_of(r))))")
+
+
+def _is_literal(expression: str) -> bool:
+    return expression[0].isdigit() or expression[0] == "-"
+
+
+def class_lines() -> list[str]:
+    """Lines setting ``t`` to the type and ``cls`` to the class of ``r``."""
+    return ["t = type(r)",
+            "if t is int:",
+            f"    cls = {_IMMEDIATE_CLASS}",
+            "elif t is float:",
+            "    cls = DoubleClass",
+            "else:",
+            "    cls = r.cls"]
+
+
+class SendWriter:
+    """Writes the sends of one unit's function (``gen``, a ``UnitGenerator``)."""
+
+    def send(self, gen: Any, r: Any, pc: int, site_index: int, resume: int, is_super: bool) -> bool:
+        """Write the send at ``pc``; True when the region goes on after it."""
+        site = gen.unit.sites[site_index]
+        argc = site.argc
+        args = [r.pop() for _ in range(argc)][::-1]
+        receiver = r.pop()
+        if not gen.direct:
+            gen.materialize_on_stack(r, r.sim)     # the operands below the receiver
+            r.sim = []
+            r.line("budget -= 1")
+        below = list(r.sim)
+        result = gen.new_name("t")
+        body = r
+        if site.selector in BOOLEAN_OPERATORS and argc == 1:
+            body = self.boolean_answer(r, result, receiver, args[0], BOOLEAN_OPERATORS.index(site.selector))
+        self.dispatch(gen, body, pc, site_index, resume, is_super, receiver, args, below, result)
+        if gen.direct:
+            r.push(result)
+            return True
+        r.line(f"stack.append({result})")
+        r.line(f"pc = {resume}")
+        return False
+
+    @staticmethod
+    def boolean_answer(r: Any, result: str, receiver: str, argument: str, operator: int) -> Any:
+        """A Boolean operator between Booleans, answered from vm.booleans; answers the
+        region to write the send in, for when there is no answer."""
+        r.line(f"{result} = None")
+        r.line(f"if ({receiver} == TRUE or {receiver} == FALSE) and ({argument} == TRUE or {argument} == FALSE):")
+        r.line("    if TrueClass.token is not BOOLS.true_token or FalseClass.token is not BOOLS.false_token:")
+        r.line("        BOOLS.refresh()")
+        r.line(f"    {result} = BOOL{operator}[{receiver} + {receiver} + {argument} - FALSE3]")
+        r.line(f"if {result} is None:")
+        return r.nested()
+
+    def dispatch(self, gen: Any, r: Any, pc: int, site_index: int, resume: int, is_super: bool,
+                 receiver: str, args: list[str], below: list[str], result: str) -> None:
+        """The send itself: the method, then the call or the inline kind, leaving the
+        value in ``result`` (or leaving the function)."""
+        argc = len(args)
+        line = r.line
+        line(f"r = {receiver}")
+        if is_super:
+            line("t = type(r)")
+            line(f"site = S[{site_index}]")
+            line("start = HOLDER.superclass")
+            line("m = None if start is None else lookup(start, site.selector)")
+        else:
+            for text in class_lines():
+                line(text)
+            line(f"site = S[{site_index}]")
+            line("if site.token is cls.token:")
+            line("    m = site.target")
+            line("else:")
+            line("    m = RESOLVE(VM, site, cls)")
+        line("if m is None:")
+        self.slow(gen, r.nested(), pc, resume, below, args, argc, dnu=True)
+        call_args = ", ".join(["interp", "r", *args, "depth + 1"])
+        arg_tuple = f"({', '.join(args)}{',' if argc == 1 else ''})"
+        sync_in, sync_out = ("", "") if gen.direct else ("interp.budget = budget", "budget = interp.budget")
+        line("fn = m.direct")
+        if not is_super:
+            # a forwarding method that passes receiver and arguments on: its cached
+            # re-send for this class (vm.quicken), done here
+            line("if fn is None and m.kind == KIND_FORWARD:")
+            line("    forward = m.trivial")
+            line("    if forward[2] is None and forward[3][0] is cls.token:")
+            line("        m = forward[3][1]")
+            line("        fn = m.direct")
+        # a primitive first: one with a Smalltalk body may have that body compiled
+        # (m.direct), which is only its fallback (runtime.primitive_failed)
+        line("kind = m.kind")
+        line("if kind == KIND_PRIMITIVE:")
+        line("    try:")
+        line(f"        {result} = m.primitive({', '.join(['VM', 'r', *args])})")
+        line("    except Exception as error:")
+        if sync_in:
+            line(f"        {sync_in}")
+        line(f"        {result} = PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)")
+        if sync_out:
+            line(f"        {sync_out}")
+        line("elif fn is not None and depth < MAX_DEPTH:")
+        if sync_in:
+            line(f"    {sync_in}")
+        line(f"    {result} = fn({call_args})")
+        if sync_out:
+            line(f"    {sync_out}")
+        if argc == 0:
+            line("elif kind == KIND_GETTER:")
+            line(f"    {result} = r.fields[m.trivial]")
+        line("elif kind == KIND_CONSTANT:")
+        line(f"    {result} = r if m.trivial is None else m.trivial")
+        if argc == 1:
+            a = args[0]
+            line(f"elif kind == KIND_ARRAY_AT and t is VArray and type({a}) is int "
+                 f"and ONE <= {a} < ONE + len(r.items):")
+            line(f"    {result} = r.items[{a} - ONE]")
+            line("elif kind == KIND_SETTER:")
+            line(f"    r.fields[m.trivial] = {a}")
+            line(f"    {result} = r")
+            line("elif kind == KIND_IDENTICAL:")
+            same = f"identical(r, {a})" if _is_literal(a) else f"(r is {a} or identical(r, {a}))"
+            line(f"    {result} = TRUE if {same} else FALSE")
+        if argc == 2:
+            a, b = args
+            line(f"elif kind == KIND_ARRAY_AT_PUT and t is VArray and type({a}) is int "
+                 f"and ONE <= {a} < ONE + len(r.items):")
+            line(f"    r.items[{a} - ONE] = {result} = {b}")
+        line(f"elif kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == {argc} "
+             "and r.code.direct is not None and depth < MAX_DEPTH:")
+        if sync_in:
+            line(f"    {sync_in}")
+        line(f"    {result} = r.code.direct({call_args})")
+        if sync_out:
+            line(f"    {sync_out}")
+        line("else:")
+        if sync_in:
+            line(f"    {sync_in}")
+        line(f"    {result} = PERFORM(interp, m, r, {arg_tuple}, depth)")
+        if sync_out:
+            line(f"    {sync_out}")
+        line(f"if {result} is BAIL:")
+        self.bailed(gen, r.nested(), resume, below)
+        line(f"if {result} is SLOW:")
+        self.slow(gen, r.nested(), pc, resume, below, args, argc)
+
+    @staticmethod
+    def bailed(gen: Any, r: Any, resume: int, below: list[str]) -> None:
+        """The send answered BAIL: this activation continues as a context after it."""
+        if not gen.direct:
+            r.line(f"ctx.pc = {resume}")
+            r.line("return RESUME_AFTER_SEND(interp, ctx), interp.budget")
+            return
+        r.line(f"return AFTER_SEND(interp, {gen.context_expression([str(resume)], below)})")
+
+    @staticmethod
+    def slow(gen: Any, r: Any, pc: int, resume: int, below: list[str], args: list[str],
+             argc: int, dnu: bool = False) -> None:
+        """The send needs the interpreter's semantics: a direct function hands the
+        activation back at the send; a resumable one makes the send itself."""
+        if gen.direct:
+            gen.bail_lines(r.indent, pc, [*below, "r", *args], "INTERPRET")
+            return
+        r.line("stack.append(r)")
+        if argc:
+            r.line(f"stack.extend(({', '.join(args)},))")
+        if dnu:
+            r.line(f"ctx.pc = {resume}")
+            r.line(f"return interp.dnu(ctx, r, site.selector, {argc}), budget")
+            return
+        r.line("if m.kind == KIND_PRIMITIVE_INTERPRETED:")
+        r.line(f"    ctx.pc = {pc}")
+        r.line("    return ctx, budget")
+        r.line(f"ctx.pc = {resume}")
+        r.line(f"following = interp.activate(ctx, m, {argc})")
+        r.line(f"if following is not ctx or ctx.pc != {resume}:")
+        r.line("    return following, budget")
+        r.line(f"pc = {resume}")
+        r.line("continue")
