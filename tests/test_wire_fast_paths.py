@@ -77,7 +77,7 @@ def test_the_fast_reader_makes_the_same_values(session: VMSession, recipe: tuple
     u = session.universe
     data = Encoder(u, MAX_DEPTH).encode(made(session, recipe))
     expected = slow_value(u, data, max_depth)
-    fast = FD.decode(u, data, max_depth, None, None)
+    fast = FD.decode(u, data, max_depth, None)
     if isinstance(expected, W.WireError):
         assert fast is FD.NOT_DONE, f"the reader refuses this ({expected}) but the fast path did not"
     elif fast is FD.NOT_DONE:
@@ -123,7 +123,7 @@ def test_the_fast_reader_on_damaged_messages(session: VMSession, recipe: tuple, 
             data.insert(at, rng.choice([0x5F, 0x7F, 0x9F, 0xBF, 0xFF, 0xF7, 0xD8, 0xD9, 0xA1, 0x81]))
     data = bytes(data)
     expected = slow_value(u, data)
-    fast = FD.decode(u, data, MAX_DEPTH, None, None)
+    fast = FD.decode(u, data, MAX_DEPTH, None)
     if isinstance(expected, W.WireError):
         event("refused")
         assert fast is FD.NOT_DONE, f"the reader refuses this ({expected}) but the fast path did not"
@@ -146,7 +146,7 @@ def test_the_fast_reader_on_damaged_messages(session: VMSession, recipe: tuple, 
 ])
 def test_the_fast_reader_gives_up_where_cbor2_reads_differently(session: VMSession, data: bytes, why: str) -> None:
     u = session.universe
-    assert FD.decode(u, data, MAX_DEPTH, None, None) is FD.NOT_DONE, why
+    assert FD.decode(u, data, MAX_DEPTH, None) is FD.NOT_DONE, why
     expected = slow_value(u, data)
     if not isinstance(expected, W.WireError):      # the reader's answer is the one users get
         assert_same_graph(u, expected, W.decode(u, data))
@@ -157,7 +157,7 @@ def test_keys_the_vm_holds_equal_are_refused_as_the_reader_refuses_them(session:
     accept what the reader refuses (duplicate keys, RFC 8949 §5.6)."""
     u = session.universe
     data = bytes.fromhex("a2616101d9c739616102")
-    assert FD.decode(u, data, MAX_DEPTH, None, None) is FD.NOT_DONE
+    assert FD.decode(u, data, MAX_DEPTH, None) is FD.NOT_DONE
     with pytest.raises(W.WireError, match="duplicate"):
         W.decode(u, data)
 
@@ -173,7 +173,7 @@ def test_the_fast_paths_do_the_usual_message(session: VMSession) -> None:
     data = FE.encode(u, message, MAX_DEPTH, None)
     assert data is not FE.NOT_DONE and data == Encoder(u, MAX_DEPTH).encode(message)
     assert b"\xd8\x1c" in data and b"\xd8\x1d" in data          # 'item' is shared
-    decoded = FD.decode(u, data, MAX_DEPTH, None, None)
+    decoded = FD.decode(u, data, MAX_DEPTH, None)
     assert decoded is not FD.NOT_DONE
     assert_same_graph(u, Decoder(u, data, MAX_DEPTH, None).decode(), decoded)
 
