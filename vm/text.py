@@ -8,7 +8,7 @@ The rules:
 - Strings are built from Characters, from UTF-8 read strictly (files, the wire) and from
   source text, which the compiler refuses when it holds a lone surrogate (a command line
   or terminal decoded with ``surrogateescape`` can produce one). So no String holds one.
-- Output escapes them anyway (``\\udXXX``), so that printing can never fail on one.
+- Output escapes them anyway (``\\ud800`` to ``\\udfff``, four hex digits), so that printing can never fail on one.
 
 This module only answers questions about text; it makes no VM values.
 """
@@ -40,7 +40,7 @@ def first_surrogate(text: str) -> int:
 
 
 def escape_surrogates(text: str) -> str:
-    """``text`` with every lone surrogate written as ``\\udXXX``: always encodable."""
+    """``text`` with every lone surrogate written as its escape, such as ``\\udc80``: always encodable."""
     if text.isascii():
         return text
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
