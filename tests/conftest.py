@@ -54,6 +54,16 @@ def private_state_home(tmp_path_factory) -> None:
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def shared_bytecode_cache(tmp_path_factory) -> None:
+    """Every `vm` and `vm node` the tests start shares one bytecode cache, in the
+    session's temporary folder (never beside the sources). Without it, a caller that
+    sets PYTHONDONTWRITEBYTECODE makes each of the suite's hundreds of subprocesses
+    compile the whole VM from source again: two thirds of a `vm eval`'s start-up."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(tmp_path_factory.mktemp("pycache"))
+
+
 class VMSession:
     """A bootstrapped machine plus helpers to evaluate source in it."""
 
