@@ -14,16 +14,18 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smalltalk_vm.image.boot import make_machine
 from smalltalk_vm.image.store import vm_version
 from smalltalk_vm.node.config import ConfigError, NodeConfig, TLSFiles
 from smalltalk_vm.node.cookie import CookieError, resolve_cookie
 from smalltalk_vm.node.nodelog import NodeLog
-from smalltalk_vm.node.service import NodeService
 from smalltalk_vm.vm.errors import LoadError
 from smalltalk_vm.vm.host import VMHost
+
+if TYPE_CHECKING:
+    from smalltalk_vm.node.service import NodeService
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70          # EX_SOFTWARE: the VM itself failed (as the REPL reports it)
@@ -90,6 +92,7 @@ def _fail(message: str, status: int = EXIT_USAGE) -> int:
 def start_service(machine: Any, config: NodeConfig, console: Any) -> NodeService | None:
     """Listen and print the listening line; None (reported) if it cannot. The node's
     log goes to stderr through ``console``."""
+    from smalltalk_vm.node.service import NodeService  # gRPC: imported by nodes only
     service = NodeService(machine, config, vm_version(), NodeLog(config.name, console.write_error))
     try:
         address = service.start()
