@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from smalltalk_vm.cli import cluster_command, node_command
+from smalltalk_vm.cli import node_command
 from smalltalk_vm.compiler.front import check_text, compile_input
 from smalltalk_vm.image import store
 from smalltalk_vm.image.boot import BadImage, make_machine
@@ -344,6 +344,11 @@ def command_image_info(options: argparse.Namespace) -> int:
 
 CLASSPATH_HELP = f"folders searched for classes before lib/, separated by '{os.pathsep}'"
 
+# First words whose command line is parsed without `vm cluster`, whose client imports
+# gRPC (a third of `vm eval '3+4'`'s start-up); any other first word (`cluster`,
+# `--help`, a typo) gets the whole parser, which lists every command.
+PARSED_WITHOUT_CLUSTER = frozenset({"run", "eval", "disasm", "test", "repl", "node", "image"})
+
 
 def version_text() -> str:
     """What `vm --version` prints: the version images record as their creator."""
@@ -352,7 +357,9 @@ def version_text() -> str:
     return f"smalltalk-vm {store.vm_version()} (image format {FORMAT_VERSION}, Python {python})"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the whole command line; for a ``command`` among PARSED_WITHOUT_CLUSTER,
+    one without `vm cluster` (that parses ``command``'s arguments the same)."""
     parser = argparse.ArgumentParser(prog="vm", description="A live-coding Smalltalk VM.")
     parser.add_argument("--version", action="version", version=version_text(),
                         help="print the VM's version and exit")
@@ -398,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     repl.set_defaults(handler=command_repl)
 
     node_command.register(commands)
-    cluster_command.register(commands)
+    if command not in PARSED_WITHOUT_CLUSTER:
+        from smalltalk_vm.cli import cluster_command
+        cluster_command.register(commands)
 
     commands.add_parser("bench", help="the benchmark suite (vm bench --help for its options)")
 
@@ -453,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments[:1] == ["bench"]:
             return command_bench(arguments[1:])
-        options = build_parser().parse_args(arguments)
+        options = build_parser(arguments[0] if arguments else None).parse_args(arguments)
         return options.handler(options)
     except (Exception, KeyboardInterrupt) as error:
         message, status = describe_failure(error)
