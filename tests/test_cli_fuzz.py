@@ -106,7 +106,6 @@ def paths(tmp_path_factory) -> dict[str, str]:
     return scratch_files(tmp_path_factory.mktemp("fuzz"))
 
 
-@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(data=st.data())
