@@ -18,10 +18,22 @@ from smalltalk_vm.vm.machine import Machine
 
 # Machines running the suite are shared and noisy: hypothesis's timing checks measure
 # the load, not the code (speed is checked by bench/). Tests may tighten this.
-settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The default profile is CI's (hypothesis's 100 examples per property);
+# `pytest --hypothesis-profile=thorough` runs ten times as many wherever a test takes
+# its count from ``examples`` below. The long fuzzing runs stay behind `-m fuzz`.
+settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          max_examples=100)
+settings.register_profile("thorough", settings.get_profile("shared-machine"), max_examples=1000)
 settings.load_profile("shared-machine")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def examples(weight: float = 1.0) -> int:
+    """A property test's example count: ``weight`` times the loaded profile's (so 100
+    for weight 1 in CI, 1000 under the thorough profile). Read when the test module is
+    imported, after the profile is chosen."""
+    return max(1, round(settings.default.max_examples * weight))
 
 
 def copy_checkout(target: str) -> None:

@@ -6,9 +6,10 @@ through the `vm eval` and `vm run` commands. Every outcome must be a value, a
 Smalltalk error, a located syntax error, the program's own exit, a deadlock or a
 bounded timeout: never a Python exception, a traceback or internal-error text.
 
-About three hundred examples by default (a minute); ``-m fuzz`` runs 20,000 of each
-kind, not derandomized, so each long run explores new programs. Helpers and the
-outcome rules are in tests/program_fuzzing.py."""
+A hundred examples of each kind by default (the profile's count, tests/conftest.py),
+ten through the command line; ``-m fuzz`` runs 20,000 of each kind, not derandomized,
+so each long run explores new programs. Helpers and the outcome rules are in
+tests/program_fuzzing.py."""
 from __future__ import annotations
 
 import resource
@@ -18,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from program_fuzzing import (
@@ -38,10 +39,13 @@ from program_fuzzing import (
 
 VOCABULARY = Vocabulary(library_selectors())
 REAL = real_programs(Path(ROOT))
-CI = settings(max_examples=300, deadline=None, derandomize=True,
+CI = settings(max_examples=examples(), deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 LONG = settings(CI, max_examples=20_000, derandomize=False)
 SAMPLE = settings(CI, max_examples=10)
+# A fuzzed command still running after this long is a bounded timeout, which passes:
+# an endless loop costs the whole bound, and 8 s is fifty times the in-process bound.
+COMMAND_SECONDS = 8
 
 
 def check_program(text: str) -> None:
@@ -116,7 +120,7 @@ def run_command(args: list[str], cwd: str) -> subprocess.CompletedProcess | None
     """`vm ARGS`, or None when it ran past its time bound (and was killed)."""
     try:
         return subprocess.run([sys.executable, "-m", "smalltalk_vm.cli.main", *args], capture_output=True,
-                              text=True, cwd=cwd, timeout=20, preexec_fn=limit_memory)
+                              text=True, cwd=cwd, timeout=COMMAND_SECONDS, preexec_fn=limit_memory)
     except subprocess.TimeoutExpired:
         return None
 

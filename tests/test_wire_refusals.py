@@ -1,7 +1,7 @@
 """Tests of what the CBOR wire codec (node/wire.py, issue 6) refuses: values that cannot
 be sent, classes the receiver lacks, depth and size limits (the encoder counting levels
-as the decoder does), decoder fuzzing with random and mutated bytes (a few thousand
-examples here, 100,000+ in the opt-in ``-m fuzz`` run), and targeted malformed
+as the decoder does), decoder fuzzing with random and mutated bytes (500 examples of
+each here, 100,000+ in the opt-in ``-m fuzz`` run), and targeted malformed
 messages. Round trips and interop are in tests/test_wire_roundtrip.py."""
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from typing import Any
 
 import cbor2
 import pytest
-from conftest import VMSession
+from conftest import VMSession, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wire_support import build, recipes, with_wire_classes
 
 from smalltalk_vm.node import wire as W
 
-FUZZ = settings(max_examples=2000, deadline=1000, derandomize=True,
+FUZZ = settings(max_examples=examples(5), deadline=1000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 LONG_FUZZ = settings(max_examples=100_000, deadline=1000, derandomize=True,
                      suppress_health_check=list(HealthCheck))
