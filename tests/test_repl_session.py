@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from conftest import ROOT
+from conftest import ROOT, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,7 +71,7 @@ PLAIN = st.recursive(
     max_leaves=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(1.5), deadline=None)
 @given(st.dictionaries(st.sampled_from(["kind", "text", "trace", "column", "line", "data", "other"])
                        | st.integers() | st.none(),
                        PLAIN | st.sampled_from(sorted(RESULT_DATA))))

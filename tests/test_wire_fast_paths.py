@@ -9,7 +9,7 @@ import random
 
 import cbor2
 import pytest
-from conftest import VMSession
+from conftest import VMSession, examples
 from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from wire_support import assert_same_graph, build, recipes, with_wire_classes
@@ -22,7 +22,7 @@ from smalltalk_vm.node.wire_encoder import Encoder
 from smalltalk_vm.vm.errors import SignalException
 
 MAX_DEPTH = W.DEFAULT_MAX_DEPTH
-SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=examples(1.5), deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -102,7 +102,7 @@ def test_the_fast_writer_refuses_what_the_writer_refuses(session: VMSession, rec
         assert fast == expected
 
 
-@settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(2.5), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(recipe=recipes(max_nodes=5), seed=st.integers(0, 2 ** 32))
 def test_the_fast_reader_on_damaged_messages(session: VMSession, recipe: tuple, seed: int) -> None:
     """Flipped, dropped, repeated and inserted bytes: the fast reader answers what the

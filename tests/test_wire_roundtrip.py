@@ -11,7 +11,7 @@ from typing import Any
 
 import cbor2
 import pytest
-from conftest import VMSession
+from conftest import VMSession, examples
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from wire_support import assert_same_graph, build, field, integers, recipes, round_trip, send, with_wire_classes
@@ -20,7 +20,7 @@ from smalltalk_vm.node import wire as W
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.objects import VBytes
 
-ROUND_TRIP = settings(max_examples=400, deadline=None, derandomize=True,
+ROUND_TRIP = settings(max_examples=examples(2), deadline=None, derandomize=True,
                       suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -196,7 +196,7 @@ def to_vm(session: VMSession, value: Any) -> Any:
     return dictionary
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(1.5), deadline=None, derandomize=True)
 @given(value=json_like)
 def test_plain_data_is_plain_cbor_both_ways(session: VMSession, value: Any) -> None:
     u = session.universe
