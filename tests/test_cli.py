@@ -3,11 +3,14 @@
 test, each run as a subprocess."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_vm
+from conftest import ROOT, run_vm
 
 
 def write_class(folder: Path, name: str, source: str) -> Path:
@@ -353,3 +356,17 @@ def test_bench_help_names_vm_bench() -> None:
 def test_a_syntax_error_names_the_token_once(source: str, message: str) -> None:
     result = run_vm(["eval", source])
     assert (result.returncode, result.stderr) == (1, message + "\n")
+
+
+@pytest.mark.parametrize("command, loads_grpc", [("eval", False), ("run", False), ("repl", False),
+                                                 ("cluster", True), (None, True)])
+def test_only_the_cluster_commands_parse_with_the_grpc_client(command: str | None, loads_grpc: bool) -> None:
+    """`vm eval` and the other local commands build their parser without `vm cluster`,
+    whose client imports gRPC (a third of their start-up); `vm cluster` and `vm --help`
+    get the whole parser."""
+    probe = ("import sys\nfrom smalltalk_vm.cli import main\n"
+             "main.build_parser(sys.argv[1] or None)\nprint('grpc' in sys.modules)")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, "-c", probe, command or ""], capture_output=True, text=True,
+                            timeout=120, env=env, cwd=ROOT)
+    assert (result.returncode, result.stdout.strip()) == (0, str(loads_grpc)), result.stderr
