@@ -164,6 +164,19 @@ def test_a_redefinition_that_would_break_a_subclass_method_is_refused_whole(tier
     assert vm.eval("D both") == "#(1 2 3)"
 
 
+def test_a_redefinition_that_would_leave_a_subclass_reading_a_lost_variable_is_refused(tiers):
+    """Reading an undeclared name compiles as a global read in SOM: a subclass method
+    that only reads the variable must not silently start reading a global."""
+    vm = VMSession()
+    vm.define("Acc = Object ( | balance fee | )")
+    vm.define("SubAcc = Acc ( charge = ( ^ fee ) )")
+    vm.value("system global: #A put: (SubAcc new instVarNamed: #fee put: 3; yourself)")
+    text = vm.value(f"[ {redefine('Acc = Object ( | balance | )')} ] on: Error do: [ :e | e messageText ]").chars
+    assert text.startswith("<evaluate>:1:1: redefining Acc would break SubAcc>>charge")
+    assert "undeclared variable 'fee'" in text
+    assert vm.eval("{ Acc fields. A charge }") == "#(#(#balance #fee) 3)"
+
+
 def test_class_side_variables(tiers):
     vm = VMSession()
     vm.define(f"""Counter = Object (
