@@ -117,29 +117,40 @@ PARKED_JOB = """Job = (
 )"""
 
 
-def test_processes_inside_old_methods_finish_with_the_removed_field(session):
+def test_processes_inside_old_methods_finish_with_the_removed_field(session, request):
     """Three processes are inside v1 methods of Job — parked in a receive, asleep, and
     spinning in a loop — when Job loses the field `done` they use. Each then reads and
     writes `done` (its instance's ghost of it) and answers a value computed from it;
-    the field they did not lose keeps working, and current code has no `done`."""
+    the field they did not lose keeps working, and current code has no `done`. With
+    the second tier on, the three methods were native code when the class changed."""
     session.define(PARKED_JOB)
+    session.value("""
+        | warm |
+        "one run of each first, so that the second tier (when on) compiles them"
+        warm := Job new start; yourself.
+        Process current send: 0. warm parkedInReceive; parkedInSleep; spinningUntil: { true }.
+        system global: #Out put: (Array new: 3); global: #Flag put: (Array with: false).
+        system global: #Jobs put: ((1 to: 3) collect: [ :i | Job new start; yourself ]).
+        system global: #Procs put: {
+            [ Out at: 1 put: (Jobs at: 1) parkedInReceive ] spawn.
+            [ Out at: 2 put: (Jobs at: 2) parkedInSleep ] spawn.
+            [ Out at: 3 put: ((Jobs at: 3) spinningUntil: Flag) ] spawn }.
+        Process yield""")
+    selectors = ("parkedInReceive", "parkedInSleep", "spinningUntil:")
+    v1 = [session.value(f"Job lookup: #{selector}") for selector in selectors]
+    if "native" in request.node.name:
+        assert all(method.native is not None for method in v1)
     answer = session.eval(f"""
-        | jobs out flag procs old |
-        out := Array new: 3. flag := Array with: false.
-        jobs := (1 to: 3) collect: [ :i | Job new start; yourself ].
-        procs := {{
-            [ out at: 1 put: (jobs at: 1) parkedInReceive ] spawn.
-            [ out at: 2 put: (jobs at: 2) parkedInSleep ] spawn.
-            [ out at: 3 put: ((jobs at: 3) spinningUntil: flag) ] spawn }}.
-        Process yield.
+        | old |
         {evaluate("Job = ( | total | total = ( ^ total ) )")}.
         old := (Code oldProcesses: Job) size.
-        (procs at: 1) send: 5.
-        flag at: 1 put: true.
-        [ procs anySatisfy: [ :p | p isAlive ] ] whileTrue: [ Process sleep: 1 ].
-        {{ old. out. (jobs at: 1) total. Job instanceFieldNames.
-           procs collect: [ :p | p exitReason ] }}""")
+        (Procs at: 1) send: 5.
+        Flag at: 1 put: true.
+        [ Procs anySatisfy: [ :p | p isAlive ] ] whileTrue: [ Process sleep: 1 ].
+        {{ old. Out. (Jobs at: 1) total. Job instanceFieldNames.
+           Procs collect: [ :p | p exitReason ] }}""")
     assert answer == "#(3 #(#(15 2) 31 25) 2 #(#total) #(#normal #normal #normal))"
+    assert all(method.native is None for method in v1)     # obsolete code stays interpreted
 
 
 def test_ghosts_do_not_keep_their_objects_alive(session):
