@@ -61,6 +61,7 @@ class FaultBoundary:
 
     vm: Any
     process: Any
+    slice_budget: int | None = None     # set by a ghost access: the slice may go on
 
     # ------------------------------------------------------------------ sends
 
@@ -115,7 +116,7 @@ class FaultBoundary:
         pc = local.get("pc")
         if deeper is None and local.get("code") is ctx.method.fast and type(pc) is int:
             ctx.pc = pc                          # so that the description names the right line
-            found = self.field_fault(ctx, pc, error)
+            found = self.field_fault(ctx, pc, error, local.get("budget"))
             if found is not False:
                 return found
         return self.cut_fault(ctx, fault_text(_describe(ctx), error))
@@ -130,9 +131,11 @@ class FaultBoundary:
         give_up_native(ctx.method)
         return self.cut_fault(ctx, fault_text(f"native code of {_describe(ctx)}", error))
 
-    def field_fault(self, ctx: Context, pc: int, error: BaseException) -> Context | bool | None:
+    def field_fault(self, ctx: Context, pc: int, error: BaseException,
+                    budget: Any = None) -> Context | bool | None:
         """The interpreter's field instruction at ``pc`` failed; False if the fault was
-        not that instruction's."""
+        not that instruction's. A ghost access leaves the slice's remaining ``budget``
+        in ``slice_budget``: the slice goes on, as after any field instruction."""
         code = ctx.method.fast
         if not 0 <= pc < len(code) - 1 or code[pc] not in _FIELD_INSTRUCTIONS:
             return False
@@ -145,6 +148,7 @@ class FaultBoundary:
         if removed is not None:
             if _ghost_access(ctx, pc, op, removed):
                 ctx.pc = pc + 2
+                self.slice_budget = budget if type(budget) is int else None
                 return ctx
             text = (f"{_describe(ctx)}: instance variable {removed.variable} no longer exists "
                     f"({removed.class_name} was redefined without it, and this "
