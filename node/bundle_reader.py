@@ -139,9 +139,22 @@ def read_header(data: Any) -> BundleHeader:
     return BundleHeader(classes, pid, node, body)
 
 
+def local_class(vm: Any, name: str) -> VClass | None:
+    """The class ``name`` of this VM: loaded, or loaded now from the library or the
+    classpath (as any first use of a class name does); None if it has none."""
+    found = vm.globals.get(name)
+    if found is None:
+        try:
+            found = vm.load_class(name)
+        except (LoadError, SmalltalkSyntaxError, OSError):
+            return None
+    return found if type(found) is VClass and not found.is_meta else None
+
+
 def missing_classes(vm: Any, header: BundleHeader) -> list[tuple[str, str]]:
-    """The (name, version) pairs of the bundle's classes this VM has not loaded."""
-    return [(name, version) for name, version in header.classes if type(vm.globals.get(name)) is not VClass]
+    """The (name, version) pairs of the bundle's classes this VM does not have (after
+    looking in its library and classpath): what code on demand must fetch."""
+    return [(name, version) for name, version in header.classes if local_class(vm, name) is None]
 
 
 def thaw(machine: Any, data: Any, node_refs: Any = None, *, pid: int | None = None, answer: Any = V.NIL,
@@ -187,8 +200,8 @@ class BundleReader:
         vm = self.vm
         missing = []
         for name, meta, version in self.body["classes"]:
-            cls = vm.globals.get(name)
-            if type(cls) is not VClass or cls.is_meta:
+            cls = local_class(vm, name)
+            if cls is None:
                 missing.append((name, version))
                 self.classes.append(None)
                 continue
