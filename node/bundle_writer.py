@@ -60,7 +60,15 @@ PATH_STEPS = 4          # how many links of the "reached from" chain a refusal n
 def encode(frozen: Frozen, node_refs: Any = None) -> bytes:
     """The bundle of a frozen process; MoveRefused names what cannot travel."""
     writer = BundleWriter(frozen, node_refs)
-    data = writer.write()
+    try:
+        data = writer.write()
+    except MoveRefused:
+        raise
+    except WireError as error:                      # the node layer's refusal of a reference
+        raise MoveRefused(f"process {frozen.pid} cannot move: {error}") from None
+    except (ValueError, TypeError, OverflowError, cbor2.CBOREncodeError) as error:
+        raise MoveRefused(f"process {frozen.pid} cannot move: its state cannot be encoded "
+                          f"({type(error).__name__}: {error})") from None
     frozen.encoded_messages = frozen.proc.message_count()
     return data
 
