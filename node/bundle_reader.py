@@ -561,12 +561,24 @@ class BundleReader:
         processes = (Process, RemoteProcess)
         links = [self.ref(w, processes, "a link") for w in _list(state.get("links"), "the links")]
         monitors = [self.pair(entry, "a monitor") for entry in _list(state.get("monitors"), "the monitors")]
-        watchers = [self.pair(entry, "a watcher") for entry in _list(state.get("monitored_by"), "the watchers")]
+        watchers = [self.watcher(entry) for entry in _list(state.get("monitored_by"), "the watchers")]
         return Thawed(proc, links, monitors, watchers, name)
 
     def pair(self, entry: Any, what: str) -> tuple[Any, Any]:
         ref, process = _list(entry, what, 2)
         return self.value(ref), self.ref(process, (Process, RemoteProcess), what)
+
+    def watcher(self, entry: Any) -> tuple[Any, Any]:
+        """(key, watcher): the key a Reference, or (node name, ref number) for a watcher
+        on another node (bundle_writer.watch_key)."""
+        key, process = _list(entry, "a watcher", 2)
+        if type(key) is list:
+            _list(key, "a watcher's key", 2)
+            _check(_is_text(key[0]) and _is_int(key[1]), "a malformed watcher's key")
+            key = (key[0], key[1])
+        else:
+            key = self.value(key)
+        return key, self.ref(process, (Process, RemoteProcess), "a watcher")
 
     def install(self, thawed: Thawed, answer: Any, group: Any) -> None:
         scheduler = self.vm.scheduler

@@ -316,6 +316,14 @@ class BundleWriter:
             record[7] = self.word(ctx.closure, ctx, f"the block {title} runs")
         return record
 
+    def watch_key(self, key: Any) -> Any:
+        """A watcher's key: a Reference (a local watcher), or the node layer's
+        (node name, ref number) of a watcher on another node, as plain data."""
+        if type(key) is tuple:
+            node, number = key
+            return [node, number]
+        return self.word(key, None, "its watchers")
+
     # ------------------------------------------------------------------ the whole
 
     def write(self) -> bytes:
@@ -338,7 +346,7 @@ class BundleWriter:
             "links": [word(p, None, "its links") for p in proc.links or ()],
             "monitors": [[word(r, None, "its monitors"), word(p, None, "its monitors")]
                          for r, p in (proc.monitors or {}).items()],
-            "monitored_by": [[word(r, None, "its watchers"), word(p, None, "its watchers")]
+            "monitored_by": [[self.watch_key(r), word(p, None, "its watchers")]
                              for r, p in (proc.monitored_by or {}).items()],
         }
         records = self.records

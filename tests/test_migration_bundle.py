@@ -388,3 +388,32 @@ def test_missing_classes_are_named_and_another_version_is_refused(pair):
     thawed = MB.thaw(target.machine, data)
     MB.retire(frozen)
     assert target.finish(thawed.proc) == "#went"
+
+
+def test_links_and_monitors_travel_as_data_for_the_protocol(pair):
+    """Links, monitors and watchers are handed to the protocol (not installed): local
+    partners as pids of the source node, a watcher on another node with its key."""
+    source, target = pair
+    refs_a, refs_b = FakeNodeRefs(source, "a@host"), FakeNodeRefs(target, "b@host")
+    proc = source.spawn("[ | ref | ref := Process current monitor: ([ Process receive ] spawn). "
+                        "Process receive. ref ] spawn")
+    source.step(proc, 50)
+    [partner] = proc.monitors.values()
+    source.machine.signals.link(proc, partner)
+    remote_watcher = refs_a.pids.get("c@host", 3, 77)
+    proc.monitored_by = {("c@host", 9): remote_watcher}
+    frozen = MB.freeze(source.universe, proc)
+    thawed = MB.thaw(target.machine, MB.encode(frozen, refs_a), refs_b)
+    assert thawed.proc.links is None and thawed.proc.monitors is None and thawed.proc.monitored_by is None
+    [link] = thawed.links
+    assert (link.node, link.number) == ("a@host", partner.pid)
+    [(ref, watched)] = thawed.monitors
+    assert (watched.node, watched.number) == ("a@host", partner.pid)
+    [(key, watcher)] = thawed.monitored_by
+    assert key == ("c@host", 9) and (watcher.node, watcher.number) == ("c@host", 77)
+    # The ref kept in a temporary is the same object as the monitor's key.
+    target.scheduler.deliver(thawed.proc, target.universe.make_int(0))
+    MB.retire(frozen)
+    outcome = target.machine.finish(thawed.proc)
+    assert outcome.value is ref
+    source.scheduler.terminate(partner, source.universe.symbol("kill"))
