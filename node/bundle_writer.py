@@ -118,8 +118,9 @@ class BundleWriter:
 
     # ------------------------------------------------------------------ refusals
 
-    def refuse(self, what: str, obj: Any = None, how: str | None = None) -> MoveRefused:
-        """A refusal naming ``what`` and the chain it was reached through."""
+    def refuse(self, what: str, obj: Any = None, how: str | None = None, why: str = "") -> MoveRefused:
+        """A refusal naming ``what``, the chain it was reached through (up to the
+        variable of a context that holds it), and ``why``."""
         steps = []
         if how is not None:
             steps.append(how)
@@ -130,9 +131,11 @@ class BundleWriter:
                 break
             if not steps or steps[-1] != label:
                 steps.append(label)
+            if isinstance(parent, Context):
+                break                   # a variable of an activation: what a reader looks for
             walker = parent
         where = f" (reached from {', from '.join(steps)})" if steps else ""
-        return MoveRefused(f"process {self.proc.pid} cannot move: {what}{where}")
+        return MoveRefused(f"process {self.proc.pid} cannot move: {what}{where}{': ' + why if why else ''}")
 
     # ------------------------------------------------------------------ values
 
@@ -174,8 +177,8 @@ class BundleWriter:
         base_name = cls.name[:-len(" class")] if cls.is_meta else cls.name
         base = vm.globals.get(base_name)
         if type(base) is not VClass or (base.cls if cls.is_meta else base) is not cls:
-            raise self.refuse(f"class {cls.name} is not the class its name stands for any more "
-                              "(an obsolete or renamed class cannot travel)", user, how)
+            raise self.refuse(f"an object of class {cls.name} cannot travel", user, how,
+                              why="no class of that name stands for it any more (it was removed or replaced)")
         found = self.class_index[key] = len(self.classes)
         self.classes.append([base_name, cls.is_meta, class_version(vm, base)])
         return found
@@ -202,9 +205,9 @@ class BundleWriter:
         if holder is self.vm.Nil and method.selector == DOIT_SELECTOR and method.source:
             return [F.CODE_DOIT, method.source, method.source_file or "<evaluate>", F.code_digest(method)]
         if holder is not None and method.selector in holder.methods:
-            raise self.refuse(f"it runs old code of {holder.name}>>{method.selector} (the class was "
-                              "loaded again since: only the current version can be named on another node)",
-                              user, how)
+            raise self.refuse(f"it runs old code of {holder.name}>>{method.selector}", user, how,
+                              why="the class was loaded again since, and only the current version can be "
+                              "named on another node")
         raise self.refuse(f"it runs code that has no name on another node ({unit_title(method)})", user, how)
 
     def block_entry(self, block: CompiledBlock, user: Any, how: str | None) -> list:
@@ -286,8 +289,9 @@ class BundleWriter:
         if self.promise_class is not None and _inherits(cls, self.promise_class):
             state = obj.fields[vm.field_index(self.promise_class, "state")]
             if state == self.pending_symbol:
-                raise self.refuse(f"an unresolved {cls.name} cannot travel (it would never be settled "
-                                  "on the other node; pass it by reference or wait for it first)", obj)
+                raise self.refuse(f"an unresolved {cls.name} cannot travel", obj,
+                                  why="it would never be settled on the other node; pass it by reference "
+                                  "or wait for it first")
         names = vm.all_field_names(cls)
         title = f"a{'n' if cls.name[:1] in 'AEIOU' else ''} {cls.name}"
         return [F.OBJ_INSTANCE, self.class_ref(cls, obj),

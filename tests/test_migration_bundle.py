@@ -417,3 +417,34 @@ def test_links_and_monitors_travel_as_data_for_the_protocol(pair):
     outcome = target.machine.finish(thawed.proc)
     assert outcome.value is ref
     source.scheduler.terminate(partner, source.universe.symbol("kill"))
+
+
+
+def test_an_object_of_a_class_no_longer_named_refuses(pair):
+    source, _ = pair
+    source.define("Gone = ( | x | )")
+    proc = source.spawn("[ | g | g := Gone new. system removeGlobal: #Gone. "
+                        "1 to: 1000 do: [ :i | i printString ]. g ] spawn")
+    source.step(proc, 40)
+    reason = refused(source, proc)
+    assert "an object of class Gone cannot travel (reached from temporary 'g' of [] in Nil>>doIt)" in reason, reason
+    source.finish(proc)
+
+
+def test_a_global_value_travels_by_name(pair):
+    source, target = pair
+    program = """[ | shared | shared := system global: #SharedThing.
+        shared at: 1 put: 5.
+        1 to: 300 do: [ :i | i printString size ].
+        { shared == (system global: #SharedThing). shared at: 1 } ] spawn"""
+    source.spawn("system global: #SharedThing put: (Array new: 1)")
+    proc = source.spawn(program)
+    source.step(proc, 30)
+    frozen = MB.freeze(source.universe, proc)
+    data = MB.encode(frozen)
+    with pytest.raises(MB.BundleError, match="no global 'SharedThing'"):
+        MB.thaw(target.machine, data)
+    target.spawn("system global: #SharedThing put: (Array with: 9)")
+    thawed = MB.thaw(target.machine, data)
+    MB.retire(frozen)
+    assert target.finish(thawed.proc) == "#(true 9)"
