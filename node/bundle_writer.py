@@ -92,7 +92,7 @@ class BundleWriter:
         self.records: list[Any] = []
         self.index: dict[int, int] = {}
         self.pending: deque = deque()
-        self.reached: dict[int, tuple[Any, str]] = {}     # id -> (parent object, how)
+        self.reached: dict[int, tuple[Any, Any, int]] = {}     # id -> (parent object, how, index)
         self.classes: list[list] = []
         self.class_index: dict[int, int] = {}
         self.codes: list[list] = []
@@ -126,9 +126,10 @@ class BundleWriter:
             steps.append(how)
         walker = obj
         while walker is not None and len(steps) < PATH_STEPS:
-            parent, label = self.reached.get(id(walker), (None, None))
-            if label is None:
+            parent, how, index = self.reached.get(id(walker), (None, None, -1))
+            if how is None:
                 break
+            label = how if index < 0 else how(parent, index)
             if not steps or steps[-1] != label:
                 steps.append(label)
             if isinstance(parent, Context):
@@ -139,7 +140,9 @@ class BundleWriter:
 
     # ------------------------------------------------------------------ values
 
-    def word(self, value: Any, parent: Any, how: str) -> Any:
+    def word(self, value: Any, parent: Any, how: Any, index: int = -1) -> Any:
+        """The bundle word of ``value``, met in ``parent`` as ``how`` says: a text, or a
+        function of (parent, index) that writes it only if a refusal needs it."""
         kind = type(value)
         if kind is float:
             return value
@@ -158,13 +161,13 @@ class BundleWriter:
         if found is None:
             found = self.index[key] = len(self.records)
             self.records.append(None)
-            self.reached[key] = (parent, how)
+            self.reached[key] = (parent, how, index)
             self.pending.append(value)
         return V.REF_BASE + found
 
     def words(self, values: Any, parent: Any, how: Any) -> list:
         word = self.word
-        return [word(v, parent, how(i)) for i, v in enumerate(values)]
+        return [word(v, parent, how, i) for i, v in enumerate(values)]
 
     # ------------------------------------------------------------------ names
 
@@ -251,7 +254,7 @@ class BundleWriter:
         if kind is Instance:
             return self.instance(obj)
         if kind is VArray:
-            return [F.OBJ_ARRAY, self.class_ref(obj.cls, obj), self.words(obj.items, obj, _element), obj.ihash]
+            return [F.OBJ_ARRAY, self.class_ref(obj.cls, obj), self.words(obj.items, obj, _element_label), obj.ihash]
         if kind is VString:
             return [F.OBJ_STRING, self.class_ref(obj.cls, obj), obj.chars]
         if kind is VBytes:
@@ -292,27 +295,27 @@ class BundleWriter:
                 raise self.refuse(f"an unresolved {cls.name} cannot travel", obj,
                                   why="it would never be settled on the other node; pass it by reference "
                                   "or wait for it first")
-        names = vm.all_field_names(cls)
-        title = f"a{'n' if cls.name[:1] in 'AEIOU' else ''} {cls.name}"
-        return [F.OBJ_INSTANCE, self.class_ref(cls, obj),
-                self.words(obj.fields, obj, lambda i: f"field '{names[i] if i < len(names) else i}' of {title}"),
-                obj.ihash]
+        return [F.OBJ_INSTANCE, self.class_ref(cls, obj), self.words(obj.fields, obj, self.field_label), obj.ihash]
+
+    def field_label(self, obj: Instance, i: int) -> str:
+        names = self.vm.all_field_names(obj.cls)
+        return f"field '{names[i] if i < len(names) else i}' of {_a(obj.cls.name)}"
+
+    @staticmethod
+    def slot_label(ctx: Context, i: int) -> str:
+        code = ctx.method
+        if i < code.num_args + code.num_temps:
+            name = code.temp_names[i] if i < len(code.temp_names) else str(i)
+            return f"{'argument' if i < code.num_args else 'temporary'} '{name}' of {unit_title(code)}"
+        return f"the stack of {unit_title(code)}"
 
     def context(self, ctx: Context) -> list:
         code = ctx.method
         code_index = self.code_ref(code, ctx)
         title = unit_title(code)
-        names = code.temp_names
-        slots = code.num_args + code.num_temps
         own = id(ctx) in self.own_contexts
-        stack = ctx.stack if own else ctx.stack[:slots]
-
-        def how(i: int) -> str:
-            if i < slots:
-                name = names[i] if i < len(names) else str(i)
-                return f"{'argument' if i < code.num_args else 'temporary'} '{name}' of {title}"
-            return f"the stack of {title}"
-        record = [F.OBJ_CONTEXT, code_index, ctx.pc if own else -1, self.words(stack, ctx, how),
+        stack = ctx.stack if own else ctx.stack[:code.num_args + code.num_temps]
+        record = [F.OBJ_CONTEXT, code_index, ctx.pc if own else -1, self.words(stack, ctx, self.slot_label),
                   self.word(ctx.receiver, ctx, f"the receiver of {title}"),
                   self.word(ctx.sender, ctx, f"the sender of {title}") if own else V.NIL, V.NIL, V.NIL]
         if isinstance(ctx, BlockContext):
@@ -341,7 +344,7 @@ class BundleWriter:
             "wait_arg": proc.wait_arg if proc.wait_mode == WAIT_BEYOND else word(proc.wait_arg, None, "its wait"),
             "timer_ms": frozen.remaining_ms(now),
             "timeout_value": word(proc.timeout_value, None, "its timeout value"),
-            "mailbox": self.words(proc.mailbox or (), None, lambda i: f"message {i + 1} of its mailbox"),
+            "mailbox": self.words(proc.mailbox or (), None, _message_label),
             "trap_exit": proc.trap_exit,
             "report_crash": proc.report_crash,
             "wake_pending": proc.wake_pending,
@@ -371,8 +374,16 @@ class BundleWriter:
         return cbor2.dumps(bundle)
 
 
-def _element(i: int) -> str:
-    return f"element {i + 1} of an Array"
+def _a(name: str) -> str:
+    return f"a{'n' if name[:1] in 'AEIOU' else ''} {name}"
+
+
+def _element_label(array: Any, i: int) -> str:
+    return f"element {i + 1} of {_a(array.cls.name)}"
+
+
+def _message_label(_: Any, i: int) -> str:
+    return f"message {i + 1} of its mailbox"
 
 
 def _inherits(cls: Any, ancestor: Any) -> bool:
