@@ -448,3 +448,28 @@ def test_a_global_value_travels_by_name(pair):
     thawed = MB.thaw(target.machine, data)
     MB.retire(frozen)
     assert target.finish(thawed.proc) == "#(true 9)"
+
+
+def test_objects_that_pass_by_reference_travel_as_references(pair):
+    """An object passed by reference stays on the source (the target gets a proxy), and
+    a reference back to the target's own object is that object there."""
+    source, target = pair
+    for vm in pair:
+        vm.define("SharedCounter = ( | n | n = ( ^ n ) n: x = ( n := x ) )")
+    refs_a, refs_b = FakeNodeRefs(source, "a@host"), FakeNodeRefs(target, "b@host")
+    owned = target.spawn("SharedCounter new n: 5; yourself")
+    handle = refs_b.reference(owned)[2]
+    mine = refs_a.remote_object("b@host", 1, handle, "SharedCounter", 0)
+    proc = source.spawn("""[ | c d | c := SharedCounter new n: 3; yourself. d := Process receive.
+        1 to: 300 do: [ :i | i printString size ]. { c. d } ] spawn""")
+    source.step(proc, 20)
+    source.scheduler.deliver(proc, mine)
+    source.step(proc, 20)
+    frozen = MB.freeze(source.universe, proc)
+    thawed = MB.thaw(target.machine, MB.encode(frozen, refs_a), refs_b)
+    MB.retire(frozen)
+    outcome = target.machine.finish(thawed.proc)
+    proxy, back = outcome.value.items
+    assert type(proxy).__name__ == "RemoteObject" and proxy.node == "a@host"
+    assert refs_a.exported[proxy.handle].fields[0] == source.universe.make_int(3)
+    assert back is owned
