@@ -38,6 +38,7 @@ from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import (
+    LAUNCHER_FILE,
     BlockContext,
     Closure,
     CompiledBlock,
@@ -471,6 +472,9 @@ class BundleReader:
                     home, steps = home.outer, steps + 1
                 _check(isinstance(home, MethodContext), f"a block context of {title} whose home is not a method")
                 ctx.home = home
+            elif code.source_file != LAUNCHER_FILE and code.holder is not None \
+                    and not _inherits(self.vm.class_of(ctx.receiver), code.holder):
+                raise BundleError(f"a context of {title} whose receiver is not a {code.holder.name}")
             if ctx.pc >= 0:
                 heights = self.heights_of(code_index)
                 _check(ctx.pc < len(heights) and heights[ctx.pc] is not None,
@@ -595,6 +599,14 @@ def _title(code: Any) -> str:
     holder = method.holder if method is not None else None
     where = f"{holder.name if holder is not None else '?'}>>{method.selector if method is not None else '?'}"
     return f"[] in {where}" if type(code) is CompiledBlock else where
+
+
+def _inherits(cls: Any, ancestor: Any) -> bool:
+    while cls is not None:
+        if cls is ancestor:
+            return True
+        cls = cls.superclass
+    return False
 
 
 def _same_value(a: Any, b: Any) -> bool:

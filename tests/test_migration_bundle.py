@@ -12,6 +12,7 @@ import pytest
 from bundle_support import VM, FakeNodeRefs, moved, unmoved
 
 from smalltalk_vm.node import bundle as MB
+from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.process import FROZEN, RUNNABLE, SLEEPING, WAIT_RECEIVE, WAITING
 
 DEMO = """MoveDemo = (
@@ -473,3 +474,28 @@ def test_objects_that_pass_by_reference_travel_as_references(pair):
     assert type(proxy).__name__ == "RemoteObject" and proxy.node == "a@host"
     assert refs_a.exported[proxy.handle].fields[0] == source.universe.make_int(3)
     assert back is owned
+
+
+def test_a_forged_receiver_is_refused(pair):
+    """A bundle whose method context claims another receiver (the target's `system`)
+    is refused: a method never runs on an object of another class."""
+    source, target = pair
+    proc = source.spawn("[ MoveDemo new run: 300 ] spawn")
+    source.step(proc, 100)
+    frozen = MB.freeze(source.universe, proc)
+    body = cbor2.loads(MB.encode(frozen))
+    MB.unfreeze(frozen)
+    source.finish(proc)
+    source.take_output()
+    body["objects"].append(["k", "system"])
+    system_word = V.REF_BASE + len(body["objects"]) - 1
+    demo = next(i for i, code in enumerate(body["codes"]) if code[:1] == ["m"] and code[2] == "run:")
+    old_receiver = None
+    for record in body["objects"]:
+        if record[0] == "c" and record[1] == demo:
+            old_receiver, record[4] = record[4], system_word
+    for record in body["objects"]:          # the blocks and their activations follow the forgery
+        if record[0] in ("x", "c") and record[4] == old_receiver:
+            record[4] = system_word
+    with pytest.raises(MB.BundleError, match="receiver is not a MoveDemo"):
+        MB.thaw(target.machine, cbor2.dumps(body))
