@@ -499,3 +499,33 @@ def test_a_forged_receiver_is_refused(pair):
             record[4] = system_word
     with pytest.raises(MB.BundleError, match="receiver is not a MoveDemo"):
         MB.thaw(target.machine, cbor2.dumps(body))
+
+
+def test_handlers_curtail_blocks_and_flags_move_with_the_process(pair):
+    """A handler set up before the move catches after it, an ifCurtailed: block runs on
+    the target when its activation is unwound there, and trapExit moves; the new pid is
+    the one the caller gives."""
+    source, target = pair
+    program = """[ Process current trapExit: true.
+        { [ [ 1 to: 300 do: [ :i | i printString size ]. 1 / 0 ] ifCurtailed: [ 'curtailed' println ] ]
+            on: ZeroDivide do: [ :e | #caught ].
+          Process current trapExit: false } ] spawn"""
+    proc = source.spawn(program)
+    source.step(proc, 60)
+    frozen = MB.freeze(source.universe, proc)
+    pid = target.scheduler.next_pid + 100
+    thawed = MB.thaw(target.machine, MB.encode(frozen), pid=pid)
+    MB.retire(frozen)
+    assert thawed.proc.pid == pid and target.scheduler.processes[pid] is thawed.proc
+    assert thawed.proc.trap_exit
+    assert target.finish(thawed.proc) == "#(#caught true)"   # trapExit: answers the old setting
+    assert target.take_output() == "curtailed\n"
+    blocker = target.spawn("[ Process receive ] spawn")
+    proc = source.spawn("[ 1 to: 300 do: [ :i | i printString size ] ] spawn")
+    source.step(proc, 20)
+    other = MB.freeze(source.universe, proc)
+    with pytest.raises(MB.BundleError, match="taken"):
+        MB.thaw(target.machine, MB.encode(other), pid=blocker.pid)
+    MB.unfreeze(other)
+    source.finish(proc)
+    target.scheduler.terminate(blocker, target.universe.symbol("kill"))
