@@ -49,7 +49,7 @@ from smalltalk_vm.vm.objects import (
     VClass,
     VString,
 )
-from smalltalk_vm.vm.process import WAIT_BEYOND, Process
+from smalltalk_vm.vm.process import FROZEN, WAIT_BEYOND, Process
 from smalltalk_vm.vm.proxies import RemoteObject
 from smalltalk_vm.vm.versions import class_version
 
@@ -59,6 +59,8 @@ PATH_STEPS = 4          # how many links of the "reached from" chain a refusal n
 
 def encode(frozen: Frozen, node_refs: Any = None) -> bytes:
     """The bundle of a frozen process; MoveRefused names what cannot travel."""
+    if frozen.proc.state != FROZEN:
+        raise MoveRefused(f"process {frozen.pid} cannot move: it is no longer frozen (it ended, or was unfrozen)")
     writer = BundleWriter(frozen, node_refs)
     try:
         data = writer.write()

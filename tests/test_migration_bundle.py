@@ -63,10 +63,17 @@ def test_loop_with_blocks_and_nested_ensure_moves_midway(monkeypatch, source_hot
         reductions += 50
     first_half = source.take_output()
     assert "at 500" not in first_half
+    def native(vm: VM) -> bool:
+        """Whether a block of MoveDemo>>run: (the adder, called each time round) is
+        native code there."""
+        method = vm.universe.globals["MoveDemo"].methods["run:"]
+        return any(getattr(lit, "native", None) is not None for lit in method.literals)
+    assert native(source) == (source_hot == "1")       # the tier it ran in on the source
     frozen = MB.freeze(source.universe, proc)
     thawed = MB.thaw(target.machine, MB.encode(frozen))
     MB.retire(frozen)
     result = target.finish(thawed.proc)
+    assert native(target) == (target_hot == "1")
     second_half = target.take_output()
     assert "inner ensure\nouter ensure, log size 500\n" in second_half
     assert "at 500 total 41791750" in second_half
@@ -529,3 +536,15 @@ def test_handlers_curtail_blocks_and_flags_move_with_the_process(pair):
     MB.unfreeze(other)
     source.finish(proc)
     target.scheduler.terminate(blocker, target.universe.symbol("kill"))
+
+
+def test_a_process_killed_while_frozen_does_not_move(pair):
+    source, _ = pair
+    proc = source.spawn("[ Process receive ] spawn")
+    source.step(proc, 10)
+    frozen = MB.freeze(source.universe, proc)
+    source.machine.signals.exit_signal(proc, None, source.universe.symbol("kill"))
+    with pytest.raises(MB.MoveRefused, match="no longer frozen"):
+        MB.encode(frozen)
+    MB.unfreeze(frozen)                      # nothing to put back
+    assert not proc.alive
