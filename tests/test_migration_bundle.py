@@ -548,3 +548,19 @@ def test_a_process_killed_while_frozen_does_not_move(pair):
         MB.encode(frozen)
     MB.unfreeze(frozen)                      # nothing to put back
     assert not proc.alive
+
+
+def test_a_self_move_refused_before_freezing_goes_on_here(pair):
+    """A process that parked for its own move but cannot be frozen (here: it computes a
+    ~> promise) is refused by freeze and goes on with the answer it is given."""
+    source, _ = pair
+    proc = source.spawn("[ | x | x := 1. x := x + (Process receive). x * 2 ] spawn")
+    source.step(proc, 50)
+    MB.park_for_move(_Interp(source, proc), proc.ctx)
+    proc.on_exit = [source.universe.new_instance(source.universe.globals["Promise"])]
+    with pytest.raises(MB.MoveRefused, match="promise of this node"):
+        MB.freeze(source.universe, proc)
+    proc.on_exit = None
+    assert MB.cancel_self_move(source.universe, proc, source.universe.make_int(2))
+    assert not MB.cancel_self_move(source.universe, proc, V.NIL)      # not parked any more
+    assert source.finish(proc) == "6"
