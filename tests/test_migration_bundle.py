@@ -564,3 +564,17 @@ def test_a_self_move_refused_before_freezing_goes_on_here(pair):
     assert MB.cancel_self_move(source.universe, proc, source.universe.make_int(2))
     assert not MB.cancel_self_move(source.universe, proc, V.NIL)      # not parked any more
     assert source.finish(proc) == "6"
+
+
+def test_no_image_is_saved_while_a_process_is_frozen(pair, tmp_path):
+    """An image would hold half of a move: saving one is refused until it is over."""
+    source, _ = pair
+    proc = source.spawn("[ Process receive ] spawn")
+    source.step(proc, 10)
+    frozen = MB.freeze(source.universe, proc)
+    path = tmp_path / "during.image"
+    saver = source.spawn(f"[ [ system saveImage: '{path}'. #saved ] on: Error do: [ :e | e messageText ] ] spawn")
+    answer = source.finish(saver)
+    assert "is moving to another node" in answer and not path.exists(), answer
+    MB.unfreeze(frozen)
+    source.scheduler.terminate(proc, source.universe.symbol("kill"))
