@@ -12,7 +12,8 @@ running process", says what travels).
   ``BundleError`` with nothing built).
 
 This module only gathers the parts: ``node.bundle_freeze``, ``node.bundle_writer``,
-``node.bundle_reader``, vocabulary in ``node.bundle_format``. Links, monitors, names and
+``node.bundle_reader`` (and its ``node.bundle_checks``), vocabulary in
+``node.bundle_format``. Links, monitors, names and
 the frames between nodes are the protocol's. Everything runs on the VM thread and never
 blocks.
 """

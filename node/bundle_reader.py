@@ -31,6 +31,7 @@ from smalltalk_vm.compiler.parser import parse_input
 from smalltalk_vm.image.bytecode_check import check_code
 from smalltalk_vm.image.records import ImageError, arity
 from smalltalk_vm.node import bundle_format as F
+from smalltalk_vm.node.bundle_checks import check_chain, check_closures, check_contexts, move_deadlines
 from smalltalk_vm.node.bundle_format import BundleError, MissingCode
 from smalltalk_vm.node.bundle_freeze import resume_parked
 from smalltalk_vm.node.wire_tags import CLASS_NAME, WireError
@@ -38,7 +39,6 @@ from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import (
-    LAUNCHER_FILE,
     BlockContext,
     Closure,
     CompiledBlock,
@@ -46,7 +46,6 @@ from smalltalk_vm.vm.objects import (
     Context,
     Instance,
     LargeInt,
-    MethodContext,
     VArray,
     VBytes,
     VClass,
@@ -441,78 +440,6 @@ class BundleReader:
             _check(outer == V.NIL, "a method context with an outer context")
         self.contexts.append((ctx, code))
 
-    # ------------------------------------------------------------------ the checks
-
-    def check_closures(self, closures: list[Closure]) -> None:
-        vm = self.vm
-        for closure in closures:
-            code = closure.code
-            expected = vm.block_classes[code.num_args] if code.num_args < 4 else vm.Block
-            _check(closure.cls is expected, f"a block of {code.num_args} arguments that is a {closure.cls.name}")
-            _check(closure.outer.method is self.parents.get(id(code)),
-                   "a block closed over a context that does not run the code it appears in")
-            _check(_same_value(closure.receiver, closure.outer.receiver),
-                   "a block whose receiver is not its context's")
-
-    def check_contexts(self) -> None:
-        limit = len(self.contexts) + 1
-        for ctx, code_index in self.contexts:
-            code = ctx.method
-            slots = code.num_args + code.num_temps
-            title = _title(code)
-            _check(len(ctx.stack) >= slots, f"a context of {title} with {len(ctx.stack)} of its {slots} slots")
-            if isinstance(ctx, BlockContext):
-                closure = ctx.closure
-                _check(closure.code is code and ctx.outer is closure.outer,
-                       f"a block context of {title} not running its block")
-                _check(_same_value(ctx.receiver, closure.receiver),
-                       f"a block context of {title} whose receiver is not its block's")
-                home, steps = ctx.outer, 0
-                while isinstance(home, BlockContext) and steps < limit:
-                    home, steps = home.outer, steps + 1
-                _check(isinstance(home, MethodContext), f"a block context of {title} whose home is not a method")
-                ctx.home = home
-            elif code.source_file != LAUNCHER_FILE and code.holder is not None \
-                    and not _inherits(self.vm.class_of(ctx.receiver), code.holder):
-                raise BundleError(f"a context of {title} whose receiver is not a {code.holder.name}")
-            if ctx.pc >= 0:
-                heights = self.heights_of(code_index)
-                _check(ctx.pc < len(heights) and heights[ctx.pc] is not None,
-                       f"a context of {title} at pc {ctx.pc}, which is not an instruction of its code")
-                operands = len(ctx.stack) - slots
-                # A context waiting for a send's value (or a parked primitive's) lacks it.
-                _check(heights[ctx.pc] - 1 <= operands <= heights[ctx.pc],
-                       f"a context of {title} at pc {ctx.pc} with {operands} values on its stack")
-
-    def check_chain(self, ctx: Any) -> None:
-        _check(isinstance(ctx, Context), "the process has no active context")
-        seen: set[int] = set()
-        walker = ctx
-        while walker is not None:
-            _check(id(walker) not in seen, "the process's contexts form a cycle")
-            seen.add(id(walker))
-            _check(walker.pc >= 0, "the process's chain of contexts holds one that has returned")
-            walker = walker.sender
-
-    def move_deadlines(self, source_clock: Any) -> None:
-        """The selective receive's deadline is a time of the source's clock."""
-        class_name, selector, temp = F.DEADLINE_METHOD
-        if type(source_clock) not in (int, float):
-            return
-        shift = self.vm.clock_ms() - source_clock
-        for ctx, _ in self.contexts:
-            method = ctx.method
-            holder = method.holder if type(method) is CompiledMethod else None
-            if holder is None or holder.name != class_name or method.selector != selector \
-                    or temp not in method.temp_names:
-                continue
-            slot = method.temp_names.index(temp)
-            deadline = ctx.stack[slot]
-            if type(deadline) is float:
-                ctx.stack[slot] = deadline + shift
-            elif V.is_small_int(deadline):
-                ctx.stack[slot] = self.vm.make_int(V.small_int_value(deadline) + round(shift))
-
     # ------------------------------------------------------------------ the whole
 
     def build(self, pid: int | None) -> Thawed:
@@ -531,12 +458,12 @@ class BundleReader:
         fills = self.make_shells()
         for obj, record in fills:
             self.fill(obj, record)
-        self.check_closures([obj for obj, _ in fills if type(obj) is Closure])
-        self.check_contexts()
+        check_closures(vm, [obj for obj, _ in fills if type(obj) is Closure], self.parents)
+        check_contexts(vm, self.contexts, self.heights_of)
         state = body["process"]
         proc.ctx = self.ref(state.get("ctx"), Context, "the process's active context")
-        self.check_chain(proc.ctx)
-        self.move_deadlines(body["source"].get("clock_ms"))
+        check_chain(proc.ctx)
+        move_deadlines(vm, self.contexts, body["source"].get("clock_ms"))
         run_state, mode = state.get("state"), state.get("wait_mode")
         _check((run_state, mode) in _STATES, f"a process in the state {run_state!r} (wait mode {mode!r})")
         proc.state, proc.wait_mode = run_state, mode
@@ -592,25 +519,6 @@ class BundleReader:
         if proc.pid >= scheduler.next_pid:
             scheduler.next_pid = proc.pid + 1
         resume_parked(scheduler, proc, self.timer_ms, answer)
-
-
-def _title(code: Any) -> str:
-    method = code.home_method
-    holder = method.holder if method is not None else None
-    where = f"{holder.name if holder is not None else '?'}>>{method.selector if method is not None else '?'}"
-    return f"[] in {where}" if type(code) is CompiledBlock else where
-
-
-def _inherits(cls: Any, ancestor: Any) -> bool:
-    while cls is not None:
-        if cls is ancestor:
-            return True
-        cls = cls.superclass
-    return False
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    return a is b or (type(a) is type(b) and (a == b or (a != a and b != b)))
 
 
 def _hash(value: Any) -> int:
