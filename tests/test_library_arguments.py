@@ -31,3 +31,11 @@ def test_call_timeout_refuses_a_non_number_and_takes_zero_nil_and_a_positive_num
     for value, expected in [(vm.universe.make_int(0), 0.0), (vm.universe.make_int(250), 250.0)]:
         assert vm.machine.send(proxy, "callTimeout:", [value]).value is proxy
         assert proxy.timeout_ms == expected
+
+
+@pytest.mark.parametrize("selector", ["versionsOf:", "oldProcesses:", "softPurge:", "purge:"])
+def test_code_names_the_message_given_something_that_is_not_a_class(vm, selector):
+    caught = vm.eval(f"[ Code {selector} 3 ] on: Error do: [ :e | e class name asString , ': ' , e messageText ]")
+    assert caught == f"'Error: Code {selector} needs a class, not an instance of Integer'"
+    caught = vm.eval(f"[ Code {selector} Object class ] on: Error do: [ :e | e messageText ]")
+    assert caught.startswith(f"'Code {selector} needs a class, not a metaclass")

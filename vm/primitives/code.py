@@ -8,24 +8,25 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.objects import VClass, VString
+from smalltalk_vm.vm.primitives.double import type_name
 from smalltalk_vm.vm.primitives.node import park_for_reply
 from smalltalk_vm.vm.primitives.registry import control, primitive
 from smalltalk_vm.vm.versions import definition_text
 
 
-def _class(value: Any) -> VClass:
+def _class(vm: Any, value: Any, selector: str) -> VClass:
+    """The class a ``Code`` message is about; an Error naming the message otherwise."""
     if type(value) is not VClass:
-        raise PrimitiveFailed("Code needs a class")
+        raise vm.signal("Error", f"Code {selector} needs a class, not {type_name(vm, value)}")
     if value.is_meta:
-        raise PrimitiveFailed("Code needs a class, not a metaclass (its class side counts with it)")
+        raise vm.signal("Error", f"Code {selector} needs a class, not a metaclass (its class side counts with it)")
     return value
 
 
 @primitive("Code class", "versionsOf:")
 def code_versions_of(vm, rcv, cls):
-    return vm.new_array([vm.new_string(v) for v in vm.code_versions.versions(_class(cls))])
+    return vm.new_array([vm.new_string(v) for v in vm.code_versions.versions(_class(vm, cls, "versionsOf:"))])
 
 
 @control("Code class", "oldProcesses:")
@@ -33,10 +34,7 @@ def code_old_processes(interp, ctx, argc):
     cls = ctx.stack.pop()
     ctx.stack.pop()
     interp.process.ctx = ctx                 # the caller's own activations count too
-    try:
-        found = interp.vm.code_versions.old_processes(_class(cls))
-    except PrimitiveFailed as error:
-        return interp.signal_exception(ctx, "Error", str(error))
+    found = interp.vm.code_versions.old_processes(_class(interp.vm, cls, "oldProcesses:"))
     ctx.stack.append(interp.vm.new_array(found))
     return ctx
 
@@ -46,10 +44,7 @@ def code_soft_purge(interp, ctx, argc):
     cls = ctx.stack.pop()
     ctx.stack.pop()
     interp.process.ctx = ctx
-    try:
-        purged = interp.vm.code_versions.soft_purge(_class(cls))
-    except PrimitiveFailed as error:
-        return interp.signal_exception(ctx, "Error", str(error))
+    purged = interp.vm.code_versions.soft_purge(_class(interp.vm, cls, "softPurge:"))
     ctx.stack.append(V.TRUE if purged else V.FALSE)
     return ctx
 
@@ -60,10 +55,7 @@ def code_purge(interp, ctx, argc):
     cls = ctx.stack.pop()
     ctx.stack.pop()
     interp.process.ctx = ctx
-    try:
-        victims = interp.vm.code_versions.purge(_class(cls))
-    except PrimitiveFailed as error:
-        return interp.signal_exception(ctx, "Error", str(error))
+    victims = interp.vm.code_versions.purge(_class(interp.vm, cls, "purge:"))
     if not interp.process.alive:
         return None
     ctx.stack.append(V.TRUE if victims else V.FALSE)
