@@ -5,6 +5,7 @@ values. ``Cluster primLoad:`` parks its caller and never blocks the VM thread.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from smalltalk_vm.vm import value as V
@@ -29,37 +30,30 @@ def code_versions_of(vm, rcv, cls):
     return vm.new_array([vm.new_string(v) for v in vm.code_versions.versions(_class(vm, cls, "versionsOf:"))])
 
 
-@control("Code class", "oldProcesses:")
-def code_old_processes(interp, ctx, argc):
-    cls = ctx.stack.pop()
-    ctx.stack.pop()
-    interp.process.ctx = ctx                 # the caller's own activations count too
-    found = interp.vm.code_versions.old_processes(_class(interp.vm, cls, "oldProcesses:"))
-    ctx.stack.append(interp.vm.new_array(found))
-    return ctx
+def _code_control(selector: str, act: Callable[[Any, VClass], Any]) -> None:
+    """Register ``Code class>>selector`` as a control primitive answering ``act(vm,
+    class)``: a control primitive because the caller's own activations count (its
+    context is stored first) and a purge may end the caller itself."""
+    @control("Code class", selector)
+    def code_primitive(interp, ctx, argc):
+        cls = ctx.stack.pop()
+        ctx.stack.pop()
+        interp.process.ctx = ctx
+        answer = act(interp.vm, _class(interp.vm, cls, selector))
+        if not interp.process.alive:
+            return None
+        ctx.stack.append(answer)
+        return ctx
 
 
-@control("Code class", "softPurge:")
-def code_soft_purge(interp, ctx, argc):
-    cls = ctx.stack.pop()
-    ctx.stack.pop()
-    interp.process.ctx = ctx
-    purged = interp.vm.code_versions.soft_purge(_class(interp.vm, cls, "softPurge:"))
-    ctx.stack.append(V.TRUE if purged else V.FALSE)
-    return ctx
+def _boolean(flag: Any) -> int:
+    return V.TRUE if flag else V.FALSE
 
 
-@control("Code class", "purge:")
-def code_purge(interp, ctx, argc):
-    """Ends the processes running old code — the caller too, if it is one of them."""
-    cls = ctx.stack.pop()
-    ctx.stack.pop()
-    interp.process.ctx = ctx
-    victims = interp.vm.code_versions.purge(_class(interp.vm, cls, "purge:"))
-    if not interp.process.alive:
-        return None
-    ctx.stack.append(V.TRUE if victims else V.FALSE)
-    return ctx
+_code_control("oldProcesses:", lambda vm, cls: vm.new_array(vm.code_versions.old_processes(cls)))
+_code_control("softPurge:", lambda vm, cls: _boolean(vm.code_versions.soft_purge(cls)))
+# Ends the processes running old code — the caller too, if it is one of them.
+_code_control("purge:", lambda vm, cls: _boolean(vm.code_versions.purge(cls)))
 
 
 @control("Cluster class", "primLoad:")

@@ -102,6 +102,18 @@ def describe_context(ctx: Context) -> str:
     return f"{prefix}{holder}>>{selector} ({filename or '?'}:{context_line(ctx)})"
 
 
+def running_method(ctx: Context | None) -> str:
+    """``Class>>selector`` of the innermost activation from ``ctx`` down that is not a
+    VM launcher ("" if there is none): what a process listing says a process runs."""
+    while ctx is not None and ctx.method.home_method.source_file == LAUNCHER_FILE:
+        ctx = ctx.sender
+    if ctx is None:
+        return ""
+    method = ctx.method.home_method
+    holder = method.holder.name if method.holder is not None else "?"
+    return f"{holder}>>{method.selector}"
+
+
 def trace_lines(ctx: Context | None) -> list[str]:
     """One ``Class>>selector (file:line)`` line per activation, innermost first, the
     launchers left out; past TRACE_HEAD + TRACE_TAIL + 1 frames, the first and the last
