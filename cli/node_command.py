@@ -16,10 +16,11 @@ import sys
 import threading
 from typing import Any
 
+from smalltalk_vm.cli.cluster_command import connection_settings
 from smalltalk_vm.image.boot import make_machine
 from smalltalk_vm.image.store import vm_version
-from smalltalk_vm.node.config import ConfigError, NodeConfig, TLSFiles
-from smalltalk_vm.node.cookie import CookieError, resolve_cookie
+from smalltalk_vm.node.config import ConfigError, NodeConfig
+from smalltalk_vm.node.cookie import CookieError
 from smalltalk_vm.node.nodelog import NodeLog
 from smalltalk_vm.node.service import NodeService
 from smalltalk_vm.vm.errors import LoadError
@@ -69,13 +70,7 @@ def wants_node(options: argparse.Namespace) -> bool:
 
 def build_config(options: argparse.Namespace) -> NodeConfig:
     """Raises ConfigError or CookieError."""
-    tls_files = (options.tls_cert, options.tls_key, options.tls_ca)
-    tls = None
-    if any(tls_files):
-        if not all(tls_files):
-            raise ConfigError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
-        tls = TLSFiles.read(*tls_files)
-    cookie = resolve_cookie(options.cookie, options.cookie_file)
+    cookie, tls = connection_settings(options)
     return NodeConfig(name=options.name or "", listen=options.listen, advertise=options.advertise,
                       joins=list(options.join), cookie=cookie, tls=tls, tick_ms=options.tick,
                       lease_ms=options.lease, max_frame=options.max_frame, shell=not options.no_shell)

@@ -122,7 +122,7 @@ def test_a_loop_in_a_process_picks_up_the_new_method_at_its_next_send(session):
 def test_code_refuses_what_is_not_a_class(session):
     for selector in ("versionsOf:", "oldProcesses:", "softPurge:", "purge:"):
         text = session.eval(f"[ Code {selector} 3 ] on: Error do: [ :e | e messageText ]")
-        assert "Code needs a class" in text, (selector, text)
+        assert f"Code {selector} needs a class" in text, (selector, text)
     text = session.eval("[ Code purge: Object class ] on: Error do: [ :e | e messageText ]")
     assert "not a metaclass" in text
 

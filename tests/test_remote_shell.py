@@ -232,7 +232,7 @@ def test_connect_refuses_the_options_of_a_local_vm(tmp_path, option):
                           "--cookie", COOKIE, *option], capture_output=True, text=True, timeout=60,
                          env=node_environment(), cwd=ROOT)
     assert ran.returncode == 2
-    assert "--connect runs the REPL on the node" in ran.stderr
+    assert ran.stderr == f"vm repl: --connect runs the REPL on the node: {option[0]} does not apply\n"
 
 
 def test_ctrl_c_gives_the_prompt_back_when_the_node_is_stopped(cluster, tmp_path):

@@ -27,6 +27,10 @@ from smalltalk_vm.vm.process import Process
 
 
 class Signals:
+    """Links, monitors and exit signals of one VM (the rules above). VM thread only;
+    never blocks. A signal to a process of another node is handed to the universe's
+    distribution, which only queues it."""
+
     def __init__(self, universe: Any, scheduler: Any) -> None:
         self.vm = universe
         self.scheduler = scheduler

@@ -97,6 +97,12 @@ PROTECTED: frozenset[str] = frozenset(
 
 
 class Universe:
+    """The classes, symbols and globals of one VM. VM thread only (other threads hand
+    work to the scheduler's inbox); nothing here blocks but reading a class file from
+    the classpath. Defining or loading classes raises LoadError (and the compiler's
+    SmalltalkSyntaxError); the value factories primitives use raise PrimitiveFailed
+    or SignalException, which the fault boundary turns into Smalltalk errors."""
+
     def __init__(self, lib_dir: str, classpath: Iterable[str] = (),
                  class_loader: ClassLoader | None = None) -> None:
         self.lib_dir = lib_dir
