@@ -112,6 +112,9 @@ class Universe:
         self.symbols: list[str] = []
         self.symbol_ids: dict[str, int] = {}
         self.globals: dict[str, Any] = {}
+        # replaced whenever any class's lookup token is: one identity check tells a
+        # primitive that no lookup it relied on can have changed
+        self.lookup_epoch = object()
         self.ihash_counter = 0
         self.output: Callable[[str], Any] = _stdout_write
         self.error_output: Callable[[str], Any] = _stderr_write
@@ -183,6 +186,7 @@ class Universe:
     def adopt_kernel(self) -> None:
         """Point the universe's kernel-class attributes (and class_of) at the classes
         the globals hold — after bootstrap, or after an image is loaded."""
+        self.lookup_epoch = object()        # every class may be new
         g = self.globals
         self.Object, self.Class, self.Metaclass = g["Object"], g["Class"], g["Metaclass"]
         self.Nil, self.Boolean = g["Nil"], g["Boolean"]
@@ -436,6 +440,7 @@ class Universe:
 
     def invalidate(self, cls: VClass) -> None:
         """New lookup tokens for ``cls`` and every class that inherits from it."""
+        self.lookup_epoch = object()
         pending = [cls]
         while pending:
             c = pending.pop()

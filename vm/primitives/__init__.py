@@ -7,6 +7,7 @@ from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their regi
     context,
     debug,
     double,
+    exceptions,
     globalnames,
     integer,
     klass,
