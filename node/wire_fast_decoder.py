@@ -474,7 +474,10 @@ def decode(vm: Any, data: bytes, max_depth: int, node_refs: NodeRefs | None) -> 
         return NOT_DONE
     try:
         if _plain_tag_heads(data):
-            value = _read_sharing_natively(vm, data, max_depth, node_refs)
+            try:
+                value = _read_sharing_natively(vm, data, max_depth, node_refs)
+            except Exception:
+                value = NOT_DONE            # e.g. a cycle through an item the memo skipped
             if value is not NOT_DONE:
                 return value
         return _read_with_markers(vm, data, max_depth, node_refs)
