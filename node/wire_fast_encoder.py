@@ -201,7 +201,7 @@ class _Writer:
         starts: dict[int, int] = {}             # id of each heap object -> index of its first chunk
         references: list[tuple[int, int]] = []  # (chunk index, id) of each second meeting
         deepest = 0
-        heads3, heads5 = _HEADS[3], _HEADS[5]
+        heads3, heads4, heads5 = _HEADS[3], _HEADS[4], _HEADS[5]
         positions = self.positions
         rest = self.rest
         symbol_bytes = self.tables.symbols
@@ -247,7 +247,12 @@ class _Writer:
             if kind is int:
                 if value < INT_HI:              # every immediate word is >= INT_LO
                     n = value - ZERO
-                    append(head(0, n) if n >= 0 else head(1, -1 - n))
+                    if 0 <= n < 256:
+                        append(uint_heads[n])
+                    elif -256 <= n < 0:
+                        append(nint_heads[-1 - n])
+                    else:
+                        append(head(0, n) if n >= 0 else head(1, -1 - n))
                     return
                 simple = _SIMPLE.get(value)
                 if simple is not None:
@@ -293,7 +298,7 @@ class _Writer:
             if kind is VArray:
                 elements = value.items
                 if value.cls is array_class:
-                    append(head(4, len(elements)))
+                    append(heads4[len(elements)] if len(elements) < 24 else head(4, len(elements)))
                     if elements:
                         if depth >= max_depth:
                             raise _GiveUp
