@@ -117,7 +117,8 @@ _ONE_HOLDER_IN_CALL = 4
 # Fraction, set, ...). Messages that fail this byte test are read with ``_SEMANTIC``:
 # telling cbor2 about the tags on every message costs more than the test.
 def _plain_tag_heads(data: bytes) -> bool:
-    return b"\xda" not in data and b"\xdb" not in data and data.count(b"\xd9") == data.count(b"\xd9\xc7")
+    return b"\xda" not in data and b"\xdb" not in data and (
+        b"\xd9" not in data or data.count(b"\xd9") == data.count(b"\xd9\xc7"))
 _PENDING = object()
 
 
@@ -170,19 +171,20 @@ class _Reader:
         refcount = sys.getrefcount
         hit_ids = self.hit_ids
 
-        def again(found: Any, item: Any) -> Any:
-            """A heap item cbor2 answered a second time: a shared reference."""
-            if found is _PENDING:
-                raise _GiveUp                   # to a record still being read
-            hit_ids.append(id(item))
-            return found
+        if sharing:
+            def again(found: Any, item: Any) -> Any:
+                """A heap item cbor2 answered a second time: a shared reference."""
+                if found is _PENDING:
+                    raise _GiveUp               # to a record still being read
+                hit_ids.append(id(item))
+                return found
 
-        def string(item: str) -> VString:
-            found = memo_get(id(item))
-            if found is not None:
-                return again(found, item)
-            found = memo[id(item)] = VString(string_class, item)
-            return found
+            def string(item: str) -> VString:
+                found = memo_get(id(item))
+                if found is not None:
+                    return again(found, item)
+                found = memo[id(item)] = VString(string_class, item)
+                return found
 
         def elements(items: Any, depth: int) -> list:
             """The values of a container's items at ``depth``: the common leaves made
@@ -485,14 +487,6 @@ def decode(vm: Any, data: bytes, max_depth: int, node_refs: NodeRefs | None) -> 
         return NOT_DONE
 
 
-def _read(data: bytes, semantic: dict, max_depth: int) -> Any:
-    """cbor2's plain structure of the whole message, or NOT_DONE for bytes after it."""
-    stream = io.BytesIO(data)
-    plain = cbor2.CBORDecoder(stream, semantic_decoders=semantic, max_depth=max_depth + 1,
-                              allow_indefinite=False, allow_duplicate_keys=False).decode()
-    return plain if stream.tell() == len(data) else NOT_DONE
-
-
 def _read_sharing_natively(vm: Any, data: bytes, max_depth: int, node_refs: NodeRefs | None) -> Any:
     """cbor2 resolves tags 28 and 29 itself, which costs nothing, where a callback for
     each costs a few microseconds. The tags then leave no trace but the identity of
@@ -509,9 +503,11 @@ def _read_sharing_natively(vm: Any, data: bytes, max_depth: int, node_refs: Node
         references = data.count(b"\xd8\x1d")
     else:
         shareables = references = 0
-    plain = _read(data, None, max_depth)
-    if plain is NOT_DONE:
-        return NOT_DONE
+    stream = io.BytesIO(data)
+    plain = cbor2.CBORDecoder(stream, max_depth=max_depth + 1, allow_indefinite=False,
+                              allow_duplicate_keys=False).decode()
+    if stream.tell() != len(data):
+        return NOT_DONE                     # bytes after the value
     slow = Decoder(vm, data, max_depth, node_refs)
     if not shareables and not references:
         return _Reader(vm, slow, max_depth).convert(plain)
@@ -523,8 +519,10 @@ def _read_sharing_natively(vm: Any, data: bytes, max_depth: int, node_refs: Node
 
 
 def _read_with_markers(vm: Any, data: bytes, max_depth: int, node_refs: NodeRefs | None) -> Any:
-    plain = _read(data, _SEMANTIC, max_depth)
-    if plain is NOT_DONE:
-        return NOT_DONE
+    stream = io.BytesIO(data)
+    plain = cbor2.CBORDecoder(stream, semantic_decoders=_SEMANTIC, max_depth=max_depth + 1,
+                              allow_indefinite=False, allow_duplicate_keys=False).decode()
+    if stream.tell() != len(data):
+        return NOT_DONE                     # bytes after the value
     slow = Decoder(vm, data, max_depth, node_refs)
     return _Reader(vm, slow, max_depth).convert(plain)

@@ -166,9 +166,8 @@ class _Writer:
         self.vm = vm
         self.max_depth = max_depth
         self.node_refs = node_refs
-        self.slow = Encoder(vm, max_depth, node_refs)
-        known = self.slow.classes
-        self.vector, self.dictionary, self.set = known["Vector"], known["Dictionary"], known["Set"]
+        known = vm.globals                      # as Encoder finds them
+        self.vector, self.dictionary, self.set = known.get("Vector"), known.get("Dictionary"), known.get("Set")
         self.node_class = node_refs.node_class if node_refs is not None else None
         self.layouts: dict[Any, Any] = {}       # class -> its field names, or the positions of its fields
         self.tables = _tables(vm)
