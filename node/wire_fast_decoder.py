@@ -13,9 +13,16 @@ The rules:
 - It never raises and never answers a partial result. Giving up may have loaded a
   class or asked the node layer about a reference; ``Decoder`` repeats those, and
   both are idempotent.
+- Value sharing is read one of two ways, with the same values: cbor2 resolves tags
+  28/29 itself and the conversion answers one VM object per shared Python item — taken
+  only when the items it met again account for every sharing tag in the bytes — or,
+  for any message that fails that or the byte test before it, cbor2 leaves markers
+  numbered here as ``Decoder`` numbers its slots. Reference counts only say which
+  items to remember; a wrong guess ends in the marker reading, never in another value.
 
 A leaf module like the other wire modules: it imports cbor2, the pure-Python reader and
-the VM's value, object, limits and text modules.
+the VM's value, object, limits and text modules. VM thread only (the thread that owns
+the objects it makes).
 """
 from __future__ import annotations
 
@@ -124,8 +131,9 @@ _PENDING = object()
 
 class _Reader:
     """One conversion of cbor2's plain structure into VM values, as ``Decoder`` builds
-    them (the same objects, fields and value-sharing slots: cbor2 leaves ``_Shared``
-    and ``_Reference`` markers, numbered here in reading order). One message, on the
+    them (the same objects, fields and value sharing: with a ``memo``, one VM object
+    per shared Python item cbor2 answered; without, cbor2 left ``_Shared`` and
+    ``_Reference`` markers, numbered here in reading order). One message, on the
     thread that owns the VM's objects; never blocks; raises ``_GiveUp`` (or whatever
     a malformed record makes the VM raise), which ``decode`` turns into NOT_DONE."""
 
