@@ -56,7 +56,7 @@ from smalltalk_vm.vm.objects import (
     VClass,
     VString,
 )
-from smalltalk_vm.vm.process import WAIT_BEYOND, Process
+from smalltalk_vm.vm.process import FROZEN, WAIT_BEYOND, WAIT_MOVE, WAITING, Process
 
 _pack_double = struct.Struct("<d").pack
 _unpack_word = struct.Struct("<Q").unpack
@@ -192,6 +192,9 @@ class Writer:
         return out
 
     def encode_process(self, proc: Process, now: float) -> list:
+        if proc.state == FROZEN or (proc.state == WAITING and proc.wait_mode == WAIT_MOVE):
+            # Its state is in transit (node.bundle): an image would hold half of a move.
+            raise ImageError(f"process {proc.pid} is moving to another node: save the image after the move")
         remaining = None
         if proc.wake_timer is not None and not proc.wake_timer.cancelled:
             remaining = max(0.0, proc.wake_timer.deadline - now)

@@ -19,7 +19,7 @@ from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.codeversions import CodeVersions
 from smalltalk_vm.vm.distribution import Standalone
 from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException, os_error_text
-from smalltalk_vm.vm.faults import REMOVED_FIELD
+from smalltalk_vm.vm.ghosts import RemovedFields
 from smalltalk_vm.vm.limits import check_integer_bits
 from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
@@ -140,8 +140,8 @@ class Universe:
         self.block_classes: tuple[VClass, ...] = ()
         self.sealed = False                    # kernel globals may no longer change
         self.own_classes: dict[str, VClass] = {}   # the VM's references to PROTECTED classes
-        # Field operands of obsolete code that stand for removed variables (vm.obsolete).
-        self.removed_fields: dict[int, tuple[str, str]] = {}
+        # Field operands of obsolete code that stand for removed variables (vm.obsolete, vm.ghosts).
+        self.removed_fields = RemovedFields()
         self.method_context_class: Any = None     # per-VM Context subclasses (vm.objects)
         self.block_context_class: Any = None
 
@@ -313,13 +313,6 @@ class Universe:
         for c in reversed(chain):
             names.extend(c.instance_fields)
         return names
-
-    def removed_field_operand(self, class_name: str, variable: str) -> int:
-        """A field operand no object has, standing for ``variable`` that a
-        redefinition of ``class_name`` removed (see vm.obsolete)."""
-        operand = REMOVED_FIELD + len(self.removed_fields)
-        self.removed_fields[operand] = (class_name, variable)
-        return operand
 
     def field_index(self, cls: VClass, name: str) -> int:
         return self.all_field_names(cls).index(name)
