@@ -145,6 +145,25 @@ FRAMES: tuple[FrameKind, ...] = (
        ("load", UINT), ("version", TEXT), ("error", OPT_TEXT)),
     _k(75, "loaded_code", "vm", "a class as a Cluster load: left it, for a node that was not there",
        ("class", TEXT), ("version", TEXT), ("source", TEXT), ("stamp", UINT), ("origin", TEXT)),
+    # -- moving a running process (node.migration); move numbers belong to the source node
+    _k(100, "migrate", "vm", "take this frozen process (it was number process on the sender)",
+       ("move", UINT), ("process", UINT), ("bundle", BYTES)),
+    _k(101, "migrate_answer", "vm", "the process is here as number process, held until the commit; or why not",
+       ("move", UINT), ("process", UINT), ("error", OPT_TEXT)),
+    _k(102, "migrate_commit", "vm", "go: run the process (the sender forwards to it); else forget it",
+       ("move", UINT), ("go", BOOL)),
+    _k(103, "migrate_query", "vm", "the connection was lost during this move: do you hold the process?",
+       ("move", UINT)),
+    _k(104, "moved_signal", "vm", "an exit signal for a process that moved to the receiver",
+       ("to", UINT), ("from", VALUE), ("reason", VALUE)),
+    _k(105, "moved_exit", "vm", "the process that moved from the receiver (its number there) died",
+       ("process", UINT), ("reason", VALUE)),
+    _k(106, "relink", "vm", "the sender is draining: its process old is now new; re-point your references",
+       ("old", UINT), ("new", VALUE)),
+    _k(107, "relink_end", "vm", "that was the last relink of the drain: acknowledge"),
+    _k(108, "relinked", "vm", "the relinks of the drain are done here"),
+    _k(109, "drain_link", "vm", "link your process (moved from the sender's drain) to this one",
+       ("to", UINT), ("other", VALUE)),
 )
 
 BY_KIND: dict[int, FrameKind] = {f.kind: f for f in FRAMES}

@@ -1,0 +1,60 @@
+"""Primitives of moving a process to another node (``Process>>migrateTo:``, written in
+lib/Process.som over these two).
+
+Rules:
+- Moving another process parks the caller until the target node has the process
+  (or refused it); the answer is the moved process, or an Error saying why it
+  stayed where it was. The VM thread never waits.
+- A process moving itself (``primMoveSelfTo:``) parks at a safe point; its answer —
+  ``{ true. theProcess }`` or ``{ false. 'why' }`` — is the primitive's result where
+  it goes on: on the target node after a move, here after a refusal.
+- Only the node a process runs on can move it: a process of another node is refused
+  with a reason, as is anything that is not a process or not a Node.
+
+They only check their arguments and ask ``universe.distribution`` (``vm.distribution``).
+"""
+from __future__ import annotations
+
+from smalltalk_vm.vm.distribution import RemoteProcess
+from smalltalk_vm.vm.primitives.node import park_for_reply
+from smalltalk_vm.vm.primitives.registry import control
+from smalltalk_vm.vm.process import Process
+
+
+def _problem(vm, proc, node) -> str | None:
+    try:
+        vm.distribution.nodes.identify(node)
+    except ValueError:
+        return "migrateTo: needs a Node (Node named: #b)"
+    if type(proc) is RemoteProcess:
+        return (f"process {proc.number} runs on node {proc.node}: only its own node can move it "
+                "(ask it to move itself)")
+    if type(proc) is not Process:
+        return "migrateTo: is sent to a process"
+    return None
+
+
+@control("Process", "primMigrateTo:")
+def process_migrate_to(interp, ctx, argc):
+    node = ctx.stack.pop()
+    proc = ctx.stack.pop()
+    vm = interp.vm
+    problem = _problem(vm, proc, node)
+    if problem is None and proc is interp.process:
+        problem = "a process moves itself with primMoveSelfTo:"
+    if problem is not None:
+        return interp.signal_exception(ctx, "Error", problem)
+    return park_for_reply(interp, ctx, lambda reply: vm.distribution.migrate(proc, node, reply))
+
+
+@control("Process", "primMoveSelfTo:")
+def process_move_self_to(interp, ctx, argc):
+    node = ctx.stack.pop()
+    proc = ctx.stack.pop()
+    vm = interp.vm
+    problem = _problem(vm, proc, node)
+    if problem is None and proc is not interp.process:
+        problem = "primMoveSelfTo: moves the current process only"
+    if problem is not None:
+        return interp.signal_exception(ctx, "Error", problem)
+    return vm.distribution.migrate_self(interp, ctx, node)
