@@ -35,6 +35,7 @@ from smalltalk_vm.vm.process import MOVED, Process
 
 DRAIN_SECONDS = 60.0
 CHECK_SECONDS = 0.05
+STOP_DELAY = 0.5
 
 
 @dataclass
@@ -152,6 +153,12 @@ class Drainer:
         self.rt.log(f"drained: {len(drain.moved)} processes moved, {len(drain.stayed)} stayed"
                     + ("" if how == "done" else " (the peers did not all acknowledge in time)"))
         drain.done(summary)
+        if "error" not in summary:    # a moment for the answer to reach the tool, then stop
+            self.scheduler.add_timer(STOP_DELAY, self._exit)
+
+    def _exit(self) -> None:
+        if self.vm.exit_status is None:
+            self.vm.exit_status = 0
 
     def on_relinked(self, view: Any) -> None:
         if self.drain is not None:
