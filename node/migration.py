@@ -10,7 +10,7 @@ Rules:
   ``migrate_commit`` (go), after which the target runs the process. A refusal, or a
   process that ended while frozen, leaves it (or its death) at the source, and the
   target forgets its held copy. So the process never runs twice at once.
-- A connection lost during a move leaves the move in doubt for ``DOUBT_SECONDS``: if
+- A connection lost during a move leaves the move in doubt for two ticks (``doubt``): if
   the target comes back (the same incarnation) the source asks it (``migrate_query``)
   and finishes the move by its answer; otherwise the source runs the process on and
   the target drops the copy it held — each side decides alone and both decide the
@@ -46,7 +46,8 @@ from smalltalk_vm.vm.errors import SignalException
 from smalltalk_vm.vm.process import DEAD, MOVED, RUNNABLE, Process
 
 MOVE_SECONDS = 30.0         # a move with no answer from a connected target is given up
-DOUBT_SECONDS = 10.0        # how long a move cut off by a lost connection waits for it to come back
+MIN_DOUBT_SECONDS = 2.0     # a move cut off by a lost connection waits two ticks (within these
+                            # bounds) for the connection to come back: a reconnect takes 0.25-5 s
 REMEMBER_SECONDS = 60.0     # how long a target remembers the moves it took (for queries)
 FRAME_OVERHEAD = 64
 
@@ -87,6 +88,8 @@ class Migrations:
         self.forwards: dict[int, RemoteProcess] = {}      # pid of a MOVED process -> where it went
         self.homes: dict[int, tuple[str, int, int]] = {}  # pid moved in -> (node, creation, its old pid)
         self.next_move = 1
+        # Both sides wait the same time, so both decide the same way.
+        self.doubt = max(MIN_DOUBT_SECONDS, min(2 * runtime.config.tick, MOVE_SECONDS))
         self.scheduler.on_death.append(self._died)
 
     # ------------------------------------------------------------------ the source
@@ -112,12 +115,18 @@ class Migrations:
             self._refuse(None, proc, reply, str(error))
             return
         refs = self.rt.objects.outgoing(view)
+        # Links and watchers stay here with the forwarder: they are not the bundle's
+        # (remote watchers are keyed by (node, ref number), which is not a value).
+        links, watchers = proc.links, proc.monitored_by
+        proc.links = proc.monitored_by = None
         try:
             data = MB.encode(frozen, refs)
         except MB.MoveRefused as error:
             refs.abort()
             self._refuse(frozen, proc, reply, str(error))
             return
+        finally:
+            proc.links, proc.monitored_by = links, watchers
         if len(data) + FRAME_OVERHEAD > self.rt.config.max_frame:
             refs.abort()
             self._refuse(frozen, proc, reply, f"process {proc.pid} cannot move: it is {len(data)} bytes, over "
@@ -297,6 +306,9 @@ class Migrations:
         proc = thawed.proc
         answer.items[1] = proc
         proc.suspended = True                      # held: it runs once the source commits
+        # Its own monitors: their Downs still come through the forwarder (as messages)
+        # until a drain re-points the watched processes' nodes to this one.
+        proc.monitors = dict(thawed.monitors) or None
         if thawed.name is not None and not self.vm.signals.register(proc, thawed.name):
             self.rt.log(f"process {proc.pid} (moved from {view.name}) did not take the name "
                         f"#{thawed.name}: it is taken here")
@@ -372,10 +384,10 @@ class Migrations:
                 move.in_doubt = True
                 if move.timer is not None:
                     self.scheduler.cancel_timer(move.timer)
-                move.timer = self.scheduler.add_timer(DOUBT_SECONDS, lambda m=move: self._gave_up(m))
+                move.timer = self.scheduler.add_timer(self.doubt, lambda m=move: self._gave_up(m))
         for key, held in list(self.held.items()):
             if held.view.name == view.name and held.timer is None:
-                held.timer = self.scheduler.add_timer(DOUBT_SECONDS, lambda k=key: self._doubt_over(k))
+                held.timer = self.scheduler.add_timer(self.doubt, lambda k=key: self._doubt_over(k))
 
     def _doubt_over(self, key: tuple[str, int]) -> None:
         held = self.held.pop(key, None)
