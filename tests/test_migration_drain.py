@@ -1,0 +1,84 @@
+"""`vm node drain HOST:PORT` on a node running a supervised service (real nodes): the
+child moves to another node with its state, its supervisor (on a third node) sees no
+exit and counts no restart — the pid it holds now names the moved child — the
+service's clients get every answer, and the drained node stops."""
+from __future__ import annotations
+
+from cluster_support import COOKIE, write_class
+from conftest import run_vm
+
+SERVICE = """Service = (
+    serve = (
+        | m served |
+        served := 0.
+        [ true ] whileTrue: [
+            m := Process receive.
+            served := served + 1.
+            (m at: 1) send: { #reply. (m at: 2). served. Node current name } ] )
+)"""
+
+SUP_MAIN = """SupMain = (
+    run = (
+        | sup first now |
+        [ Node all size < 2 ] whileTrue: [ Process sleep: 10 ].
+        sup := Supervisor strategy: #oneForOne intensity: 0 period: 60000.
+        sup addChild: ((ChildSpec id: #svc class: Service selector: #serve arguments: #())
+            nodes: #(#b); globalName: #svc; yourself).
+        sup start.
+        first := sup childNamed: #svc.
+        ('child on ' + first node name) println.
+        [ first node name = 'b' ] whileTrue: [ Process sleep: 20 ].
+        now := sup childNamed: #svc.
+        ('child now on ' + now node name + ' same ' + (now == first) printString) println.
+        Process receive: [ :m | false ] within: 1500 ifTimeout: [ nil ].
+        now := sup childNamed: #svc.
+        ('after the stop on ' + now node name + ' same ' + (now == first) printString
+            + ' running ' + sup isRunning printString) println )
+)"""
+
+CLIENT = """Client = (
+    run = (
+        | me answer errors last nodes |
+        me := Process current.
+        [ (Global named: #svc) isNil ] whileTrue: [ Process sleep: 20 ].
+        errors := 0.
+        nodes := Vector new.
+        1 to: 150 do: [ :i |
+            [ (Global named: #svc) send: { me. i }.
+              answer := Process receive: [ :m | (m isKindOf: Array) and: [ (m at: 2) = i ] ] within: 5000
+                  ifTimeout: [ nil ].
+              answer isNil
+                  ifTrue: [ errors := errors + 1 ]
+                  ifFalse: [
+                      last := answer at: 3.
+                      (nodes includes: (answer at: 4)) ifFalse: [ nodes append: (answer at: 4) ] ] ]
+                on: Error do: [ :e | errors := errors + 1. ('client error ' + e messageText) println ].
+            i = 20 ifTrue: [ 'client busy' println ].
+            Process sleep: 30 ].
+        ('client done errors ' + errors printString + ' served ' + last printString + ' by '
+            + nodes asArray printString) println )
+)"""
+
+
+def test_drain_moves_a_supervised_child_with_no_restart_and_stops_the_node(cluster, tmp_path):
+    code = tmp_path / "code"
+    for source in (SERVICE, SUP_MAIN, CLIENT):
+        write_class(code, source)
+    a = cluster.start("a", classpath=[code])
+    b = cluster.start("b", join=[a], classpath=[code])
+    c = cluster.start("c", join=[a], classpath=[code], program="Client")
+    a2 = cluster.start("a2", join=[a], classpath=[code], program="SupMain")
+    a2.wait_out(r"^child on b$", timeout=60)
+    c.wait_out(r"^client busy$", timeout=60)
+    drained = run_vm(["node", "drain", b.address, "--cookie", COOKIE], timeout=120)
+    assert drained.returncode == 0, drained.stdout + drained.stderr + b.report()
+    assert f"drained {b.address}: 1 processes moved, 0 stayed" in drained.stdout
+    assert b.wait_exit(timeout=30) == 0
+    moved = a2.wait_out(r"^child now on ", timeout=30)
+    assert moved in ("child now on c same true", "child now on a same true"), moved   # not next to its supervisor
+    where = moved.split()[3]
+    a2.wait_out(rf"^after the stop on {where} same true running true$", timeout=30)   # no restart
+    done = c.wait_out(r"^client done ", timeout=60)
+    assert done == f"client done errors 0 served 150 by #(#b #{where})", done       # state moved with it
+    assert "client error" not in c.out.text()
+    assert "restart" not in a2.err.text()
