@@ -2,9 +2,12 @@
 the other nodes, the references to them are re-pointed there, and the node stops.
 
 Rules:
-- The processes are moved one by one (as ``p migrateTo:`` moves them), spread over
-  the connected nodes in name order; a node other than the ones its links and
-  monitors live on is preferred, so that a watcher keeps a reference of another node.
+- The processes are moved one by one (as ``p migrateTo:`` moves them) to the first
+  connected node of their drain placement (a supervised child's ``nodes:``, given by
+  ``ChildSpec>>onDrain:`` through the launcher), else spread over the connected nodes
+  in name order, preferring one other than the nodes its links and monitors live on
+  (so that a watcher keeps a reference of another node). A child whose spec says
+  ``onDrain: #restart`` stays, ends with the node, and is restarted by its supervisor.
   A process that cannot move (the bundle names why) stays and ends with the node.
 - Forwarders cannot outlive the node, so a drain re-points instead of relaying: every
   peer is told each old pid and its new one (``relink``). A peer re-points its
@@ -60,6 +63,8 @@ class Drainer:
         self.scheduler = runtime.scheduler
         self.migration = runtime.migration
         self.drain: Drain | None = None
+        self.placements: dict[int, Any] = {}      # pid -> node names, or "restart" (ChildSpec onDrain:)
+        self.scheduler.on_death.append(lambda proc, reason: self.placements.pop(proc.pid, None))
 
     # ------------------------------------------------------------------ the drained node
 
@@ -76,7 +81,12 @@ class Drainer:
         drain = Drain(done)
         self.drain = drain
         drain.deadline_timer = self.scheduler.add_timer(DRAIN_SECONDS, lambda: self._stop(drain, "timeout"))
-        processes = self.migration.movable()
+        processes = []
+        for proc in self.migration.movable():
+            if self.placements.get(proc.pid) == "restart":
+                drain.stayed.append(f"process {proc.pid} stays: its child spec says onDrain: #restart")
+            else:
+                processes.append(proc)
         drain.pending = len(processes)
         for index, proc in enumerate(processes):
             node = self._target_for(proc, targets, index)
@@ -85,6 +95,12 @@ class Drainer:
             self._relink(drain)
 
     def _target_for(self, proc: Process, targets: list, index: int) -> Any:
+        wanted = self.placements.get(proc.pid)
+        if isinstance(wanted, list):
+            for name in wanted:
+                for node in targets:
+                    if self.rt.nodes.identify(node)[0] == name:
+                        return node
         partners = {p.node for p in (proc.links or ()) if type(p) is RemoteProcess}
         partners |= {w.node for w in (proc.monitored_by or {}).values() if type(w) is RemoteProcess}
         ordered = targets[index % len(targets):] + targets[:index % len(targets)]

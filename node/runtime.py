@@ -419,6 +419,9 @@ class NodeRuntime(Distribution):
     def migrate_self(self, interp: Any, ctx: Any, node: Any) -> Any:
         return self.migration.migrate_self(interp, ctx, node)
 
+    def set_drain_placement(self, proc: Any, placement: Any) -> None:
+        self.drainer.placements[proc.pid] = placement
+
     def forward(self, proc: Any, message: Any) -> None:
         self.migration.forward(proc, message)
 

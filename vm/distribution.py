@@ -239,6 +239,11 @@ class Distribution(ABC):
         return ctx
 
     @abstractmethod
+    def set_drain_placement(self, proc: Any, placement: list[str] | str | None) -> None:
+        """What a drain of this node does with ``proc``: node names to move it to (in
+        order), None (anywhere), or ``"restart"`` (it stays and ends with the node)."""
+
+    @abstractmethod
     def forward(self, proc: Any, message: Any) -> None:
         """A message for a process that moved away (state MOVED)."""
 
@@ -334,6 +339,9 @@ class Standalone(Distribution):
         if node is not self.current_node():
             self._refuse(f"spawn on node {self.nodes.identify(node)[0]}")
         reply(spawn_here(self.vm, proc, cls, selector, args, option))
+
+    def set_drain_placement(self, proc: Any, placement: list[str] | str | None) -> None:
+        """Nothing to do: a VM that is not a node is never drained."""
 
     def forward(self, proc: Any, message: Any) -> None:
         """Never called: a VM that is not a node has no process that moved."""

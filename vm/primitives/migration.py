@@ -8,6 +8,9 @@ Rules:
 - A process moving itself (``primMoveSelfTo:``) parks at a safe point; its answer —
   ``{ true. theProcess }`` or ``{ false. 'why' }`` — is the primitive's result where
   it goes on: on the target node after a move, here after a refusal.
+- ``drainPlacement:`` tells this node what a drain does with the process: an Array of
+  node names (move it to the first connected one), nil (anywhere), or #restart (it
+  stays and ends with the node).
 - Only the node a process runs on can move it: a process of another node is refused
   with a reason, as is anything that is not a process or not a Node.
 
@@ -15,9 +18,12 @@ They only check their arguments and ask ``universe.distribution`` (``vm.distribu
 """
 from __future__ import annotations
 
+from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
+from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import VArray
 from smalltalk_vm.vm.primitives.node import park_for_reply
-from smalltalk_vm.vm.primitives.registry import control
+from smalltalk_vm.vm.primitives.registry import control, primitive
 from smalltalk_vm.vm.process import Process
 
 
@@ -58,3 +64,19 @@ def process_move_self_to(interp, ctx, argc):
     if problem is not None:
         return interp.signal_exception(ctx, "Error", problem)
     return vm.distribution.migrate_self(interp, ctx, node)
+
+
+@primitive("Process", "drainPlacement:")
+def process_drain_placement(vm, rcv, placement):
+    if type(rcv) is not Process:
+        raise PrimitiveFailed("only a process of this node has a drain placement")
+    if placement == V.NIL:
+        value = None
+    elif V.is_symbol(placement) and vm.symbol_name(placement) == "restart":
+        value = "restart"
+    elif type(placement) is VArray and all(V.is_symbol(n) for n in placement.items):
+        value = [vm.symbol_name(n) for n in placement.items]
+    else:
+        raise PrimitiveFailed("drainPlacement: takes an Array of node names, nil or #restart")
+    vm.distribution.set_drain_placement(rcv, value)
+    return rcv
