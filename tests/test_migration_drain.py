@@ -5,6 +5,8 @@ service's clients get every answer, and the drained node stops. A child whose sp
 says ``onDrain: #restart`` stays, and its supervisor restarts it on the next node."""
 from __future__ import annotations
 
+import re
+
 from cluster_support import COOKIE, write_class
 from conftest import run_vm
 
@@ -89,3 +91,13 @@ def test_drain_moves_a_supervised_child_with_no_restart_and_stops_the_node(clust
     assert done == f"client done errors 0 served 150 by #(#b #{where})", done       # state moved with it
     assert "client error" not in c.out.text()
     a2.wait_out(r"^fresh restarted on c true$")            # onDrain: #restart: a new process
+
+
+def test_the_migration_benchmark_runs_and_reports_against_its_references() -> None:
+    result = run_vm(["bench", "--migration", "--moves", "3"], timeout=240)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.match(r"migrateTo: a process with 1000 heap objects and 100 queued messages \(3 moves\): "
+                    r"p50 [\d.]+ ms, p99 [\d.]+ ms$", lines[0]), result.stdout
+    assert lines[1].startswith("  one ping of the other node: p50 ")
+    assert lines[2].startswith("  one local spawn that answers: p50 ")
