@@ -164,6 +164,10 @@ FRAMES: tuple[FrameKind, ...] = (
     _k(108, "relinked", "vm", "the relinks of the drain are done here"),
     _k(109, "drain_link", "vm", "link your process (moved from the sender's drain) to this one",
        ("to", UINT), ("other", VALUE)),
+    _k(110, "migrate_request", "vm", "move your process to the node named node (a migrateTo: sent on the sender)",
+       ("request", UINT), ("process", UINT), ("node", TEXT)),
+    _k(111, "migrate_reply", "vm", "the answer to migrate_request: the moved process, or why it stayed",
+       ("request", UINT), ("process", VALUE), ("error", OPT_TEXT)),
 )
 
 BY_KIND: dict[int, FrameKind] = {f.kind: f for f in FRAMES}

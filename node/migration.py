@@ -87,6 +87,7 @@ class Migrations:
         self.taken: dict[tuple[str, int], int] = {}       # (source, move) -> pid here, for queries
         self.forwards: dict[int, RemoteProcess] = {}      # pid of a MOVED process -> where it went
         self.homes: dict[int, tuple[str, int, int]] = {}  # pid moved in -> (node, creation, its old pid)
+        self.requests: dict[int, tuple[Any, Any]] = {}   # migrate_request number -> (view, reply)
         self.next_move = 1
         # Both sides wait the same time, so both decide the same way.
         self.doubt = max(MIN_DOUBT_SECONDS, min(2 * runtime.config.tick, MOVE_SECONDS))
@@ -94,16 +95,20 @@ class Migrations:
 
     # ------------------------------------------------------------------ the source
 
-    def migrate(self, proc: Process, node: Any, reply: Any) -> None:
+    def migrate(self, proc: Any, node: Any, reply: Any) -> None:
         """Move ``proc`` (not the current process); ``reply`` gets the moved process or
         an Error. With ``reply`` None the process moves itself (it is parked by
-        ``MB.park_for_move``) and gets its answer where it goes on."""
+        ``MB.park_for_move``) and gets its answer where it goes on. A process of
+        another node is moved by its node, asked with ``migrate_request``."""
+        if type(proc) is RemoteProcess:
+            self._request(proc, node, reply)
+            return
         name, creation = self.rt.nodes.identify(node)
         if name == self.rt.name and creation == self.rt.creation:
             self._answer_here(proc, reply, proc)
             return
         if proc.state == MOVED:
-            self._refuse(None, proc, reply, f"process {proc.pid} has moved to another node already")
+            self._refuse(None, proc, reply, self._moved_on(proc))
             return
         view = self.rt.peers.get(name)
         if view is None or view.creation != creation:
@@ -248,6 +253,66 @@ class Migrations:
             return "#" + self.vm.symbol_name(reason)
         return "an error" if reason is not None else "no reason"
 
+    # ------------------------------------------------------------------ moves asked of another node
+
+    def _request(self, proc: RemoteProcess, node: Any, reply: Any) -> None:
+        view, why = self.rt.remote.reach(proc)
+        if view is None:
+            reply(self.vm.make_exception("Error", f"process {proc.number} of node {proc.node} cannot move: "
+                                                  f"its node is not connected (#{why})"))
+            return
+        name = self.rt.nodes.identify(node)[0]           # its node knows whether it can reach that one
+        request = self.next_move
+        self.next_move += 1
+        self.requests[request] = (view, reply)
+        view.conn.send(F.frame("migrate_request", request, proc.number, name))
+
+    def on_migrate_request(self, view: Any, request: int, number: int, name: str) -> None:
+        def answer(value: Any) -> None:
+            current = self.rt.peers.get(view.name)
+            if current is None or current.creation != view.creation:
+                return
+            if type(value) is Process or type(value) is RemoteProcess:
+                current.conn.send(F.frame("migrate_reply", request, self.rt.encode(value, "a process", current),
+                                          None))
+            else:
+                current.conn.send(F.frame("migrate_reply", request, self.rt.encode(V.NIL, "nil", current),
+                                          self._message_text(value)))
+        proc = self.scheduler.processes.get(number)
+        if proc is None or not proc.alive:
+            answer(self.vm.make_exception("Error", f"process {number} of node {self.rt.name} has ended"))
+            return
+        if proc.state == MOVED:
+            answer(self.vm.make_exception("Error", self._moved_on(proc)))
+            return
+        node = self.rt.current_node() if name == self.rt.name else self.rt.node_named(name)
+        if node is V.NIL:
+            answer(self.vm.make_exception("Error", f"process {number} cannot move: node {name} is not connected "
+                                                   f"to node {self.rt.name}"))
+            return
+        self.migrate(proc, node, answer)
+
+    def on_migrate_reply(self, view: Any, request: int, process: bytes, error: str | None) -> None:
+        pending = self.requests.get(request)
+        if pending is None or pending[0].name != view.name:
+            return
+        del self.requests[request]
+        moved = self.rt.decode_reason(view, process)
+        if error is not None or (type(moved) is not Process and type(moved) is not RemoteProcess):
+            pending[1](self.vm.make_exception("Error", error or "a malformed answer to a move"))
+            return
+        pending[1](moved)
+
+    def _moved_on(self, proc: Process) -> str:
+        target = self.forwards.get(proc.pid)
+        where = f"node {target.node} (as {target.number})" if target is not None else "another node"
+        return f"process {proc.pid} has moved on to {where}: ask that node"
+
+    def _message_text(self, exception: Any) -> str:
+        names = self.vm.all_field_names(exception.cls)
+        text = exception.fields[names.index("messageText")] if "messageText" in names else V.NIL
+        return self.vm.str_of(text) if text != V.NIL else "it could not move"
+
     # ------------------------------------------------------------------ forwarding (the source)
 
     def forward(self, proc: Process, message: Any) -> None:
@@ -374,6 +439,11 @@ class Migrations:
 
     def node_lost(self, view: Any) -> None:
         noconnection = self.vm.symbol("noconnection")
+        for request, (asked, reply) in list(self.requests.items()):
+            if asked.name == view.name:
+                del self.requests[request]
+                reply(self.vm.make_exception("Error", f"the move asked of node {view.name} is not known: "
+                                                      "the connection was lost (#noconnection)"))
         for pid, target in list(self.forwards.items()):
             if target.node == view.name and target.creation == view.creation:
                 proc = self.scheduler.processes.get(pid)

@@ -32,7 +32,6 @@ from typing import Any
 
 from smalltalk_vm.node import frames as F
 from smalltalk_vm.node.codeload import BadFrame
-from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.process import MOVED, Process
 
@@ -114,14 +113,9 @@ class Drainer:
         if type(answer) is RemoteProcess:
             drain.moved.append((proc, answer))
         else:
-            drain.stayed.append(self._text(answer))
+            drain.stayed.append(self.migration._message_text(answer))
         if drain.pending == 0:
             self._relink(drain)
-
-    def _text(self, exception: Any) -> str:
-        names = self.vm.all_field_names(exception.cls)
-        text = exception.fields[names.index("messageText")] if "messageText" in names else V.NIL
-        return self.vm.str_of(text) if text != V.NIL else "it could not move"
 
     def _relink(self, drain: Drain) -> None:
         rt = self.rt

@@ -5,6 +5,8 @@ sent to the old pid reach it, and its global name resolves to the new location.
 Refusals leave it running where it was, with the reason in the broken promise."""
 from __future__ import annotations
 
+import re
+
 from cluster_support import write_class
 
 WATCHED = """Watched = (
@@ -28,9 +30,9 @@ HELPERS = """
 SOURCE = """Source = (
 """ + HELPERS + """
     run = (
-        | b me p ref moved e d named echo |
+        | b c me p ref moved e d named echo |
         b := self node: #b.
-        self node: #c.
+        c := self node: #c.
         me := Process current.
         me trapExit: true.
         (Global register: #source as: me) println.
@@ -44,6 +46,14 @@ SOURCE = """Source = (
         [ (named := Global named: #watched) node name = 'b' ] whileFalse: [ Process sleep: 10 ].
         ('global resolves to ' + named node name + ' ' + (named == moved) printString) println.
         p send: { me. 1 }.
+        echo := Process receive: [ :m | (m isKindOf: Array) and: [ (m at: 1) == #echo ] ].
+        ('echo via old pid ' + (echo at: 2) printString + ' from ' + (echo at: 3)) println.
+        moved := (moved migrateTo: c) wait.
+        ('moved on to ' + moved node name) println.
+        ('refused: ' + ([ (p migrateTo: c) wait ] on: Error do: [ :err | err messageText ])) println.
+        [ (named := Global named: #watched) node name = 'c' ] whileFalse: [ Process sleep: 10 ].
+        ('global resolves to ' + named node name + ' ' + (named == moved) printString) println.
+        p send: { me. 2 }.
         echo := Process receive: [ :m | (m isKindOf: Array) and: [ (m at: 1) == #echo ] ].
         ('echo via old pid ' + (echo at: 2) printString + ' from ' + (echo at: 3)) println.
         p send: #crash.
@@ -83,10 +93,14 @@ def test_links_monitors_and_the_global_name_follow_the_moved_process(cluster, tm
     assert "moved to b false" in out                       # a new pid, on b
     assert "global resolves to b true" in out
     assert "echo via old pid 1 from b" in out              # a message to the old pid reaches it
-    assert "exit from old pid true Error: crashed on b" in out
-    assert "down true true Error: crashed on b" in out
-    c.wait_out(r"^third down true true a2 Error: crashed on b$")    # the pid c used, from a2
-    b.wait_err(r"process \d+ died: ERROR: crashed on b")
+    assert "moved on to c" in out                          # moved by its node, asked from a2
+    assert re.search(r"^refused: process \d+ has moved on to node b \(as \d+\): ask that node$", out, re.M), out
+    assert "global resolves to c true" in out
+    assert "echo via old pid 2 from c" in out              # through two forwarders, a2 -> b -> c
+    assert "exit from old pid true Error: crashed on c" in out
+    assert "down true true Error: crashed on c" in out
+    c.wait_out(r"^third down true true a2 Error: crashed on c$")    # the pid c used, from a2
+    c.wait_err(r"process \d+ died: ERROR: crashed on c")
 
 
 REFUSALS = """Refusals = (

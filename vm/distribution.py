@@ -218,12 +218,14 @@ class Distribution(ABC):
     # -- moving a process to another node (node.migration); a VM that is not a node
     #    has no other node to move to, and never holds a moved (MOVED) process
     def migrate(self, proc: Any, node: Any, reply: Reply) -> None:
-        """Move the local process ``proc`` (not the current one) to ``node``; ``reply``
-        gets the moved process, or an Error saying why it stayed."""
-        if node is self.current_node():
+        """Move ``proc`` (not the current process; one of another node is moved by its
+        node) to ``node``; ``reply`` gets the moved process, or an Error saying why it
+        stayed."""
+        if node is self.current_node() and type(proc) is not RemoteProcess:
             reply(proc)
             return
-        reply(self.vm.make_exception("Error", f"process {proc.pid} cannot move to node "
+        number = proc.number if type(proc) is RemoteProcess else proc.pid
+        reply(self.vm.make_exception("Error", f"process {number} cannot move to node "
                                               f"{self.nodes.identify(node)[0]}: this VM is not a node"))
 
     def migrate_self(self, interp: Any, ctx: Any, node: Any) -> Any:

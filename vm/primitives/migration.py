@@ -11,8 +11,8 @@ Rules:
 - ``drainPlacement:`` tells this node what a drain does with the process: an Array of
   node names (move it to the first connected one), nil (anywhere), or #restart (it
   stays and ends with the node).
-- Only the node a process runs on can move it: a process of another node is refused
-  with a reason, as is anything that is not a process or not a Node.
+- A process of another node is moved by its node (the distribution asks it);
+  anything that is not a process, or not a Node, is an Error.
 
 They only check their arguments and ask ``universe.distribution`` (``vm.distribution``).
 """
@@ -32,10 +32,7 @@ def _problem(vm, proc, node) -> str | None:
         vm.distribution.nodes.identify(node)
     except ValueError:
         return "migrateTo: needs a Node (Node named: #b)"
-    if type(proc) is RemoteProcess:
-        return (f"process {proc.number} runs on node {proc.node}: only its own node can move it "
-                "(ask it to move itself)")
-    if type(proc) is not Process:
+    if type(proc) is not Process and type(proc) is not RemoteProcess:
         return "migrateTo: is sent to a process"
     return None
 
@@ -60,6 +57,8 @@ def process_move_self_to(interp, ctx, argc):
     vm = interp.vm
     problem = _problem(vm, proc, node)
     if problem is None and proc is not interp.process:
+        problem = "primMoveSelfTo: moves the current process only"
+    if problem is None and type(proc) is RemoteProcess:
         problem = "primMoveSelfTo: moves the current process only"
     if problem is not None:
         return interp.signal_exception(ctx, "Error", problem)
