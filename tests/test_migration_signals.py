@@ -101,6 +101,7 @@ def test_links_monitors_and_the_global_name_follow_the_moved_process(cluster, tm
     assert "down true true Error: crashed on c" in out
     c.wait_out(r"^third down true true a2 Error: crashed on c$")    # the pid c used, from a2
     c.wait_err(r"process \d+ died: ERROR: crashed on c")
+    assert "died" not in b.err.text()                      # b only forwarded: nothing ended there
 
 
 REFUSALS = """Refusals = (
