@@ -197,3 +197,13 @@ def park_for_move(interp: Any, ctx: Any) -> None:
     move is done (then ``freeze`` accepts it between slices). The primitive returns None
     after this; the process resumes with the answer given to thaw or unfreeze."""
     interp.vm.scheduler.park(interp.process, ctx, WAITING, WAIT_MOVE)
+
+
+def cancel_self_move(vm: Any, proc: Any, answer: Any) -> bool:
+    """A process parked by ``park_for_move`` that will not be frozen (its move was refused
+    before ``freeze``, or ``freeze`` refused it) goes on here with ``answer`` as the
+    primitive's value. False if it is not parked for a move (it died, say)."""
+    if type(proc) is not Process or proc.state != WAITING or proc.wait_mode != WAIT_MOVE:
+        return False
+    vm.scheduler.make_runnable(proc, answer)
+    return True

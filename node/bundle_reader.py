@@ -38,6 +38,7 @@ from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
 from smalltalk_vm.vm.objects import (
+    LAUNCHER_FILE,
     BlockContext,
     Closure,
     CompiledBlock,
@@ -471,6 +472,9 @@ class BundleReader:
                     home, steps = home.outer, steps + 1
                 _check(isinstance(home, MethodContext), f"a block context of {title} whose home is not a method")
                 ctx.home = home
+            elif code.source_file != LAUNCHER_FILE and code.holder is not None \
+                    and not _inherits(self.vm.class_of(ctx.receiver), code.holder):
+                raise BundleError(f"a context of {title} whose receiver is not a {code.holder.name}")
             if ctx.pc >= 0:
                 heights = self.heights_of(code_index)
                 _check(ctx.pc < len(heights) and heights[ctx.pc] is not None,
@@ -561,12 +565,24 @@ class BundleReader:
         processes = (Process, RemoteProcess)
         links = [self.ref(w, processes, "a link") for w in _list(state.get("links"), "the links")]
         monitors = [self.pair(entry, "a monitor") for entry in _list(state.get("monitors"), "the monitors")]
-        watchers = [self.pair(entry, "a watcher") for entry in _list(state.get("monitored_by"), "the watchers")]
+        watchers = [self.watcher(entry) for entry in _list(state.get("monitored_by"), "the watchers")]
         return Thawed(proc, links, monitors, watchers, name)
 
     def pair(self, entry: Any, what: str) -> tuple[Any, Any]:
         ref, process = _list(entry, what, 2)
         return self.value(ref), self.ref(process, (Process, RemoteProcess), what)
+
+    def watcher(self, entry: Any) -> tuple[Any, Any]:
+        """(key, watcher): the key a Reference, or (node name, ref number) for a watcher
+        on another node (bundle_writer.watch_key)."""
+        key, process = _list(entry, "a watcher", 2)
+        if type(key) is list:
+            _list(key, "a watcher's key", 2)
+            _check(_is_text(key[0]) and _is_int(key[1]), "a malformed watcher's key")
+            key = (key[0], key[1])
+        else:
+            key = self.value(key)
+        return key, self.ref(process, (Process, RemoteProcess), "a watcher")
 
     def install(self, thawed: Thawed, answer: Any, group: Any) -> None:
         scheduler = self.vm.scheduler
@@ -583,6 +599,14 @@ def _title(code: Any) -> str:
     holder = method.holder if method is not None else None
     where = f"{holder.name if holder is not None else '?'}>>{method.selector if method is not None else '?'}"
     return f"[] in {where}" if type(code) is CompiledBlock else where
+
+
+def _inherits(cls: Any, ancestor: Any) -> bool:
+    while cls is not None:
+        if cls is ancestor:
+            return True
+        cls = cls.superclass
+    return False
 
 
 def _same_value(a: Any, b: Any) -> bool:

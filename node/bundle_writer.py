@@ -49,7 +49,7 @@ from smalltalk_vm.vm.objects import (
     VClass,
     VString,
 )
-from smalltalk_vm.vm.process import WAIT_BEYOND, Process
+from smalltalk_vm.vm.process import FROZEN, WAIT_BEYOND, Process
 from smalltalk_vm.vm.proxies import RemoteObject
 from smalltalk_vm.vm.versions import class_version
 
@@ -59,8 +59,18 @@ PATH_STEPS = 4          # how many links of the "reached from" chain a refusal n
 
 def encode(frozen: Frozen, node_refs: Any = None) -> bytes:
     """The bundle of a frozen process; MoveRefused names what cannot travel."""
+    if frozen.proc.state != FROZEN:
+        raise MoveRefused(f"process {frozen.pid} cannot move: it is no longer frozen (it ended, or was unfrozen)")
     writer = BundleWriter(frozen, node_refs)
-    data = writer.write()
+    try:
+        data = writer.write()
+    except MoveRefused:
+        raise
+    except WireError as error:                      # the node layer's refusal of a reference
+        raise MoveRefused(f"process {frozen.pid} cannot move: {error}") from None
+    except (ValueError, TypeError, OverflowError, cbor2.CBOREncodeError) as error:
+        raise MoveRefused(f"process {frozen.pid} cannot move: its state cannot be encoded "
+                          f"({type(error).__name__}: {error})") from None
     frozen.encoded_messages = frozen.proc.message_count()
     return data
 
@@ -84,7 +94,7 @@ class BundleWriter:
         self.records: list[Any] = []
         self.index: dict[int, int] = {}
         self.pending: deque = deque()
-        self.reached: dict[int, tuple[Any, str]] = {}     # id -> (parent object, how)
+        self.reached: dict[int, tuple[Any, Any, int]] = {}     # id -> (parent object, how, index)
         self.classes: list[list] = []
         self.class_index: dict[int, int] = {}
         self.codes: list[list] = []
@@ -110,25 +120,31 @@ class BundleWriter:
 
     # ------------------------------------------------------------------ refusals
 
-    def refuse(self, what: str, obj: Any = None, how: str | None = None) -> MoveRefused:
-        """A refusal naming ``what`` and the chain it was reached through."""
+    def refuse(self, what: str, obj: Any = None, how: str | None = None, why: str = "") -> MoveRefused:
+        """A refusal naming ``what``, the chain it was reached through (up to the
+        variable of a context that holds it), and ``why``."""
         steps = []
         if how is not None:
             steps.append(how)
         walker = obj
         while walker is not None and len(steps) < PATH_STEPS:
-            parent, label = self.reached.get(id(walker), (None, None))
-            if label is None:
+            parent, how, index = self.reached.get(id(walker), (None, None, -1))
+            if how is None:
                 break
+            label = how if index < 0 else how(parent, index)
             if not steps or steps[-1] != label:
                 steps.append(label)
+            if isinstance(parent, Context):
+                break                   # a variable of an activation: what a reader looks for
             walker = parent
         where = f" (reached from {', from '.join(steps)})" if steps else ""
-        return MoveRefused(f"process {self.proc.pid} cannot move: {what}{where}")
+        return MoveRefused(f"process {self.proc.pid} cannot move: {what}{where}{': ' + why if why else ''}")
 
     # ------------------------------------------------------------------ values
 
-    def word(self, value: Any, parent: Any, how: str) -> Any:
+    def word(self, value: Any, parent: Any, how: Any, index: int = -1) -> Any:
+        """The bundle word of ``value``, met in ``parent`` as ``how`` says: a text, or a
+        function of (parent, index) that writes it only if a refusal needs it."""
         kind = type(value)
         if kind is float:
             return value
@@ -147,13 +163,13 @@ class BundleWriter:
         if found is None:
             found = self.index[key] = len(self.records)
             self.records.append(None)
-            self.reached[key] = (parent, how)
+            self.reached[key] = (parent, how, index)
             self.pending.append(value)
         return V.REF_BASE + found
 
     def words(self, values: Any, parent: Any, how: Any) -> list:
         word = self.word
-        return [word(v, parent, how(i)) for i, v in enumerate(values)]
+        return [word(v, parent, how, i) for i, v in enumerate(values)]
 
     # ------------------------------------------------------------------ names
 
@@ -166,8 +182,8 @@ class BundleWriter:
         base_name = cls.name[:-len(" class")] if cls.is_meta else cls.name
         base = vm.globals.get(base_name)
         if type(base) is not VClass or (base.cls if cls.is_meta else base) is not cls:
-            raise self.refuse(f"class {cls.name} is not the class its name stands for any more "
-                              "(an obsolete or renamed class cannot travel)", user, how)
+            raise self.refuse(f"an object of class {cls.name} cannot travel", user, how,
+                              why="no class of that name stands for it any more (it was removed or replaced)")
         found = self.class_index[key] = len(self.classes)
         self.classes.append([base_name, cls.is_meta, class_version(vm, base)])
         return found
@@ -194,9 +210,9 @@ class BundleWriter:
         if holder is self.vm.Nil and method.selector == DOIT_SELECTOR and method.source:
             return [F.CODE_DOIT, method.source, method.source_file or "<evaluate>", F.code_digest(method)]
         if holder is not None and method.selector in holder.methods:
-            raise self.refuse(f"it runs old code of {holder.name}>>{method.selector} (the class was "
-                              "loaded again since: only the current version can be named on another node)",
-                              user, how)
+            raise self.refuse(f"it runs old code of {holder.name}>>{method.selector}", user, how,
+                              why="the class was loaded again since, and only the current version can be "
+                              "named on another node")
         raise self.refuse(f"it runs code that has no name on another node ({unit_title(method)})", user, how)
 
     def block_entry(self, block: CompiledBlock, user: Any, how: str | None) -> list:
@@ -240,7 +256,7 @@ class BundleWriter:
         if kind is Instance:
             return self.instance(obj)
         if kind is VArray:
-            return [F.OBJ_ARRAY, self.class_ref(obj.cls, obj), self.words(obj.items, obj, _element), obj.ihash]
+            return [F.OBJ_ARRAY, self.class_ref(obj.cls, obj), self.words(obj.items, obj, _element_label), obj.ihash]
         if kind is VString:
             return [F.OBJ_STRING, self.class_ref(obj.cls, obj), obj.chars]
         if kind is VBytes:
@@ -278,35 +294,44 @@ class BundleWriter:
         if self.promise_class is not None and _inherits(cls, self.promise_class):
             state = obj.fields[vm.field_index(self.promise_class, "state")]
             if state == self.pending_symbol:
-                raise self.refuse(f"an unresolved {cls.name} cannot travel (it would never be settled "
-                                  "on the other node; pass it by reference or wait for it first)", obj)
-        names = vm.all_field_names(cls)
-        title = f"a{'n' if cls.name[:1] in 'AEIOU' else ''} {cls.name}"
-        return [F.OBJ_INSTANCE, self.class_ref(cls, obj),
-                self.words(obj.fields, obj, lambda i: f"field '{names[i] if i < len(names) else i}' of {title}"),
-                obj.ihash]
+                raise self.refuse(f"an unresolved {cls.name} cannot travel", obj,
+                                  why="it would never be settled on the other node; pass it by reference "
+                                  "or wait for it first")
+        return [F.OBJ_INSTANCE, self.class_ref(cls, obj), self.words(obj.fields, obj, self.field_label), obj.ihash]
+
+    def field_label(self, obj: Instance, i: int) -> str:
+        names = self.vm.all_field_names(obj.cls)
+        return f"field '{names[i] if i < len(names) else i}' of {_a(obj.cls.name)}"
+
+    @staticmethod
+    def slot_label(ctx: Context, i: int) -> str:
+        code = ctx.method
+        if i < code.num_args + code.num_temps:
+            name = code.temp_names[i] if i < len(code.temp_names) else str(i)
+            return f"{'argument' if i < code.num_args else 'temporary'} '{name}' of {unit_title(code)}"
+        return f"the stack of {unit_title(code)}"
 
     def context(self, ctx: Context) -> list:
         code = ctx.method
         code_index = self.code_ref(code, ctx)
         title = unit_title(code)
-        names = code.temp_names
-        slots = code.num_args + code.num_temps
         own = id(ctx) in self.own_contexts
-        stack = ctx.stack if own else ctx.stack[:slots]
-
-        def how(i: int) -> str:
-            if i < slots:
-                name = names[i] if i < len(names) else str(i)
-                return f"{'argument' if i < code.num_args else 'temporary'} '{name}' of {title}"
-            return f"the stack of {title}"
-        record = [F.OBJ_CONTEXT, code_index, ctx.pc if own else -1, self.words(stack, ctx, how),
+        stack = ctx.stack if own else ctx.stack[:code.num_args + code.num_temps]
+        record = [F.OBJ_CONTEXT, code_index, ctx.pc if own else -1, self.words(stack, ctx, self.slot_label),
                   self.word(ctx.receiver, ctx, f"the receiver of {title}"),
                   self.word(ctx.sender, ctx, f"the sender of {title}") if own else V.NIL, V.NIL, V.NIL]
         if isinstance(ctx, BlockContext):
             record[6] = self.word(ctx.outer, ctx, f"the outer context of {title}")
             record[7] = self.word(ctx.closure, ctx, f"the block {title} runs")
         return record
+
+    def watch_key(self, key: Any) -> Any:
+        """A watcher's key: a Reference (a local watcher), or the node layer's
+        (node name, ref number) of a watcher on another node, as plain data."""
+        if type(key) is tuple:
+            node, number = key
+            return [node, number]
+        return self.word(key, None, "its watchers")
 
     # ------------------------------------------------------------------ the whole
 
@@ -321,7 +346,7 @@ class BundleWriter:
             "wait_arg": proc.wait_arg if proc.wait_mode == WAIT_BEYOND else word(proc.wait_arg, None, "its wait"),
             "timer_ms": frozen.remaining_ms(now),
             "timeout_value": word(proc.timeout_value, None, "its timeout value"),
-            "mailbox": self.words(proc.mailbox or (), None, lambda i: f"message {i + 1} of its mailbox"),
+            "mailbox": self.words(proc.mailbox or (), None, _message_label),
             "trap_exit": proc.trap_exit,
             "report_crash": proc.report_crash,
             "wake_pending": proc.wake_pending,
@@ -330,7 +355,7 @@ class BundleWriter:
             "links": [word(p, None, "its links") for p in proc.links or ()],
             "monitors": [[word(r, None, "its monitors"), word(p, None, "its monitors")]
                          for r, p in (proc.monitors or {}).items()],
-            "monitored_by": [[word(r, None, "its watchers"), word(p, None, "its watchers")]
+            "monitored_by": [[self.watch_key(r), word(p, None, "its watchers")]
                              for r, p in (proc.monitored_by or {}).items()],
         }
         records = self.records
@@ -351,8 +376,16 @@ class BundleWriter:
         return cbor2.dumps(bundle)
 
 
-def _element(i: int) -> str:
-    return f"element {i + 1} of an Array"
+def _a(name: str) -> str:
+    return f"a{'n' if name[:1] in 'AEIOU' else ''} {name}"
+
+
+def _element_label(array: Any, i: int) -> str:
+    return f"element {i + 1} of {_a(array.cls.name)}"
+
+
+def _message_label(_: Any, i: int) -> str:
+    return f"message {i + 1} of its mailbox"
 
 
 def _inherits(cls: Any, ancestor: Any) -> bool:

@@ -161,8 +161,7 @@ class Migrations:
         if reply is not None:
             reply(value)
         else:                       # a self-move to this node: it was parked for nothing
-            frozen = MB.freeze(self.vm, proc)
-            MB.unfreeze(frozen, answer=self.vm.new_array([V.TRUE, proc]))
+            MB.cancel_self_move(self.vm, proc, self.vm.new_array([V.TRUE, proc]))
 
     def _refuse(self, frozen: Any, proc: Process, reply: Any, text: str) -> None:
         """The process stays (unfrozen, as it was); whoever asked is told why."""
@@ -172,11 +171,9 @@ class Migrations:
             reply(self.vm.make_exception("Error", text))
             return
         answer = self.vm.new_array([V.FALSE, self.vm.new_string(text)])
-        if frozen is None:
-            try:
-                frozen = MB.freeze(self.vm, proc)
-            except MB.MoveRefused:
-                return            # it died meanwhile: nobody is left to tell
+        if frozen is None:        # refused before it was frozen: it goes on from its park
+            MB.cancel_self_move(self.vm, proc, answer)
+            return
         MB.unfreeze(frozen, answer=answer)
 
     def _finish(self, move: Outgoing) -> None:

@@ -14,6 +14,7 @@ from smalltalk_vm.node import bundle as MB
 from smalltalk_vm.vm.distribution import RemoteProcesses
 from smalltalk_vm.vm.interpreter import YIELDED
 from smalltalk_vm.vm.process import DEAD, RUNNABLE
+from smalltalk_vm.vm.proxies import RemoteObject
 
 
 class VM:
@@ -103,13 +104,15 @@ def moved(source_vm: VM, target_vm: VM, source: str, reductions: int, node_refs:
 
 class FakeNodeRefs:
     """The NodeRefs of a pretend node named ``name``: local processes by number, other
-    nodes' as RemoteProcesses. Only the codec's half of what the node layer does."""
+    nodes' as RemoteProcesses, objects of classes named Shared* by reference (proxies
+elsewhere). Only the codec's half of what the node layer does."""
 
     def __init__(self, vm: VM, name: str) -> None:
         self.vm = vm
         self.name = name
         self.node_class = vm.universe.globals["Node"]
         self.pids = RemoteProcesses(vm.universe)
+        self.exported: dict[bytes, Any] = {}
 
     def process_identity(self, proc: Any) -> tuple[str, int, int]:
         if type(proc).__name__ == "RemoteProcess":
@@ -128,10 +131,17 @@ class FakeNodeRefs:
         return self.vm.universe.distribution.nodes.get(name, creation)
 
     def by_reference(self, value: Any) -> bool:
-        return False
+        """Instances of a class named ``Shared*`` pass by reference here."""
+        return getattr(value, "cls", None) is not None and value.cls.name.startswith("Shared")
 
     def reference(self, value: Any) -> tuple:
-        raise AssertionError("no references in these tests")
+        if type(value) is RemoteObject:
+            return value.node, value.creation, value.handle, value.class_name, 0
+        handle = len(self.exported).to_bytes(16, "big")
+        self.exported[handle] = value
+        return self.name, 1, handle, value.cls.name, 0
 
-    def remote_object(self, *args: Any) -> Any:
-        raise AssertionError("no references in these tests")
+    def remote_object(self, node: str, creation: int, handle: bytes, class_name: str, handoff: int) -> Any:
+        if node == self.name:
+            return self.exported[handle]
+        return RemoteObject(self.vm.universe.globals["RemoteProxy"], node, creation, handle, class_name)

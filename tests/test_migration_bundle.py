@@ -12,6 +12,7 @@ import pytest
 from bundle_support import VM, FakeNodeRefs, moved, unmoved
 
 from smalltalk_vm.node import bundle as MB
+from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.process import FROZEN, RUNNABLE, SLEEPING, WAIT_RECEIVE, WAITING
 
 DEMO = """MoveDemo = (
@@ -62,10 +63,17 @@ def test_loop_with_blocks_and_nested_ensure_moves_midway(monkeypatch, source_hot
         reductions += 50
     first_half = source.take_output()
     assert "at 500" not in first_half
+    def native(vm: VM) -> bool:
+        """Whether a block of MoveDemo>>run: (the adder, called each time round) is
+        native code there."""
+        method = vm.universe.globals["MoveDemo"].methods["run:"]
+        return any(getattr(lit, "native", None) is not None for lit in method.literals)
+    assert native(source) == (source_hot == "1")       # the tier it ran in on the source
     frozen = MB.freeze(source.universe, proc)
     thawed = MB.thaw(target.machine, MB.encode(frozen))
     MB.retire(frozen)
     result = target.finish(thawed.proc)
+    assert native(target) == (target_hot == "1")
     second_half = target.take_output()
     assert "inner ensure\nouter ensure, log size 500\n" in second_half
     assert "at 500 total 41791750" in second_half
@@ -388,3 +396,171 @@ def test_missing_classes_are_named_and_another_version_is_refused(pair):
     thawed = MB.thaw(target.machine, data)
     MB.retire(frozen)
     assert target.finish(thawed.proc) == "#went"
+
+
+def test_links_and_monitors_travel_as_data_for_the_protocol(pair):
+    """Links, monitors and watchers are handed to the protocol (not installed): local
+    partners as pids of the source node, a watcher on another node with its key."""
+    source, target = pair
+    refs_a, refs_b = FakeNodeRefs(source, "a@host"), FakeNodeRefs(target, "b@host")
+    proc = source.spawn("[ | ref | ref := Process current monitor: ([ Process receive ] spawn). "
+                        "Process receive. ref ] spawn")
+    source.step(proc, 50)
+    [partner] = proc.monitors.values()
+    source.machine.signals.link(proc, partner)
+    remote_watcher = refs_a.pids.get("c@host", 3, 77)
+    proc.monitored_by = {("c@host", 9): remote_watcher}
+    frozen = MB.freeze(source.universe, proc)
+    thawed = MB.thaw(target.machine, MB.encode(frozen, refs_a), refs_b)
+    assert thawed.proc.links is None and thawed.proc.monitors is None and thawed.proc.monitored_by is None
+    [link] = thawed.links
+    assert (link.node, link.number) == ("a@host", partner.pid)
+    [(ref, watched)] = thawed.monitors
+    assert (watched.node, watched.number) == ("a@host", partner.pid)
+    [(key, watcher)] = thawed.monitored_by
+    assert key == ("c@host", 9) and (watcher.node, watcher.number) == ("c@host", 77)
+    # The ref kept in a temporary is the same object as the monitor's key.
+    target.scheduler.deliver(thawed.proc, target.universe.make_int(0))
+    MB.retire(frozen)
+    outcome = target.machine.finish(thawed.proc)
+    assert outcome.value is ref
+    source.scheduler.terminate(partner, source.universe.symbol("kill"))
+
+
+
+def test_an_object_of_a_class_no_longer_named_refuses(pair):
+    source, _ = pair
+    source.define("Gone = ( | x | )")
+    proc = source.spawn("[ | g | g := Gone new. system removeGlobal: #Gone. "
+                        "1 to: 1000 do: [ :i | i printString ]. g ] spawn")
+    source.step(proc, 40)
+    reason = refused(source, proc)
+    assert "an object of class Gone cannot travel (reached from temporary 'g' of [] in Nil>>doIt)" in reason, reason
+    source.finish(proc)
+
+
+def test_a_global_value_travels_by_name(pair):
+    source, target = pair
+    program = """[ | shared | shared := system global: #SharedThing.
+        shared at: 1 put: 5.
+        1 to: 300 do: [ :i | i printString size ].
+        { shared == (system global: #SharedThing). shared at: 1 } ] spawn"""
+    source.spawn("system global: #SharedThing put: (Array new: 1)")
+    proc = source.spawn(program)
+    source.step(proc, 30)
+    frozen = MB.freeze(source.universe, proc)
+    data = MB.encode(frozen)
+    with pytest.raises(MB.BundleError, match="no global 'SharedThing'"):
+        MB.thaw(target.machine, data)
+    target.spawn("system global: #SharedThing put: (Array with: 9)")
+    thawed = MB.thaw(target.machine, data)
+    MB.retire(frozen)
+    assert target.finish(thawed.proc) == "#(true 9)"
+
+
+def test_objects_that_pass_by_reference_travel_as_references(pair):
+    """An object passed by reference stays on the source (the target gets a proxy), and
+    a reference back to the target's own object is that object there."""
+    source, target = pair
+    for vm in pair:
+        vm.define("SharedCounter = ( | n | n = ( ^ n ) n: x = ( n := x ) )")
+    refs_a, refs_b = FakeNodeRefs(source, "a@host"), FakeNodeRefs(target, "b@host")
+    owned = target.spawn("SharedCounter new n: 5; yourself")
+    handle = refs_b.reference(owned)[2]
+    mine = refs_a.remote_object("b@host", 1, handle, "SharedCounter", 0)
+    proc = source.spawn("""[ | c d | c := SharedCounter new n: 3; yourself. d := Process receive.
+        1 to: 300 do: [ :i | i printString size ]. { c. d } ] spawn""")
+    source.step(proc, 20)
+    source.scheduler.deliver(proc, mine)
+    source.step(proc, 20)
+    frozen = MB.freeze(source.universe, proc)
+    thawed = MB.thaw(target.machine, MB.encode(frozen, refs_a), refs_b)
+    MB.retire(frozen)
+    outcome = target.machine.finish(thawed.proc)
+    proxy, back = outcome.value.items
+    assert type(proxy).__name__ == "RemoteObject" and proxy.node == "a@host"
+    assert refs_a.exported[proxy.handle].fields[0] == source.universe.make_int(3)
+    assert back is owned
+
+
+def test_a_forged_receiver_is_refused(pair):
+    """A bundle whose method context claims another receiver (the target's `system`)
+    is refused: a method never runs on an object of another class."""
+    source, target = pair
+    proc = source.spawn("[ MoveDemo new run: 300 ] spawn")
+    source.step(proc, 100)
+    frozen = MB.freeze(source.universe, proc)
+    body = cbor2.loads(MB.encode(frozen))
+    MB.unfreeze(frozen)
+    source.finish(proc)
+    source.take_output()
+    body["objects"].append(["k", "system"])
+    system_word = V.REF_BASE + len(body["objects"]) - 1
+    demo = next(i for i, code in enumerate(body["codes"]) if code[:1] == ["m"] and code[2] == "run:")
+    old_receiver = None
+    for record in body["objects"]:
+        if record[0] == "c" and record[1] == demo:
+            old_receiver, record[4] = record[4], system_word
+    for record in body["objects"]:          # the blocks and their activations follow the forgery
+        if record[0] in ("x", "c") and record[4] == old_receiver:
+            record[4] = system_word
+    with pytest.raises(MB.BundleError, match="receiver is not a MoveDemo"):
+        MB.thaw(target.machine, cbor2.dumps(body))
+
+
+def test_handlers_curtail_blocks_and_flags_move_with_the_process(pair):
+    """A handler set up before the move catches after it, an ifCurtailed: block runs on
+    the target when its activation is unwound there, and trapExit moves; the new pid is
+    the one the caller gives."""
+    source, target = pair
+    program = """[ Process current trapExit: true.
+        { [ [ 1 to: 300 do: [ :i | i printString size ]. 1 / 0 ] ifCurtailed: [ 'curtailed' println ] ]
+            on: ZeroDivide do: [ :e | #caught ].
+          Process current trapExit: false } ] spawn"""
+    proc = source.spawn(program)
+    source.step(proc, 60)
+    frozen = MB.freeze(source.universe, proc)
+    pid = target.scheduler.next_pid + 100
+    thawed = MB.thaw(target.machine, MB.encode(frozen), pid=pid)
+    MB.retire(frozen)
+    assert thawed.proc.pid == pid and target.scheduler.processes[pid] is thawed.proc
+    assert thawed.proc.trap_exit
+    assert target.finish(thawed.proc) == "#(#caught true)"   # trapExit: answers the old setting
+    assert target.take_output() == "curtailed\n"
+    blocker = target.spawn("[ Process receive ] spawn")
+    proc = source.spawn("[ 1 to: 300 do: [ :i | i printString size ] ] spawn")
+    source.step(proc, 20)
+    other = MB.freeze(source.universe, proc)
+    with pytest.raises(MB.BundleError, match="taken"):
+        MB.thaw(target.machine, MB.encode(other), pid=blocker.pid)
+    MB.unfreeze(other)
+    source.finish(proc)
+    target.scheduler.terminate(blocker, target.universe.symbol("kill"))
+
+
+def test_a_process_killed_while_frozen_does_not_move(pair):
+    source, _ = pair
+    proc = source.spawn("[ Process receive ] spawn")
+    source.step(proc, 10)
+    frozen = MB.freeze(source.universe, proc)
+    source.machine.signals.exit_signal(proc, None, source.universe.symbol("kill"))
+    with pytest.raises(MB.MoveRefused, match="no longer frozen"):
+        MB.encode(frozen)
+    MB.unfreeze(frozen)                      # nothing to put back
+    assert not proc.alive
+
+
+def test_a_self_move_refused_before_freezing_goes_on_here(pair):
+    """A process that parked for its own move but cannot be frozen (here: it computes a
+    ~> promise) is refused by freeze and goes on with the answer it is given."""
+    source, _ = pair
+    proc = source.spawn("[ | x | x := 1. x := x + (Process receive). x * 2 ] spawn")
+    source.step(proc, 50)
+    MB.park_for_move(_Interp(source, proc), proc.ctx)
+    proc.on_exit = [source.universe.new_instance(source.universe.globals["Promise"])]
+    with pytest.raises(MB.MoveRefused, match="promise of this node"):
+        MB.freeze(source.universe, proc)
+    proc.on_exit = None
+    assert MB.cancel_self_move(source.universe, proc, source.universe.make_int(2))
+    assert not MB.cancel_self_move(source.universe, proc, V.NIL)      # not parked any more
+    assert source.finish(proc) == "6"
