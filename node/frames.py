@@ -168,6 +168,8 @@ FRAMES: tuple[FrameKind, ...] = (
        ("request", UINT), ("process", UINT), ("node", TEXT)),
     _k(111, "migrate_reply", "vm", "the answer to migrate_request: the moved process, or why it stayed",
        ("request", UINT), ("process", VALUE), ("error", OPT_TEXT)),
+    _k(112, "moved_home", "vm", "a drain re-pointed my forwarder old to your process: tell me when it dies",
+       ("process", UINT), ("old", UINT)),
 )
 
 BY_KIND: dict[int, FrameKind] = {f.kind: f for f in FRAMES}

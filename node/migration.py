@@ -316,6 +316,9 @@ class Migrations:
         target = self.forwards.get(proc.pid)
         if target is None:
             return
+        if type(target) is Process:           # a drain brought it back here
+            self.scheduler.deliver(target, message)
+            return
         try:
             self.rt.remote.send(target, message)
         except SignalException as error:   # deliver never fails: a message that cannot go is dropped
@@ -325,6 +328,9 @@ class Migrations:
     def forward_exit(self, proc: Process, sender: Any, reason: Any) -> None:
         target = self.forwards.get(proc.pid)
         if target is None:
+            return
+        if type(target) is Process:
+            self.vm.signals.exit_signal(target, sender, reason)
             return
         view, _ = self.rt.remote.reach(target)
         if view is None:
@@ -423,12 +429,39 @@ class Migrations:
         sender = self.rt.decode_reason(view, origin)
         self.vm.signals.exit_signal(proc, sender, self.rt.decode_reason(view, reason))
 
+    # ------------------------------------------------------------------ forwarders re-pointed by a drain
+
+    def rehome(self, reference: RemoteProcess, target: Any) -> None:
+        """A drain re-pointed ``reference`` to ``target``: the forwarders here that
+        forwarded to it forward there now, and ``target``'s node is told to report its
+        death here (``moved_home``), as the drained node would have."""
+        for pid, forwarded in list(self.forwards.items()):
+            if forwarded is not reference:
+                continue
+            if type(target) is Process:
+                self.forwards[pid] = target
+                self.homes[target.pid] = (self.rt.name, self.rt.creation, pid)
+                continue
+            view, _ = self.rt.remote.reach(target)
+            if view is not None:
+                view.conn.send(F.frame("moved_home", target.number, pid))
+
+    def on_moved_home(self, view: Any, number: int, old: int) -> None:
+        proc = self.scheduler.processes.get(number)
+        if proc is not None and proc.alive:
+            self.homes[number] = (view.name, view.creation, old)
+
     # ------------------------------------------------------------------ deaths and connections
 
     def _died(self, proc: Any, reason: Any) -> None:
         self.forwards.pop(proc.pid, None)
         home = self.homes.pop(proc.pid, None)
         if home is None:
+            return
+        if home[0] == self.rt.name and home[1] == self.rt.creation:
+            forwarder = self.scheduler.processes.get(home[2])
+            if forwarder is not None and forwarder.state == MOVED and self.forwards.get(home[2]) is proc:
+                self.scheduler.terminate(forwarder, reason)
             return
         view = self.rt.peers.get(home[0])
         if view is not None and view.creation == home[1]:

@@ -119,11 +119,16 @@ class Drainer:
 
     def _relink(self, drain: Drain) -> None:
         rt = self.rt
-        moved = dict(drain.moved)
-        for old, new in drain.moved:
+        # The forwarders left here by earlier moves go too: their pids are re-pointed
+        # like those of the processes this drain moved.
+        pairs = list(drain.moved) + [(proc, target) for pid, target in self.migration.forwards.items()
+                                     if (proc := self.scheduler.processes.get(pid)) is not None
+                                     and proc.state == MOVED and all(proc is not p for p, _ in drain.moved)]
+        moved = dict(pairs)
+        for old, new in pairs:
             self._relink_local_links(old, new, moved)
         for view in list(rt.peers.values()):
-            for old, new in drain.moved:
+            for old, new in pairs:
                 view.conn.send(F.frame("relink", old.pid, rt.encode(new, "a process", view)))
             view.conn.send(F.frame("relink_end"))
             drain.waiting.add(view.name)
@@ -183,6 +188,7 @@ class Drainer:
         reference = self.rt.pids.repoint(view.name, view.creation, old, target)
         if reference is None:
             return                                     # nobody here holds the old pid
+        self.migration.rehome(reference, target)
         for proc in list(self.scheduler.processes.values()):
             if proc.state == MOVED or not proc.alive:
                 continue

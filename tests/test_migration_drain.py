@@ -101,3 +101,60 @@ def test_the_migration_benchmark_runs_and_reports_against_its_references() -> No
                     r"p50 [\d.]+ ms, p99 [\d.]+ ms$", lines[0]), result.stdout
     assert lines[1].startswith("  one ping of the other node: p50 ")
     assert lines[2].startswith("  one local spawn that answers: p50 ")
+
+
+ECHO = """Echo = (
+    run = (
+        | m |
+        [ true ] whileTrue: [
+            m := Process receive.
+            m == #crash ifTrue: [ self error: 'crashed on ' + Node current name ].
+            (m at: 1) send: { #echo. (m at: 2). Node current name } ] )
+)"""
+
+CHAIN_MAIN = """ChainMain = (
+    run = (
+        | b c me p ref moved echo e d |
+        [ (b := Node named: #b) isNil or: [ (c := Node named: #c) isNil ] ] whileTrue: [ Process sleep: 10 ].
+        me := Process current.
+        me trapExit: true.
+        p := [ Echo new run ] spawn.
+        me link: p.
+        ref := me monitor: p.
+        moved := (p migrateTo: b) wait.
+        moved := (moved migrateTo: c) wait.
+        'chained' println.
+        [ b isConnected ] whileTrue: [ Process sleep: 20 ].
+        p send: { me. 1 }.
+        echo := Process receive: [ :m | (m isKindOf: Array) and: [ (m at: 1) == #echo ] ] within: 10000
+            ifTimeout: [ #(#none 0 'nowhere') ].
+        ('echo ' + (echo at: 2) printString + ' from ' + (echo at: 3)) println.
+        p send: #crash.
+        e := Process receive: [ :m | m isKindOf: Exit ] within: 10000 ifTimeout: [ nil ].
+        ('exit ' + (e from == p) printString + ' ' + e reason messageText) println.
+        d := Process receive: [ :m | m isKindOf: Down ] within: 10000 ifTimeout: [ nil ].
+        ('down ' + (d ref == ref) printString + ' ' + d reason messageText) println )
+)"""
+
+
+def test_draining_a_node_that_only_forwards_keeps_the_chain_working(cluster, tmp_path):
+    """a -> b -> c, then b is drained: a's forwarder now forwards to c directly and c
+    reports the death to a, so the old pid still works on a."""
+    code = tmp_path / "code"
+    write_class(code, ECHO)
+    write_class(code, CHAIN_MAIN)
+    a = cluster.start("a", classpath=[code])
+    b = cluster.start("b", join=[a], classpath=[code])
+    c = cluster.start("c", join=[a], classpath=[code])
+    a2 = cluster.start("a2", join=[a], classpath=[code], program="ChainMain")
+    a2.wait_out(r"^chained$", timeout=60)
+    drained = run_vm(["node", "drain", b.address, "--cookie", COOKIE], timeout=120)
+    assert drained.returncode == 0, drained.stdout + drained.stderr + b.report()
+    assert f"drained {b.address}: 0 processes moved, 0 stayed" in drained.stdout
+    assert b.wait_exit(timeout=30) == 0
+    a2.wait_out(r"^down ", timeout=60)
+    out = a2.out.text()
+    assert "echo 1 from c" in out
+    assert "exit true crashed on c" in out
+    assert "down true crashed on c" in out
+    c.wait_err(r"died: ERROR: crashed on c")
