@@ -158,3 +158,18 @@ def test_draining_a_node_that_only_forwards_keeps_the_chain_working(cluster, tmp
     assert "exit true crashed on c" in out
     assert "down true crashed on c" in out
     c.wait_err(r"died: ERROR: crashed on c")
+
+
+def test_drain_refusals_are_one_line_with_their_status(cluster, tmp_path):
+    from cluster_support import free_port
+    alone = cluster.start("alone")
+    result = run_vm(["node", "drain", alone.address, "--cookie", COOKIE], timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == (f"vm node drain: {alone.address}: no other node is connected: "
+                                     "there is nowhere to move the processes")
+    assert alone.popen.poll() is None                       # it did not stop
+    result = run_vm(["node", "drain", alone.address, "--cookie", "wrong"], timeout=60)
+    assert result.returncode == 2 and "bad cookie" in result.stderr, result.stderr
+    result = run_vm(["node", "drain", f"127.0.0.1:{free_port()}", "--cookie", COOKIE], timeout=60)
+    assert result.returncode == 1 and result.stderr.startswith("vm node drain: "), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
