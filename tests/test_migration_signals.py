@@ -13,10 +13,12 @@ WATCHED = """Watched = (
     run = (
         | m |
         (Global register: #watched as: Process current) ifFalse: [ ^ self error: 'name taken' ].
+        Process register: Process current as: #watchedHere.
         [ true ] whileTrue: [
             m := Process receive.
             m == #crash ifTrue: [ self error: 'crashed on ' + Node current name ].
-            (m isKindOf: Array) ifTrue: [ (m at: 1) send: { #echo. (m at: 2). Node current name } ] ] )
+            (m isKindOf: Array) ifTrue: [
+                (m at: 1) send: { #echo. (m at: 2). Node current name. (Process named: #watchedHere) == Process current } ] ] )
 )"""
 
 HELPERS = """
@@ -47,7 +49,8 @@ SOURCE = """Source = (
         ('global resolves to ' + named node name + ' ' + (named == moved) printString) println.
         p send: { me. 1 }.
         echo := Process receive: [ :m | (m isKindOf: Array) and: [ (m at: 1) == #echo ] ].
-        ('echo via old pid ' + (echo at: 2) printString + ' from ' + (echo at: 3)) println.
+        ('echo via old pid ' + (echo at: 2) printString + ' from ' + (echo at: 3)
+            + ' local name there ' + (echo at: 4) printString + ' here ' + (Process named: #watchedHere) printString) println.
         moved := (moved migrateTo: c) wait.
         ('moved on to ' + moved node name) println.
         ('refused: ' + ([ (p migrateTo: c) wait ] on: Error do: [ :err | err messageText ])) println.
@@ -92,7 +95,7 @@ def test_links_monitors_and_the_global_name_follow_the_moved_process(cluster, tm
     out = a2.out.text()
     assert "moved to b false" in out                       # a new pid, on b
     assert "global resolves to b true" in out
-    assert "echo via old pid 1 from b" in out              # a message to the old pid reaches it
+    assert "echo via old pid 1 from b local name there true here nil" in out   # the old pid reaches it
     assert "moved on to c" in out                          # moved by its node, asked from a2
     assert re.search(r"^refused: process \d+ has moved on to node b \(as \d+\): ask that node$", out, re.M), out
     assert "global resolves to c true" in out
