@@ -18,7 +18,8 @@ WATCHED = """Watched = (
             m := Process receive.
             m == #crash ifTrue: [ self error: 'crashed on ' + Node current name ].
             (m isKindOf: Array) ifTrue: [
-                (m at: 1) send: { #echo. (m at: 2). Node current name. (Process named: #watchedHere) == Process current } ] ] )
+                (m at: 1) send: { #echo. (m at: 2). Node current name.
+                                  (Process named: #watchedHere) == Process current } ] ] )
 )"""
 
 HELPERS = """
@@ -50,7 +51,8 @@ SOURCE = """Source = (
         p send: { me. 1 }.
         echo := Process receive: [ :m | (m isKindOf: Array) and: [ (m at: 1) == #echo ] ].
         ('echo via old pid ' + (echo at: 2) printString + ' from ' + (echo at: 3)
-            + ' local name there ' + (echo at: 4) printString + ' here ' + (Process named: #watchedHere) printString) println.
+            + ' local name there ' + (echo at: 4) printString
+            + ' here ' + (Process named: #watchedHere) printString) println.
         moved := (moved migrateTo: c) wait.
         ('moved on to ' + moved node name) println.
         ('refused: ' + ([ (p migrateTo: c) wait ] on: Error do: [ :err | err messageText ])) println.
