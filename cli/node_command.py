@@ -27,6 +27,7 @@ from smalltalk_vm.vm.errors import LoadError
 from smalltalk_vm.vm.host import VMHost
 
 EXIT_USAGE = 2
+DRAIN = "drain"             # `vm node drain HOST:PORT` (no class is named in lower case)
 EXIT_INTERNAL = 70          # EX_SOFTWARE: the VM itself failed (as the REPL reports it)
 
 
@@ -54,7 +55,8 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(commands: Any) -> None:
-    node = commands.add_parser("node", help="start a node of a cluster (optionally running a program)")
+    node = commands.add_parser("node", help="start a node of a cluster (optionally running a program); "
+                                            "`vm node drain HOST:PORT` moves a node's processes away and stops it")
     add_node_options(node)
     node.add_argument("-cp", "--classpath", help="folders searched for classes, ':'-separated")
     node.add_argument("--image", metavar="FILE", help="start from a saved image")
@@ -98,6 +100,9 @@ def start_service(machine: Any, config: NodeConfig, console: Any) -> NodeService
 
 def command_node(options: argparse.Namespace) -> int:
     from smalltalk_vm.cli.main import console_for, image_argument, resolve_program, split_classpath
+    if options.program == DRAIN:
+        from smalltalk_vm.cli.drain_command import command_drain
+        return command_drain(options.arguments, options)
     try:
         config = build_config(options)
     except (ConfigError, CookieError) as error:

@@ -56,7 +56,7 @@ from smalltalk_vm.vm.objects import (
     VClass,
     VString,
 )
-from smalltalk_vm.vm.process import FROZEN, WAIT_BEYOND, WAIT_MOVE, WAITING, Process
+from smalltalk_vm.vm.process import FROZEN, MOVED, WAIT_BEYOND, WAIT_MOVE, WAITING, Process
 
 _pack_double = struct.Struct("<d").pack
 _unpack_word = struct.Struct("<Q").unpack
@@ -171,6 +171,9 @@ class Writer:
                     self.word(obj.receiver), self.opt(obj.sender), self.opt(obj.outer),
                     self.opt(obj.closure)]
         if kind is Process:
+            if obj.state == MOVED:       # its state is on another node; a move in progress: encode_process
+                raise ImageError(f"cannot save process {obj.pid}: it has moved to another node "
+                                 "and an image of this node cannot hold it")
             return self.encode_process(obj, now)
         raise ImageError(f"cannot save an object of type {kind.__name__}")
 

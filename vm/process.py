@@ -12,6 +12,7 @@ from typing import Any
 
 # Process states (answered by `p status` as Symbols of the same name).
 RUNNABLE = "runnable"
+MOVED = "moved"          # moved to another node: this object forwards to it (node.migration)
 WAITING = "waiting"      # parked in receive, or on a promise
 SLEEPING = "sleeping"    # parked until a timer fires
 DEAD = "dead"
