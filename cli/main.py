@@ -316,13 +316,17 @@ def logged(session: Any, log: Any) -> Any:
 def command_bench(arguments: list[str]) -> int:
     """`vm bench ...` is `python -m bench ...` (its options are the harness's own);
     `vm bench --remote ...` is `python -m bench.remote ...`, `vm bench --hotload ...`
-    is `python -m bench.hotload ...`."""
+    is `python -m bench.hotload ...`, `vm bench --migration ...` is `python -m
+    bench.migration ...`."""
     if arguments[:1] == ["--remote"]:
         from smalltalk_vm.bench.remote import main as remote_main
         return remote_main(arguments[1:])
     if arguments[:1] == ["--hotload"]:
         from smalltalk_vm.bench.hotload import main as hotload_main
         return hotload_main(arguments[1:])
+    if arguments[:1] == ["--migration"]:
+        from smalltalk_vm.bench.migration import main as migration_main
+        return migration_main(arguments[1:])
     from smalltalk_vm.bench.harness import main as bench_main
     return bench_main(arguments, prog="vm bench")
 

@@ -16,10 +16,11 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from smalltalk_vm.cli.cluster_command import connection_settings
 from smalltalk_vm.image.boot import make_machine
 from smalltalk_vm.image.store import vm_version
-from smalltalk_vm.node.config import ConfigError, NodeConfig, TLSFiles
-from smalltalk_vm.node.cookie import CookieError, resolve_cookie
+from smalltalk_vm.node.config import ConfigError, NodeConfig
+from smalltalk_vm.node.cookie import CookieError
 from smalltalk_vm.node.nodelog import NodeLog
 from smalltalk_vm.vm.errors import LoadError
 from smalltalk_vm.vm.host import VMHost
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from smalltalk_vm.node.service import NodeService
 
 EXIT_USAGE = 2
+DRAIN = "drain"             # `vm node drain HOST:PORT` (no class is named in lower case)
 EXIT_INTERNAL = 70          # EX_SOFTWARE: the VM itself failed (as the REPL reports it)
 
 
@@ -55,7 +57,8 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(commands: Any) -> None:
-    node = commands.add_parser("node", help="start a node of a cluster (optionally running a program)")
+    node = commands.add_parser("node", help="start a node of a cluster (optionally running a program); "
+                                            "`vm node drain HOST:PORT` moves a node's processes away and stops it")
     add_node_options(node)
     node.add_argument("-cp", "--classpath", help="folders searched for classes, ':'-separated")
     node.add_argument("--image", metavar="FILE", help="start from a saved image")
@@ -71,13 +74,7 @@ def wants_node(options: argparse.Namespace) -> bool:
 
 def build_config(options: argparse.Namespace) -> NodeConfig:
     """Raises ConfigError or CookieError."""
-    tls_files = (options.tls_cert, options.tls_key, options.tls_ca)
-    tls = None
-    if any(tls_files):
-        if not all(tls_files):
-            raise ConfigError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
-        tls = TLSFiles.read(*tls_files)
-    cookie = resolve_cookie(options.cookie, options.cookie_file)
+    cookie, tls = connection_settings(options)
     return NodeConfig(name=options.name or "", listen=options.listen, advertise=options.advertise,
                       joins=list(options.join), cookie=cookie, tls=tls, tick_ms=options.tick,
                       lease_ms=options.lease, max_frame=options.max_frame, shell=not options.no_shell)
@@ -106,6 +103,9 @@ def start_service(machine: Any, config: NodeConfig, console: Any) -> NodeService
 
 def command_node(options: argparse.Namespace) -> int:
     from smalltalk_vm.cli.main import console_for, image_argument, resolve_program, split_classpath
+    if options.program == DRAIN:
+        from smalltalk_vm.cli.drain_command import command_drain
+        return command_drain(options.arguments, options)
     try:
         config = build_config(options)
     except (ConfigError, CookieError) as error:

@@ -46,7 +46,9 @@ def command_connect(options: argparse.Namespace, logged: Any) -> int:
 
     given = [f"--{name}" for name in LOCAL_ONLY if getattr(options, name, None)]
     if given:
-        return _fail(f"vm repl: --connect runs the REPL on the node: {', '.join(given)} do not apply", EXIT_REFUSED)
+        verb = "does" if len(given) == 1 else "do"
+        return _fail(f"vm repl: --connect runs the REPL on the node: {', '.join(given)} {verb} not apply",
+                     EXIT_REFUSED)
     try:
         cookie, tls = connection_settings(options)
     except (CookieError, ConfigError) as error:

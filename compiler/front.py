@@ -47,8 +47,12 @@ def define_class(universe: Any, cdef: A.ClassDef, filename: str, source: str = "
 def compile_check_subclasses(universe: Any, cdef: A.ClassDef, existing: VClass, superclass: VClass | None,
                       filename: str) -> None:
     def compiles(side: VClass, names: list[str], method: CompiledMethod) -> None:
+        # A lost variable must not quietly become a global read (an undeclared name
+        # is one in SOM): reading it is as much a use as assigning it.
+        lost = set(universe.all_field_names(side)) - set(names)
         try:
-            CodeGenerator(universe, names, method.source_file).compile_method(_method_source(side, method))
+            CodeGenerator(universe, names, method.source_file, resolve_unknown=lambda name: name not in lost) \
+                .compile_method(_method_source(side, method))
         except SmalltalkSyntaxError as error:
             raise SmalltalkSyntaxError(
                 f"redefining {cdef.name} would break {side.name}>>{method.selector} ({error.located()})",

@@ -9,7 +9,8 @@ superclass), as a Smalltalk user expects from Pharo:
   again from their source;
 - the replaced methods, which activations and closures may still be running, are
   retargeted to the new field positions by name (``vm.obsolete``): a variable that
-  survived keeps working, one that was removed is a clean error.
+  survived keeps working, one that was removed becomes a *ghost* kept beside each
+  object that had it (``vm.ghosts``), which only that old code reads and writes.
 
 This module only reacts to a redefinition; creating and redefining classes is
 ``vm.universe``'s job, and compiling is ``compiler.codegen``'s.
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from smalltalk_vm.vm import ghosts
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.objects import CompiledMethod, Instance, VClass
 from smalltalk_vm.vm.obsolete import field_map, retarget
@@ -98,6 +100,7 @@ def migrate(universe: Any, redefined: VClass, before: dict[VClass, _Shape],
     shapes. ``redefined`` gets its own methods from the new definition, so only its
     subclasses' methods are compiled again (through ``recompile``). Answers every
     migrated instance with its old field names and values (for ``updateFrom:``)."""
+    removal = universe.removed_fields.begin_removal()
     instance_maps: dict[VClass, tuple[list[str], list[str]]] = {}
     for c, shape in before.items():
         new_instance_names = universe.all_field_names(c)
@@ -105,6 +108,7 @@ def migrate(universe: Any, redefined: VClass, before: dict[VClass, _Shape],
         if new_instance_names != shape.instance_names:
             instance_maps[c] = (shape.instance_names, new_instance_names)
         if new_class_names != shape.class_names:
+            ghosts.keep(c, removal, shape.class_names, shape.class_values, new_class_names)
             c.fields = _remap(shape.class_names, new_class_names, shape.class_values)
         if c is redefined:
             continue
@@ -114,21 +118,23 @@ def migrate(universe: Any, redefined: VClass, before: dict[VClass, _Shape],
                 for method in list(side.methods.values()):
                     if method.source:
                         recompile(side, method)
-    method_maps = {side: field_map(universe, side.name, old, universe.all_field_names(side))
+    method_maps = {side: field_map(universe, side.name, old, universe.all_field_names(side), removal)
                    for c, shape in before.items()
                    for side, old in ((c, shape.instance_names), (c.cls, shape.class_names))
                    if universe.all_field_names(side) != old}
     if instance_maps or method_maps:
-        return _migrate_heap(instance_maps, method_maps)
+        return _migrate_heap(instance_maps, method_maps, removal)
     return []
 
 
 def _migrate_heap(instance_maps: dict[VClass, tuple[list[str], list[str]]],
-                  method_maps: dict[VClass, dict[int, int]]) -> list[tuple[Instance, list[str], list]]:
-    """Give every instance its new shape, and retarget every method of a changed class
-    that is no longer installed — replaced now or by an earlier redefinition, still
-    alive because an activation or a closure runs it (``vm.obsolete``). Its field
-    operands are relative to the shape before this redefinition either way."""
+                  method_maps: dict[VClass, dict[int, int]],
+                  removal: int) -> list[tuple[Instance, list[str], list]]:
+    """Give every instance its new shape (and ghosts of the variables it lost), and
+    retarget every method of a changed class that is no longer installed — replaced
+    now or by an earlier redefinition, still alive because an activation or a closure
+    runs it (``vm.obsolete``). Its field operands are relative to the shape before this
+    redefinition either way."""
     # The VM keeps no table of its objects, so the collector's list of everything
     # alive is the heap to walk; this happens only when a class changes shape.
     migrated = []
@@ -138,6 +144,7 @@ def _migrate_heap(instance_maps: dict[VClass, tuple[list[str], list[str]]],
             if obj.cls in instance_maps:
                 old_names, new_names = instance_maps[obj.cls]
                 migrated.append((obj, old_names, obj.fields))
+                ghosts.keep(obj, removal, old_names, obj.fields, new_names)
                 obj.fields = _remap(old_names, new_names, obj.fields)
         elif kind is CompiledMethod and obj.holder in method_maps and obj.code \
                 and obj.holder.methods.get(obj.selector) is not obj:

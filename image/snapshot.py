@@ -56,7 +56,7 @@ from smalltalk_vm.vm.objects import (
     VClass,
     VString,
 )
-from smalltalk_vm.vm.process import WAIT_BEYOND, Process
+from smalltalk_vm.vm.process import FROZEN, MOVED, WAIT_BEYOND, WAIT_MOVE, WAITING, Process
 
 _pack_double = struct.Struct("<d").pack
 _unpack_word = struct.Struct("<Q").unpack
@@ -171,6 +171,9 @@ class Writer:
                     self.word(obj.receiver), self.opt(obj.sender), self.opt(obj.outer),
                     self.opt(obj.closure)]
         if kind is Process:
+            if obj.state == MOVED:       # its state is on another node; a move in progress: encode_process
+                raise ImageError(f"cannot save process {obj.pid}: it has moved to another node "
+                                 "and an image of this node cannot hold it")
             return self.encode_process(obj, now)
         raise ImageError(f"cannot save an object of type {kind.__name__}")
 
@@ -192,6 +195,9 @@ class Writer:
         return out
 
     def encode_process(self, proc: Process, now: float) -> list:
+        if proc.state == FROZEN or (proc.state == WAITING and proc.wait_mode == WAIT_MOVE):
+            # Its state is in transit (node.bundle): an image would hold half of a move.
+            raise ImageError(f"process {proc.pid} is moving to another node: save the image after the move")
         remaining = None
         if proc.wake_timer is not None and not proc.wake_timer.cancelled:
             remaining = max(0.0, proc.wake_timer.deadline - now)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from smalltalk_vm.vm.objects import LAUNCHER_FILE
+from smalltalk_vm.vm.primitives.context import running_method
 
 
 def status(machine: Any, name: str, address: str, started: float) -> dict:
@@ -50,17 +50,6 @@ def processes(machine: Any) -> list[dict]:
     for proc in sorted(scheduler.live_processes(), key=lambda p: p.pid):
         rows.append({"pid": proc.pid, "name": proc.name,
                      "status": "suspended" if proc.suspended else proc.state,
-                     "method": current_method(proc.ctx), "mailbox": proc.message_count(),
+                     "method": running_method(proc.ctx), "mailbox": proc.message_count(),
                      "reductions": proc.reductions})
     return rows
-
-
-def current_method(ctx: Any) -> str:
-    """``Class>>selector`` of the innermost activation that is not a VM launcher."""
-    while ctx is not None and ctx.method.home_method.source_file == LAUNCHER_FILE:
-        ctx = ctx.sender
-    if ctx is None:
-        return ""
-    method = ctx.method.home_method
-    holder = method.holder.name if method.holder is not None else "?"
-    return f"{holder}>>{method.selector}"

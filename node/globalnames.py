@@ -57,6 +57,7 @@ class ClusterNames(GlobalNames):
         self.txns = Transactions(self)
         self.groups = Groups(self)
         self.resolvers = Resolvers(self)
+        self.repoints = 0                 # names of moved processes being moved to the new pid
         # First, so that the name is gone before links and monitors are told.
         self.scheduler.on_death.insert(0, self._died)
 
@@ -114,6 +115,33 @@ class ClusterNames(GlobalNames):
             self.txns.commit(txn, [self.codec.drop_op(name, entry.pid)], lambda: reply(V.TRUE))
         self._transaction(name, V.NIL, locked, lambda why: reply(self._busy("unregister:", name, why)),
                           self.call_timeout())
+
+    def repoint(self, old: Any, new: Any) -> None:
+        """The process holding a name moved (``node.migration``): the name now names
+        ``new``, on every node of the group, in one transaction (tried again until it
+        is done, as long as ``old`` still holds it; until then ``old`` forwards)."""
+        name = self.table.name_of(old)
+        if name is None:
+            return
+        self.repoints += 1
+
+        def finished() -> None:
+            self.repoints -= 1
+
+        def locked(txn: Txn) -> None:
+            entry = self.table.get(name)
+            if entry is None or entry.pid is not old:
+                self.txns.release(txn)
+                finished()
+                return
+            moved = Entry(new, entry.registrar, entry.custom)
+            self.txns.commit(txn, [self.codec.drop_op(name, old), self.codec.set_op(name, moved)], finished)
+
+        def failed(why: str) -> None:
+            finished()
+            if old.alive:
+                self.scheduler.add_timer(DROP_RETRY, lambda: self.repoint(old, new))
+        self._transaction(name, V.NIL, locked, failed, self.internal_timeout())
 
     def _busy(self, selector: str, name: str, why: str) -> Any:
         return self.vm.make_exception(

@@ -32,6 +32,8 @@ from smalltalk_vm.node.config import NodeConfig
 from smalltalk_vm.node.globalnames import ClusterNames
 from smalltalk_vm.node.hotload import HotLoader
 from smalltalk_vm.node.load import LoadGossip
+from smalltalk_vm.node.migration import Migrations
+from smalltalk_vm.node.migration_drain import Drainer
 from smalltalk_vm.node.objects import RemoteObjectTable
 from smalltalk_vm.node.peer import Connection
 from smalltalk_vm.node.remote import RemoteSignals
@@ -84,8 +86,11 @@ class NodeRuntime(Distribution):
         self.load = LoadGossip(self)
         self.hotload = HotLoader(self)
         self.objects = RemoteObjectTable(self)
+        self.migration = Migrations(self)
+        self.drainer = Drainer(self)
         self.handlers: dict[int, Any] = {}
-        owners = (self.remote, self.code, self.names, self.load, self.hotload, *self.objects.frame_handlers, self)
+        owners = (self.remote, self.code, self.names, self.load, self.hotload, *self.objects.frame_handlers,
+                  self.migration, self.drainer, self)
         for spec in F.FRAMES:
             if spec.side != "vm":
                 continue
@@ -126,6 +131,7 @@ class NodeRuntime(Distribution):
         self.load.start()
         self.objects.peer_up(view)
         self.names.peer_up(view)           # NodeUp waits until the two share global names
+        self.migration.peer_up(view)       # moves cut off by the lost connection are asked about
 
     def announce_up(self, view: PeerView) -> None:
         """Deliver NodeUp for ``view``'s node (the global names call it when they are shared)."""
@@ -144,6 +150,7 @@ class NodeRuntime(Distribution):
         self.names.peer_down(view, reason)   # its names go before links and monitors are told
         self.load.peer_down(view)
         self.remote.node_lost(view)
+        self.migration.node_lost(view)
         self.hotload.node_lost(view)
         self.objects.node_lost(view)
         for ping in list(view.pings):
@@ -405,3 +412,18 @@ class NodeRuntime(Distribution):
 
     def cluster_load(self, text: str, reply: Any) -> None:
         self.hotload.cluster_load(text, reply)
+
+    def migrate(self, proc: Any, node: Any, reply: Any) -> None:
+        self.migration.migrate(proc, node, reply)
+
+    def migrate_self(self, interp: Any, ctx: Any, node: Any) -> Any:
+        return self.migration.migrate_self(interp, ctx, node)
+
+    def set_drain_placement(self, proc: Any, placement: Any) -> None:
+        self.drainer.placements[proc.pid] = placement
+
+    def forward(self, proc: Any, message: Any) -> None:
+        self.migration.forward(proc, message)
+
+    def forward_exit(self, proc: Any, sender: Any, reason: Any) -> None:
+        self.migration.forward_exit(proc, sender, reason)

@@ -1,6 +1,6 @@
 """The node's second gRPC service, ``smalltalk.vm.Shell``, for operators' tools that are
 not cluster members: the remote REPL (`vm repl --connect`) and the cluster view
-(`vm cluster status|processes`). On the node's own port and TLS, with the node
+(`vm cluster status|processes`, `vm node drain`). On the node's own port and TLS, with the node
 handshake (``node.handshake``: the same hello, cookie challenge and refusals as a
 peer's), then one ``Session`` stream per tool.
 
@@ -40,6 +40,7 @@ from smalltalk_vm.vm.output_groups import OutputGroups
 STARTING_TIMEOUT = 5.0         # seconds a tool waits for a node whose VM is not running yet
 OUTPUT_BACKLOG = 8 * 1024 * 1024    # characters of output queued for a slow shell before it is dropped
 OUTPUT_CHUNK = 256 * 1024           # characters of output joined into one message at most
+DRAIN_WAIT = 90.0              # seconds `vm node drain` waits for the node's drain
 
 
 def _raw(data: bytes) -> bytes:
@@ -137,6 +138,21 @@ class ShellService:
 
     def processes(self) -> list[dict]:
         return self.host.call(lambda: cluster_view.processes(self.host.machine), timeout=5)
+
+    def drain(self) -> dict:
+        """`vm node drain`: move every process of this node to the others, then stop
+        it (``node.migration_drain``); waits on this connection's worker thread."""
+        finished = threading.Event()
+        summary: dict = {}
+
+        def done(answer: dict) -> None:
+            summary.update(answer)
+            finished.set()
+        drainer = self.host.machine.universe.distribution.drainer
+        self.host.call(lambda: drainer.start(done), timeout=5)
+        if not finished.wait(DRAIN_WAIT):
+            return {"error": "the drain did not finish in time"}
+        return summary
 
 
 class ShellConnection:
@@ -361,6 +377,7 @@ SESSION_CALLS: dict[str, Callable[[Any, list], Any]] = {
 VIEW_CALLS: dict[str, Callable[[ShellService], Any]] = {
     "status": lambda service: service.status(),
     "processes": lambda service: service.processes(),
+    "drain": lambda service: service.drain(),
 }
 
 

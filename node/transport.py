@@ -22,6 +22,7 @@ at most about two ticks and must run on a thread of its own.
 """
 from __future__ import annotations
 
+import socket
 import threading
 from concurrent import futures
 from typing import Any
@@ -45,6 +46,7 @@ from smalltalk_vm.node.handshake import (
     Sessions,
     refusal_message,
 )
+from smalltalk_vm.vm.errors import os_error_text
 
 SERVICE = "smalltalk.vm.Node"
 HANDSHAKE = f"/{SERVICE}/Handshake"
@@ -125,14 +127,17 @@ class Transport:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         host = self.config.listen.rpartition(":")[0]
         tls = self.config.tls
-        if tls is not None:
-            credentials = grpc.ssl_server_credentials([(tls.key, tls.cert)], root_certificates=tls.ca,
-                                                      require_client_auth=True)
-            port = server.add_secure_port(self.config.listen, credentials)
-        else:
-            port = server.add_insecure_port(self.config.listen)
+        try:
+            if tls is not None:
+                credentials = grpc.ssl_server_credentials([(tls.key, tls.cert)], root_certificates=tls.ca,
+                                                          require_client_auth=True)
+                port = server.add_secure_port(self.config.listen, credentials)
+            else:
+                port = server.add_insecure_port(self.config.listen)
+        except RuntimeError:                   # gRPC's text only says to turn on its debug log
+            port = 0
         if port == 0:
-            raise OSError(f"cannot listen on {self.config.listen}")
+            raise bind_failure(self.config.listen)
         self.server = server
         return f"{host}:{port}"
 
@@ -288,3 +293,17 @@ def _rpc_text(error: grpc.RpcError) -> str:
         return f"{error.code().name}: {error.details()}"
     except Exception:
         return type(error).__name__
+
+
+def bind_failure(listen: str) -> OSError:
+    """Why ``listen`` (HOST:PORT) cannot be bound, in the operating system's words (a
+    plain bind of the same address, made only to learn the reason)."""
+    host, _, port = listen.rpartition(":")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host.strip("[]"), int(port)))
+    except OSError as error:
+        return OSError(os_error_text(error))
+    except (ValueError, OverflowError) as error:
+        return OSError(f"not an address to listen on ({error})")
+    return OSError("gRPC could not bind it")

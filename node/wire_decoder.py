@@ -466,7 +466,9 @@ class Decoder:
         if type(name) is not str:
             raise WireError("an object needs a class name")
         cls = self.find_class(name)
-        if cls.layout != "object" or cls is self.vm.System:
+        # A proxy is made only from a remote reference: built from fields it would be
+        # an Instance posing as a proxy whose every send fails.
+        if cls.layout != "object" or cls is self.vm.System or cls is self.vm.kernel_class("RemoteProxy"):
             raise WireError(f"{name} instances cannot be made from fields")
         return self.vm.new_instance(cls)
 

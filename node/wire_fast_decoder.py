@@ -13,13 +13,21 @@ The rules:
 - It never raises and never answers a partial result. Giving up may have loaded a
   class or asked the node layer about a reference; ``Decoder`` repeats those, and
   both are idempotent.
+- Value sharing is read one of two ways, with the same values: cbor2 resolves tags
+  28/29 itself and the conversion answers one VM object per shared Python item — taken
+  only when the items it met again account for every sharing tag in the bytes — or,
+  for any message that fails that or the byte test before it, cbor2 leaves markers
+  numbered here as ``Decoder`` numbers its slots. Reference counts only say which
+  items to remember; a wrong guess ends in the marker reading, never in another value.
 
 A leaf module like the other wire modules: it imports cbor2, the pure-Python reader and
-the VM's value, object, limits and text modules.
+the VM's value, object, limits and text modules. VM thread only (the thread that owns
+the objects it makes).
 """
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -93,22 +101,57 @@ _SEMANTIC = {TAG_SHAREABLE: lambda value, immutable: _Shared(value),
              TAG_SHAREDREF: lambda value, immutable: _Reference(value),
              **dict.fromkeys((0, 1, 4, 5, 25, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260, 261, 1004,
                               43000, 55799), _give_up)}
+# Keys that cbor2 (told to refuse repeated keys) already compares as the VM's ``=``
+# does: text by its characters, numbers by exact value (1 = 1.0, NaN equals nothing).
+_PLAIN_KEYS = frozenset((str, int, float))
+
+# The references an item of cbor2's structure held by one container has, as
+# ``sys.getrefcount`` counts them in the conversion's loop over a container (the
+# container, the loop variable, the argument) and inside ``value`` (one more: the
+# parameter). Only items with more can be shared; the others skip the memo. A count
+# that is off only costs speed: an item held twice that skips the memo leaves its
+# shared references unaccounted for, and the markers decide.
+_ONE_HOLDER_IN_LOOP = 3
+_ONE_HOLDER_IN_CALL = 4
+
+
+# The wire's own tags are written d9 c7xx, value sharing d8 1c / d8 1d. A message whose
+# every d9 head is one of those and that has no da or db byte at all holds none of the
+# tags cbor2 reads as if they were absent (the self-describing tag 55799, d9 d9f7, and
+# the string-reference namespace 256, d9 0100, without which its references 25 are
+# errors) nor a sharing tag written in a longer form (d9 001c and the like). Every other
+# tag cbor2 reads itself makes a Python type the conversion refuses (datetime, Decimal,
+# Fraction, set, ...). Messages that fail this byte test are read with ``_SEMANTIC``:
+# telling cbor2 about the tags on every message costs more than the test.
+def _plain_tag_heads(data: bytes) -> bool:
+    return b"\xda" not in data and b"\xdb" not in data and (
+        b"\xd9" not in data or data.count(b"\xd9") == data.count(b"\xd9\xc7"))
 _PENDING = object()
 
 
 class _Reader:
     """One conversion of cbor2's plain structure into VM values, as ``Decoder`` builds
-    them (the same objects, fields and value-sharing slots: cbor2 leaves ``_Shared``
-    and ``_Reference`` markers, numbered here in reading order). One message, on the
+    them (the same objects, fields and value sharing: with a ``memo``, one VM object
+    per shared Python item cbor2 answered; without, cbor2 left ``_Shared`` and
+    ``_Reference`` markers, numbered here in reading order). One message, on the
     thread that owns the VM's objects; never blocks; raises ``_GiveUp`` (or whatever
     a malformed record makes the VM raise), which ``decode`` turns into NOT_DONE."""
 
-    def __init__(self, vm: Any, slow: Decoder, max_depth: int) -> None:
+    def __init__(self, vm: Any, slow: Decoder, max_depth: int, memo: dict | None = None) -> None:
         self.vm = vm
         self.slow = slow
         self.limit = max_depth - 1          # one level short of the limit: near it the slow path decides
         self.shareables: list = []
         self.dictionary: tuple | None = None
+        # Native sharing (cbor2 resolved tags 28/29 itself): ``memo`` holds the VM value
+        # made for each heap item, by the item's id, and takes the place of the
+        # numbered slots, so a second meeting answers the same object; ``hit_ids`` has
+        # the id of the item at every second meeting, which ``decode`` checks against
+        # the sharing tags in the bytes.
+        self.memo = memo
+        if memo is not None:
+            self.shareables = memo
+        self.hit_ids: list[int] = []
 
     def dictionary_layout(self) -> tuple:
         """(Dictionary class, positions of keyArray, valueArray, count, index, number
@@ -127,8 +170,29 @@ class _Reader:
         shareables = self.shareables
         tagged = self.tagged
         new_dictionary = self.new_dictionary
+        new_bytes = vm.new_bytes
         symbol_ids = vm.symbol_ids
         symbol = vm.symbol
+        memo = self.memo
+        sharing = memo is not None
+        memo_get = memo.get if sharing else None
+        refcount = sys.getrefcount
+        hit_ids = self.hit_ids
+
+        if sharing:
+            def again(found: Any, item: Any) -> Any:
+                """A heap item cbor2 answered a second time: a shared reference."""
+                if found is _PENDING:
+                    raise _GiveUp               # to a record still being read
+                hit_ids.append(id(item))
+                return found
+
+            def string(item: str) -> VString:
+                found = memo_get(id(item))
+                if found is not None:
+                    return again(found, item)
+                found = memo[id(item)] = VString(string_class, item)
+                return found
 
         def elements(items: Any, depth: int) -> list:
             """The values of a container's items at ``depth``: the common leaves made
@@ -141,7 +205,17 @@ class _Reader:
                 if kind is int and SMALL_MIN <= item <= SMALL_MAX:
                     add(item + ZERO)
                 elif kind is str:
-                    add(VString(string_class, item))
+                    # one-character and empty strings are Python's own singletons: never one item
+                    if sharing and refcount(item) > _ONE_HOLDER_IN_LOOP and len(item) > 1:
+                        key = id(item)
+                        found = memo_get(key)
+                        if found is None:
+                            found = memo[key] = VString(string_class, item)
+                        else:
+                            hit_ids.append(key)     # a string is never _PENDING
+                        add(found)
+                    else:
+                        add(VString(string_class, item))
                 elif kind is CBORTag and tags_fit and item.tag == TAG_SYMBOL and type(item.value) is str:
                     index = symbol_ids.get(item.value)
                     add(SYM_BASE + index if index is not None else symbol(item.value))
@@ -156,16 +230,40 @@ class _Reader:
                     add(value(item, depth))
             return out
 
-        def value(item: Any, depth: int, slot: int | None = None) -> Any:
+        def value(item: Any, depth: int, slot: Any = None) -> Any:
             kind = type(item)
             if kind is str:
+                if sharing and refcount(item) > _ONE_HOLDER_IN_CALL and len(item) > 1:
+                    return string(item)
                 return VString(string_class, item)
             if kind is int:
                 if SMALL_MIN <= item <= SMALL_MAX:
                     return item + ZERO
                 if item.bit_length() > MAX_INTEGER_BITS - 8 or depth >= limit:
                     raise _GiveUp
+                if sharing and refcount(item) > _ONE_HOLDER_IN_CALL:
+                    found = memo_get(id(item))
+                    if found is not None:
+                        return again(found, item)
+                    found = memo[id(item)] = LargeInt(integer_class, item)
+                    return found
                 return LargeInt(integer_class, item)
+            if kind is float:
+                return item
+            if kind is bool:
+                return TRUE if item else FALSE
+            if item is None:
+                return NIL
+            if sharing and refcount(item) > _ONE_HOLDER_IN_CALL and (kind is list or kind is dict or kind is CBORTag
+                            or ((kind is tuple or kind is cbor2.frozendict) and item)
+                            or (kind is bytes and len(item) > 1)):
+                # (), b"" and one-byte strings are Python's singletons: never one item
+                found = memo_get(id(item))
+                if found is not None:
+                    return again(found, item)
+                slot = id(item)
+                if kind is CBORTag:
+                    memo[slot] = _PENDING       # until made, unless it registers itself first
             if kind is list or kind is tuple:
                 result = VArray(array_class, [])
                 if slot is not None:
@@ -175,12 +273,6 @@ class _Reader:
                         raise _GiveUp
                     result.items = elements(item, depth + 1)
                 return result
-            if kind is float:
-                return item
-            if kind is bool:
-                return TRUE if item else FALSE
-            if item is None:
-                return NIL
             if kind is dict or kind is cbor2.frozendict:
                 result = new_dictionary()
                 if slot is not None:
@@ -189,27 +281,35 @@ class _Reader:
                 if item:
                     if depth >= limit:
                         raise _GiveUp
-                    # keys and values in reading order: value-sharing slots are numbered so
-                    entries = elements([part for entry in item.items() for part in entry], depth + 1)
-                    keys, values = entries[0::2], entries[1::2]
-                    if len(keys) > 1:
+                    if sharing:             # no numbered slots: any order makes the same objects
+                        keys, values = elements(item.keys(), depth + 1), elements(item.values(), depth + 1)
+                    else:                   # reading order: value-sharing slots are numbered so
+                        entries = elements([part for entry in item.items() for part in entry], depth + 1)
+                        keys, values = entries[0::2], entries[1::2]
+                    if len(keys) > 1 and not all(type(key) in _PLAIN_KEYS for key in item):
                         self.slow.refuse_duplicates(keys, "a map with duplicate keys")
                 self.fill_dictionary(result, keys, values)
                 return result
             if kind is bytes:
-                return vm.new_bytes(item)
+                result = new_bytes(item)
+                if slot is not None:
+                    shareables[slot] = result
+                return result
             if depth >= limit:
                 raise _GiveUp                   # everything below opens a tag's frame
             if kind is CBORTag:
-                return tagged(item.tag, item.value, depth + 1, slot, value, elements)
-            if kind is _Shared:
+                result = tagged(item.tag, item.value, depth + 1, slot, value, elements)
+                if sharing and slot is not None and shareables[slot] is _PENDING:
+                    shareables[slot] = result
+                return result
+            if kind is _Shared and not sharing:
                 slot = len(shareables)
                 shareables.append(_PENDING)
                 result = value(item.value, depth + 1, slot)
                 if shareables[slot] is _PENDING:
                     shareables[slot] = result
                 return result
-            if kind is _Reference:
+            if kind is _Reference and not sharing:
                 index = item.index
                 if type(index) is not int or not 0 <= index < len(shareables) or shareables[index] is _PENDING:
                     raise _GiveUp
@@ -383,12 +483,54 @@ def decode(vm: Any, data: bytes, max_depth: int, node_refs: NodeRefs | None) -> 
         # dropped it, so such messages (and, harmlessly, any holding these bytes) go there.
         return NOT_DONE
     try:
-        stream = io.BytesIO(data)
-        plain = cbor2.CBORDecoder(stream, semantic_decoders=_SEMANTIC, max_depth=max_depth + 1,
-                                  allow_indefinite=False, allow_duplicate_keys=False).decode()
-        if stream.tell() != len(data):
-            return NOT_DONE                 # bytes after the value
-        slow = Decoder(vm, data, max_depth, node_refs)
-        return _Reader(vm, slow, max_depth).convert(plain)
+        if _plain_tag_heads(data):
+            try:
+                value = _read_sharing_natively(vm, data, max_depth, node_refs)
+            except Exception:
+                value = NOT_DONE            # e.g. a cycle through an item the memo skipped
+            if value is not NOT_DONE:
+                return value
+        return _read_with_markers(vm, data, max_depth, node_refs)
     except Exception:
         return NOT_DONE
+
+
+def _read_sharing_natively(vm: Any, data: bytes, max_depth: int, node_refs: NodeRefs | None) -> Any:
+    """cbor2 resolves tags 28 and 29 itself, which costs nothing, where a callback for
+    each costs a few microseconds. The tags then leave no trace but the identity of
+    what they share, so the bytes are checked: every sharing tag must be written in
+    its short form (``_plain_tag_heads``, which the caller checked), and the second
+    meetings the conversion saw (one per shared reference, each of an object it made)
+    must account for every ``d8 1c`` and ``d8 1d`` in the bytes — a sharing tag
+    anywhere else (around a Symbol's name, a class name, a bignum's bytes, a Double),
+    or two bytes that only look like one, leaves a difference and the markers decide.
+    Each sharing tag is one more level for the reader: the depth limit here is lowered
+    by as many."""
+    if b"\xd8" in data:
+        shareables = data.count(b"\xd8\x1c")
+        references = data.count(b"\xd8\x1d")
+    else:
+        shareables = references = 0
+    stream = io.BytesIO(data)
+    plain = cbor2.CBORDecoder(stream, max_depth=max_depth + 1, allow_indefinite=False,
+                              allow_duplicate_keys=False).decode()
+    if stream.tell() != len(data):
+        return NOT_DONE                     # bytes after the value
+    slow = Decoder(vm, data, max_depth, node_refs)
+    if not shareables and not references:
+        return _Reader(vm, slow, max_depth).convert(plain)
+    reader = _Reader(vm, slow, max_depth - shareables - 1, memo={})
+    value = reader.convert(plain)
+    if len(reader.hit_ids) != references or len(set(reader.hit_ids)) != shareables:
+        return NOT_DONE
+    return value
+
+
+def _read_with_markers(vm: Any, data: bytes, max_depth: int, node_refs: NodeRefs | None) -> Any:
+    stream = io.BytesIO(data)
+    plain = cbor2.CBORDecoder(stream, semantic_decoders=_SEMANTIC, max_depth=max_depth + 1,
+                              allow_indefinite=False, allow_duplicate_keys=False).decode()
+    if stream.tell() != len(data):
+        return NOT_DONE                     # bytes after the value
+    slow = Decoder(vm, data, max_depth, node_refs)
+    return _Reader(vm, slow, max_depth).convert(plain)

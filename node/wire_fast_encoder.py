@@ -61,14 +61,46 @@ _HEADS = tuple(tuple(bytes((major << 5 | n,)) for n in range(24)) for major in r
 _SIMPLE = {NIL: b"\xf6", TRUE: b"\xf5", FALSE: b"\xf4"}
 
 
-# per universe: the bytes of each Symbol written so far (a Symbol's name never changes)
-_SYMBOLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+class _Tables:
+    """What a universe's messages keep needing, kept between messages: the bytes of
+    each Symbol written so far (a Symbol's name never changes), and per class the
+    encoded field names or the positions of named fields, with the field lists of
+    its superclass chain they were computed from (a redefinition replaces a class's
+    list, so a stale entry is seen and recomputed). VM thread only."""
+    __slots__ = ("layouts", "symbols")
+
+    def __init__(self) -> None:
+        self.symbols: dict[int, bytes] = {}
+        self.layouts: dict[Any, tuple[tuple, Any]] = {}
+
+    def layout(self, cls: Any, compute: Any, key: Any = None) -> Any:
+        """The cached ``compute(cls)`` under ``key`` (default: the class), recomputed
+        when a class of the chain changed its fields."""
+        chain = _field_lists(cls)
+        found = self.layouts.get(key if key is not None else cls)
+        if found is not None and len(found[0]) == len(chain) \
+                and all(a is b for a, b in zip(found[0], chain)):
+            return found[1]
+        answer = compute(cls)
+        self.layouts[key if key is not None else cls] = (chain, answer)
+        return answer
 
 
-def _symbol_bytes(vm: Any) -> dict[int, bytes]:
-    found = _SYMBOLS.get(vm)
+def _field_lists(cls: Any) -> tuple:
+    lists = []
+    while cls is not None:
+        lists.append(cls.instance_fields)
+        cls = cls.superclass
+    return tuple(lists)
+
+
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _tables(vm: Any) -> _Tables:
+    found = _TABLES.get(vm)
     if found is None:
-        found = _SYMBOLS[vm] = {}
+        found = _TABLES[vm] = _Tables()
     return found
 
 
@@ -104,6 +136,8 @@ def _text(s: str) -> bytes:
     return head(3, len(data)) + data
 
 
+_UINT_HEADS = tuple(head(0, n) for n in range(256))
+_NINT_HEADS = tuple(head(1, n) for n in range(256))    # -1 .. -256
 _SYMBOL_HEAD = head(6, TAG_SYMBOL)
 _CHAR_HEAD = head(6, TAG_CHARACTER)
 _CLASS_HEAD = head(6, TAG_CLASS)
@@ -132,11 +166,11 @@ class _Writer:
         self.vm = vm
         self.max_depth = max_depth
         self.node_refs = node_refs
-        self.slow = Encoder(vm, max_depth, node_refs)
-        known = self.slow.classes
-        self.vector, self.dictionary, self.set = known["Vector"], known["Dictionary"], known["Set"]
+        known = vm.globals                      # as Encoder finds them
+        self.vector, self.dictionary, self.set = known.get("Vector"), known.get("Dictionary"), known.get("Set")
         self.node_class = node_refs.node_class if node_refs is not None else None
         self.layouts: dict[Any, Any] = {}       # class -> its field names, or the positions of its fields
+        self.tables = _tables(vm)
         # Objects that travel by reference are the reference encoder's: a wrapper made by
         # asRemote always, and the kernel collections this writer handles inline whenever
         # a program made one of their classes pass by reference.
@@ -148,8 +182,9 @@ class _Writer:
         key = (cls, names)
         found = self.layouts.get(key)
         if found is None:
-            all_names = self.vm.all_field_names(cls)
-            found = self.layouts[key] = tuple(all_names.index(name) for name in names)
+            all_field_names = self.vm.all_field_names
+            found = self.layouts[key] = self.tables.layout(
+                cls, lambda c: tuple(all_field_names(c).index(name) for name in names), key)
         return found
 
     def write(self, root: Any) -> bytes:
@@ -165,10 +200,11 @@ class _Writer:
         starts: dict[int, int] = {}             # id of each heap object -> index of its first chunk
         references: list[tuple[int, int]] = []  # (chunk index, id) of each second meeting
         deepest = 0
-        heads0, heads3, heads5 = _HEADS[0], _HEADS[3], _HEADS[5]
+        heads3, heads4, heads5 = _HEADS[3], _HEADS[4], _HEADS[5]
         positions = self.positions
         rest = self.rest
-        symbol_bytes = _symbol_bytes(vm)
+        symbol_bytes = self.tables.symbols
+        uint_heads, nint_heads = _UINT_HEADS, _NINT_HEADS
 
         def items(values: list, depth: int) -> None:
             """Elements at ``depth``: the common leaves written here, the rest by ``put``."""
@@ -178,8 +214,10 @@ class _Writer:
                 if kind is int:
                     if value < INT_HI:
                         n = value - ZERO
-                        if 0 <= n < 24:
-                            append(heads0[n])
+                        if 0 <= n < 256:
+                            append(uint_heads[n])
+                        elif -256 <= n < 0:
+                            append(nint_heads[-1 - n])
                         else:
                             append(head(0, n) if n >= 0 else head(1, -1 - n))
                         continue
@@ -208,7 +246,12 @@ class _Writer:
             if kind is int:
                 if value < INT_HI:              # every immediate word is >= INT_LO
                     n = value - ZERO
-                    append(head(0, n) if n >= 0 else head(1, -1 - n))
+                    if 0 <= n < 256:
+                        append(uint_heads[n])
+                    elif -256 <= n < 0:
+                        append(nint_heads[-1 - n])
+                    else:
+                        append(head(0, n) if n >= 0 else head(1, -1 - n))
                     return
                 simple = _SIMPLE.get(value)
                 if simple is not None:
@@ -254,7 +297,7 @@ class _Writer:
             if kind is VArray:
                 elements = value.items
                 if value.cls is array_class:
-                    append(head(4, len(elements)))
+                    append(heads4[len(elements)] if len(elements) < 24 else head(4, len(elements)))
                     if elements:
                         if depth >= max_depth:
                             raise _GiveUp
@@ -353,7 +396,12 @@ class _Writer:
         value; None for every other kind (Node, MethodSource, exceptions)."""
         if cls is self.node_class or cls is self.by_reference_wrapper:
             return None
-        what, _ = self.slow.classify(self.vm.new_instance(cls))
+        if self.node_refs is not None and self.node_refs.by_reference(self.vm.new_instance(cls)):
+            return None
+        return self.tables.layout(cls, self.object_field_names)
+
+    def object_field_names(self, cls: Any) -> tuple[bytes, ...] | None:
+        what, _ = Encoder(self.vm, self.max_depth, None).classify(self.vm.new_instance(cls))
         if what != "object":
             return None
         return tuple(_text(name) for name in self.vm.all_field_names(cls))

@@ -15,7 +15,8 @@ from smalltalk_vm.repl.protocol import Result
 from smalltalk_vm.repl.push import push_class
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, file_failure_text
-from smalltalk_vm.vm.objects import LAUNCHER_FILE, Context, VClass
+from smalltalk_vm.vm.objects import VClass
+from smalltalk_vm.vm.primitives.context import running_method
 
 HELP = """\
 Each input is a do-it: statements, a class definition (`Name = Super ( ... )`), or a
@@ -108,7 +109,7 @@ def processes(session: Any) -> Result:
         for proc in sorted(session.machine.scheduler.live_processes(), key=lambda p: p.pid):
             status = "suspended" if proc.suspended else proc.state
             lines.append(f"{proc.pid:>5}  {status:<9} {proc.name or '':<12} "
-                         f"{proc.message_count():>4}  {where(proc.ctx)}")
+                         f"{proc.message_count():>4}  {running_method(proc.ctx)}")
         return Result("output", "\n".join(lines))
     return session.host.call(listing)
 
@@ -134,17 +135,6 @@ def class_definition(universe: Any, cls: VClass) -> str:
     versions = universe.code_versions.versions(cls)
     lines.append(f'"version {versions[0]}' + (f" (old: {versions[1]})" if len(versions) > 1 else "") + '"')
     return "\n".join(lines)
-
-
-def where(ctx: Context | None) -> str:
-    """``Class>>selector`` of the innermost activation that is not a VM launcher."""
-    while ctx is not None and ctx.method.home_method.source_file == LAUNCHER_FILE:
-        ctx = ctx.sender
-    if ctx is None:
-        return ""
-    method = ctx.method.home_method
-    holder = method.holder.name if method.holder is not None else "?"
-    return f"{holder}>>{method.selector}"
 
 
 # ---------------------------------------------------------------------- completion data

@@ -165,50 +165,63 @@ class InspectorCommands:
     def _read(self, view: View) -> None:
         """VM thread: the entries reflection can read (everything but a collection's
         logical contents, which its own code yields: ``heading`` 'contents' asks for them)."""
-        universe = self.universe
-        value = view.value
         view.entries, view.notes, view.hidden_fields = [], [], 0
-        fields = self._fields(value)
-        if type(value) is VArray:
-            view.heading = "elements"
-            view.entries = [(f"[{i}]", item) for i, item in enumerate(value.items, 1)]
-        elif type(value) is VBytes:
-            view.heading = "elements"
-            view.entries = [(f"[{i}]", universe.make_int(byte)) for i, byte in enumerate(value.data, 1)]
-        elif is_proxy(universe, value):
-            view.heading = "proxy"
-            view.entries = [*fields, ("far printString", FAR)]
-            view.notes.append("a proxy for an object on another node")
-        elif type(value) is Instance and not view.raw and self._is_collection(value):
-            view.heading = "contents"
-            view.hidden_fields = len(fields)
-            view.entries = fields          # kept until the contents are read
-        elif type(value) is Closure:
-            view.heading = "block"
-            method = value.code.home_method
-            view.entries = [("receiver", value.receiver), ("outer context", value.outer or V.NIL),
-                            ("method", method if method is not None else V.NIL)]
-        elif isinstance(value, Context):
-            view.heading = "frame"
-            view.entries = [("receiver", value.receiver), ("sender", value.sender or V.NIL),
-                            *((name, item) for _, name, item in universe.debugger.variables(value))]
-            view.notes.append(describe_context(value))
-        elif type(value) is Process:
-            view.heading = "process"
-            top = value.ctx if value.ctx is not None else V.NIL
-            view.entries = [("status", universe.symbol("suspended" if value.suspended else value.state)),
-                            ("top frame", top),
-                            *((f"message {i}", item) for i, item in enumerate(value.mailbox or (), 1))]
-        elif isinstance(value, VClass):
-            view.heading = "class"
-            view.entries = [("superclass", value.superclass or V.NIL), *fields]
-            view.notes.append(f"{len(value.methods)} methods, {len(value.cls.methods)} on the class side")
-        elif fields:
-            view.heading = "fields"
-            view.entries = fields
+        fields = self._fields(view.value)
+        reader = next((read for applies, read in _READERS if applies(self, view)), None)
+        if reader is not None:
+            reader(self, view, fields)
         else:
-            view.heading = ""
+            view.heading, view.entries = ("fields", fields) if fields else ("", [])
         view.total = len(view.entries)
+
+    # One reader per kind of object, tried in this order (a proxy before a collection,
+    # which it may look like); what none of them takes shows its fields, if any.
+
+    def _read_elements(self, view: View, fields: list) -> None:
+        value = view.value
+        view.heading = "elements"
+        if type(value) is VArray:
+            view.entries = [(f"[{i}]", item) for i, item in enumerate(value.items, 1)]
+        else:
+            view.entries = [(f"[{i}]", self.universe.make_int(byte)) for i, byte in enumerate(value.data, 1)]
+
+    def _read_proxy(self, view: View, fields: list) -> None:
+        view.heading = "proxy"
+        view.entries = [*fields, ("far printString", FAR)]
+        view.notes.append("a proxy for an object on another node")
+
+    def _read_collection(self, view: View, fields: list) -> None:
+        view.heading = "contents"
+        view.hidden_fields = len(fields)
+        view.entries = fields          # kept until the contents are read
+
+    def _read_block(self, view: View, fields: list) -> None:
+        value = view.value
+        method = value.code.home_method
+        view.heading = "block"
+        view.entries = [("receiver", value.receiver), ("outer context", value.outer or V.NIL),
+                        ("method", method if method is not None else V.NIL)]
+
+    def _read_frame(self, view: View, fields: list) -> None:
+        value = view.value
+        view.heading = "frame"
+        view.entries = [("receiver", value.receiver), ("sender", value.sender or V.NIL),
+                        *((name, item) for _, name, item in self.universe.debugger.variables(value))]
+        view.notes.append(describe_context(value))
+
+    def _read_process(self, view: View, fields: list) -> None:
+        value = view.value
+        top = value.ctx if value.ctx is not None else V.NIL
+        view.heading = "process"
+        view.entries = [("status", self.universe.symbol("suspended" if value.suspended else value.state)),
+                        ("top frame", top),
+                        *((f"message {i}", item) for i, item in enumerate(value.mailbox or (), 1))]
+
+    def _read_class(self, view: View, fields: list) -> None:
+        value = view.value
+        view.heading = "class"
+        view.entries = [("superclass", value.superclass or V.NIL), *fields]
+        view.notes.append(f"{len(value.methods)} methods, {len(value.cls.methods)} on the class side")
 
     def _fields(self, value: Any) -> list[tuple[Any, Any]]:
         if type(value) is Instance:
@@ -253,3 +266,16 @@ class InspectorCommands:
         else:
             view.heading = "elements"
             view.entries = [(f"[{i}]", item) for i, item in enumerate(items, 1)]
+
+
+_READERS: tuple[tuple[Callable[[InspectorCommands, View], bool],
+                      Callable[[InspectorCommands, View, list], None]], ...] = (
+    (lambda self, view: type(view.value) in (VArray, VBytes), InspectorCommands._read_elements),
+    (lambda self, view: is_proxy(self.universe, view.value), InspectorCommands._read_proxy),
+    (lambda self, view: type(view.value) is Instance and not view.raw and self._is_collection(view.value),
+     InspectorCommands._read_collection),
+    (lambda self, view: type(view.value) is Closure, InspectorCommands._read_block),
+    (lambda self, view: isinstance(view.value, Context), InspectorCommands._read_frame),
+    (lambda self, view: type(view.value) is Process, InspectorCommands._read_process),
+    (lambda self, view: isinstance(view.value, VClass), InspectorCommands._read_class),
+)

@@ -34,7 +34,7 @@ from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.console import Console
 from smalltalk_vm.vm.debugger import DebugError
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError
-from smalltalk_vm.vm.host import VMHost
+from smalltalk_vm.vm.host import VMHost, VMStopped
 from smalltalk_vm.vm.machine import Machine
 from smalltalk_vm.vm.objects import VString
 from smalltalk_vm.vm.primitives.context import describe_context
@@ -257,6 +257,8 @@ class ReplSession:
                             with contextlib.suppress(TimeoutError):
                                 finished.result(timeout=5)
                             return Outcome("timeout")
+            except VMStopped as stopped:             # it ended before the work could run
+                return shown(Result("quit", str(stopped)))
             except KeyboardInterrupt:
                 # Raised before the handler below was in place (or not on the main
                 # thread): interrupt all the same. The kill is queued behind the start,
@@ -264,7 +266,7 @@ class ReplSession:
                 self.interrupt()
                 try:
                     return started.result(timeout=5).result(timeout=5)
-                except TimeoutError:
+                except (TimeoutError, VMStopped):
                     return Outcome("interrupted")
 
     def finish(self, spawn: Callable[[], Process], timeout: float | None = None, source: str = "") -> Outcome:
@@ -375,6 +377,8 @@ class ReplSession:
             return handler(argument)
         except TimeoutError:
             return Result("error", f"{name}: the VM did not answer in time")
+        except VMStopped as stopped:
+            return Result("quit", str(stopped))
         except Exception as error:     # a defect: shown, and the session goes on
             return Result("error", f"{name} failed: {type(error).__name__}: {error}")
 

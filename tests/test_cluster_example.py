@@ -1,8 +1,8 @@
 """examples/cluster/README.md: the commands it shows for the service that survives the
-loss of any node are run here as written (with this checkout's `vm`), and the node
-running the supervision tree, then the one running the counter, are killed with
-kill -9: each time a new tree or counter comes up on a live node and the client is
-served again."""
+loss of any node are run here as written (with this checkout's `vm`, and free ports
+for the ones its first line sets), and the node running the supervision tree, then
+the one running the counter, are killed with kill -9: each time a new tree or counter
+comes up on a live node and the client is served again."""
 from __future__ import annotations
 
 import os
@@ -12,21 +12,29 @@ import signal
 import sys
 import time
 
-from cluster_support import ROOT, NodeProcess, node_environment
+from cluster_support import ROOT, NodeProcess, free_port, node_environment
 
 README = os.path.join(ROOT, "examples", "cluster", "README.md")
 
 
 def service_commands() -> list[list[str]]:
-    """The `vm node` commands of the README's block that starts the service."""
+    """The `vm node` commands of the README's block that starts the service, with free
+    ports in place of the ones its first line sets (so a busy port, or a second run,
+    does not fail the test)."""
     with open(README, encoding="utf-8") as handle:
         blocks = re.findall(r"```sh\n(.*?)```", handle.read(), re.S)
     block = next(b for b in blocks if "Keeper" in b)
+    settings, *lines = block.strip().splitlines()
+    ports = dict(word.split("=") for word in shlex.split(settings, comments=True))
+    assert sorted(ports) == ["A", "B", "C"], settings
+    ports = {name: str(free_port()) for name in ports}
     commands = []
-    for line in block.strip().splitlines():
+    for line in lines:
         words = shlex.split(line.rstrip("& "))
         assert words[0] == ".venv/bin/vm", line
-        commands.append([sys.executable, "-m", "smalltalk_vm.cli.main", *words[1:]])
+        words = [re.sub(r"\$([ABC])\b", lambda m: ports[m.group(1)], word) for word in words[1:]]
+        assert "$" not in " ".join(words), line
+        commands.append([sys.executable, "-m", "smalltalk_vm.cli.main", *words])
     return commands
 
 

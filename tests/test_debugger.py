@@ -228,3 +228,12 @@ def test_frame_do_its_that_do_not_compile_are_refused(account, text, message):
     take = frame_named(account, proc, "Account>>take:")
     with pytest.raises(SmalltalkSyntaxError, match=message):
         compile_in_frame(account.universe, text, "<eval>", [], account.machine.debugger.scopes(take), None)
+
+
+@pytest.mark.parametrize("source", ["Warning signal: 'w'", "Warning new signal: 'w'", "Error signal: 'e'",
+                                    "Error signal"])
+def test_a_stopped_process_frames_leave_out_the_class_side_signal(vm, source):
+    """`Warning signal: 'w'` is shorthand for `Warning new signal: 'w'`: the frame list
+    starts at the do-it either way, as the trace does."""
+    proc, _ = start(vm, source)
+    assert where(vm.machine.debugger.frames(proc)) == ["Nil>>doIt"]

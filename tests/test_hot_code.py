@@ -122,7 +122,7 @@ def test_a_loop_in_a_process_picks_up_the_new_method_at_its_next_send(session):
 def test_code_refuses_what_is_not_a_class(session):
     for selector in ("versionsOf:", "oldProcesses:", "softPurge:", "purge:"):
         text = session.eval(f"[ Code {selector} 3 ] on: Error do: [ :e | e messageText ]")
-        assert "Code needs a class" in text, (selector, text)
+        assert f"Code {selector} needs a class" in text, (selector, text)
     text = session.eval("[ Code purge: Object class ] on: Error do: [ :e | e messageText ]")
     assert "not a metaclass" in text
 
@@ -164,3 +164,24 @@ def test_launchers_and_do_its_are_not_old_code(session):
         p kill. q kill.
         r""")
     assert answer == "#(0 0 false true true)"
+
+
+def test_a_closure_of_old_code_counts_once_it_runs_not_while_it_is_held(session):
+    """A process holding a block of old code (in a variable) is not running old code —
+    it may never call it, and old code goes on working when called; it is found by
+    oldProcesses: once it calls the block, as any other activation (docs/hot-code.md)."""
+    session.define("Srv = ( callback = ( ^ [ Process receive. #oldBlock ] ) )")
+    answer = session.eval(f"""
+        | p out held running |
+        out := Array new: 1.
+        p := [ | blk | blk := Srv new callback. Process receive. out at: 1 put: blk value ] spawn.
+        Process yield.
+        {evaluate("Srv = ( callback = ( ^ [ #newBlock ] ) )")}.
+        held := (Code oldProcesses: Srv) size.
+        p send: #call.
+        Process yield.
+        running := (Code oldProcesses: Srv) = {{ p }}.
+        p send: #finish.
+        [ p isAlive ] whileTrue: [ Process sleep: 1 ].
+        {{ held. running. out at: 1 }}""")
+    assert answer == "#(0 true #oldBlock)"

@@ -100,30 +100,88 @@ def test_updatefrom_is_not_sent_when_the_fields_stay_the_same(session):
     assert session.eval("Kept n") == "4"
 
 
-def test_an_old_activation_using_a_removed_field_finishes_without_harming_the_vm(session):
-    """The core rule (vm/obsolete.py): using a removed field in the old activation is a
-    clean, resumable InternalError; a handler lets the activation run to its end, and
-    without one only that process ends."""
-    session.define("""Job = (
+PARKED_JOB = """Job = (
     | done total |
-    start = ( done := 0. total := 0 )
-    runHandled = ( | sum |
-        sum := 0.
-        1 to: 10 do: [ :i |
-            i = 3 ifTrue: [ Process receive ].
-            sum := sum + ([ done ] on: InternalError do: [ :e | e resume: 100 ]) ].
-        ^ sum )
-    runUnhandled = ( Process receive. ^ done )
-)""")
+    start = ( done := 10. total := 1 )
+    parkedInReceive = ( | got |
+        got := Process receive.
+        done := done + got.
+        total := total + 1.
+        ^ { done. total } )
+    parkedInSleep = ( Process sleep: 50. done := done * 3. ^ done + total )
+    spinningUntil: flag = (
+        [ flag at: 1 ] whileFalse: [ Process yield ].
+        1 to: 5 do: [ :i | done := done + i ].
+        ^ done )
+    total = ( ^ total )
+)"""
+
+
+def test_processes_inside_old_methods_finish_with_the_removed_field(session, request):
+    """Three processes are inside v1 methods of Job — parked in a receive, asleep, and
+    spinning in a loop — when Job loses the field `done` they use. Each then reads and
+    writes `done` (its instance's ghost of it) and answers a value computed from it;
+    the field they did not lose keeps working, and current code has no `done`. With
+    the second tier on, the three methods were native code when the class changed."""
+    session.define(PARKED_JOB)
+    session.value("""
+        | warm |
+        "one run of each first, so that the second tier (when on) compiles them"
+        warm := Job new start; yourself.
+        Process current send: 0. warm parkedInReceive; parkedInSleep; spinningUntil: { true }.
+        system global: #Out put: (Array new: 3); global: #Flag put: (Array with: false).
+        system global: #Jobs put: ((1 to: 3) collect: [ :i | Job new start; yourself ]).
+        system global: #Procs put: {
+            [ Out at: 1 put: (Jobs at: 1) parkedInReceive ] spawn.
+            [ Out at: 2 put: (Jobs at: 2) parkedInSleep ] spawn.
+            [ Out at: 3 put: ((Jobs at: 3) spinningUntil: Flag) ] spawn }.
+        Process yield""")
+    selectors = ("parkedInReceive", "parkedInSleep", "spinningUntil:")
+    v1 = [session.value(f"Job lookup: #{selector}") for selector in selectors]
+    if "native" in request.node.name:
+        assert all(method.native is not None for method in v1)
     answer = session.eval(f"""
-        | j p q out |
-        out := Array new: 1.
-        j := Job new start; yourself.
-        p := [ out at: 1 put: j runHandled ] spawn.
-        q := [ j runUnhandled ] spawn.
-        Process yield.
+        | old |
+        {evaluate("Job = ( | total | total = ( ^ total ) )")}.
+        old := (Code oldProcesses: Job) size.
+        (Procs at: 1) send: 5.
+        Flag at: 1 put: true.
+        [ Procs anySatisfy: [ :p | p isAlive ] ] whileTrue: [ Process sleep: 1 ].
+        {{ old. Out. (Jobs at: 1) total. Job instanceFieldNames.
+           Procs collect: [ :p | p exitReason ] }}""")
+    assert answer == "#(3 #(#(15 2) 31 25) 2 #(#total) #(#normal #normal #normal))"
+    assert all(method.native is None for method in v1)     # obsolete code stays interpreted
+
+
+def test_ghosts_do_not_keep_their_objects_alive(session):
+    """A ghost lives on its object: an instance dropped after a redefinition is
+    collected, even when the removed field referred back to it."""
+    import gc
+
+    from smalltalk_vm.vm.objects import Instance
+
+    def ghosted_links() -> int:
+        gc.collect()
+        return sum(1 for obj in gc.get_objects()
+                   if type(obj) is Instance and obj.cls.name == "Link" and getattr(obj, "ghosts", None))
+
+    session.define("Link = ( | next label | loop = ( next := self. label := #me ) )")
+    session.value("system global: #Links put: ((1 to: 20) collect: [ :i | Link new loop; yourself ])")
+    session.value(evaluate("Link = ( | label | )"))
+    assert ghosted_links() == 20
+    session.value("system global: #Links put: nil")
+    assert ghosted_links() == 0
+
+
+def test_an_unhandled_missing_ghost_ends_only_its_process(session):
+    """The InternalError that remains (old code on an instance made after the
+    redefinition) ends that process alone; the VM goes on."""
+    session.define("Job = ( | done | done = ( ^ done ) )")
+    answer = session.eval(f"""
+        | old p |
+        old := Job lookup: #done.
         {evaluate("Job = ( | total | )")}.
-        p send: #go. q send: #go.
-        [ p isAlive or: [ q isAlive ] ] whileTrue: [ Process sleep: 1 ].
-        {{ out at: 1. q exitReason class. 3 + 4 }}""")
-    assert answer == "#(800 InternalError 7)"
+        p := [ old invokeOn: Job new with: #() ] spawn.
+        [ p isAlive ] whileTrue: [ Process sleep: 1 ].
+        {{ p exitReason class. 3 + 4 }}""")
+    assert answer == "#(InternalError 7)"

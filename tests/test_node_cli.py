@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -104,6 +105,17 @@ def test_bad_flags_are_one_line_errors() -> None:
         result = run_vm(["node", "--cookie", "c", *args], timeout=60)
         assert result.returncode == 2, (args, result.stderr)
         assert text in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_one_line_with_the_reason() -> None:
+    """Not gRPC's log line and its advice to turn on its debug log: the OS's reason."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {key: value for key, value in os.environ.items() if key != "GRPC_VERBOSITY"}
+        result = run_vm(["node", "--name", "a", "--cookie", "c", "--listen", f"127.0.0.1:{port}"],
+                        env=env, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"vm node: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
 def test_a_repl_can_be_a_node(cluster) -> None:

@@ -251,3 +251,22 @@ def test_a_promise_is_broken_with_the_exit_reason_of_its_process(vm: VMSession) 
         ([ self bounded: pr. #noError ] on: BrokenPromise do: [ :e | e reason ]) println.
         pr isBroken println """)
     assert lines == ["#shutdown", "true"]
+
+
+def test_a_promise_resolved_with_itself_is_refused_and_stays_pending(vm: VMSession) -> None:
+    """It was fulfilled with itself: a cycle whose printString nests without end, and a
+    value no wait can ever use. A block answering its own promise breaks it."""
+    lines = run_program(vm, """
+        | pr own |
+        pr := Promise new.
+        ([ pr resolve: pr ] on: Error do: [ :e | e messageText ]) println.
+        pr isPending println.
+        pr resolve: 3.
+        (self bounded: pr) println.
+        own := Promise new.
+        Promise run: [ own ] into: own.
+        (self settle: own) println.
+        own isBroken println.
+        own reason messageText println """)
+    assert lines == ["a promise cannot be resolved with itself", "true", "3", "true", "true",
+                     "a promise cannot be resolved with itself"]

@@ -3,7 +3,8 @@ in a pseudo-terminal (evaluation, a class defined from the shell and used by the
 node's own program, Tab completion of a class only the node has, Ctrl-C of a busy
 loop leaving the node's other processes running, `:processes`, the change log naming
 the node, the node killed and reconnected), and piped (output of the evaluation's
-processes in the shell, not on the node; a wrong cookie and `--no-shell` refused).
+processes in the shell, not on the node; a wrong cookie and `--no-shell` refused;
+`:push` from the shell reaching the cluster's other nodes).
 """
 from __future__ import annotations
 
@@ -183,13 +184,55 @@ def test_piped_output_goes_to_the_shell_and_refusals_say_why(cluster, tmp_path):
     assert "serves no remote shell (it was started with --no-shell)" in refused.stderr
 
 
+ACCOUNT = "Acc = Object ( | balance fee | )\n"
+SUB_ACCOUNT = "SubAcc = Acc ( charge = ( ^ fee ) )\n"
+
+
+def test_push_from_a_remote_shell_reaches_the_other_nodes(cluster, tmp_path):
+    """`:push` typed into `vm repl --connect` runs on the node it is connected to: a
+    class defined, then changed, in the shell is loaded on every node of the cluster;
+    a push another node refuses names that node and changes nothing there."""
+    program = tmp_path / "program"
+    write_class(program, ACCOUNT)
+    write_class(program, SUB_ACCOUNT)
+    alpha = cluster.start("alpha")
+    beta = cluster.start("beta", join=[alpha], classpath=[program])
+    beta.wait_err(r"nodeup alpha")
+    state = str(tmp_path / "state")
+    on_beta = _piped(beta.address, "SubAcc new charge\n", state=state)     # beta loads both classes
+    assert on_beta.returncode == 0 and on_beta.stdout == "nil\n", on_beta.stderr
+    pushed = _piped(alpha.address, "Greeter = Object ( greeting = ( ^ 'v1' ) )\n"
+                                   ":push Greeter\n"
+                                   "Greeter >> greeting = ( ^ 'v2' )\n"
+                                   ":push Greeter\n"
+                                   "Acc = Object ( | balance | )\n"
+                                   ":push Acc\n"
+                                   ":push NoSuchClass\n", state=state)
+    lines = pushed.stdout.splitlines()
+    assert lines[0] == "defined class Greeter"
+    assert re.fullmatch(r"pushed Greeter version [0-9a-f]{16} to 2 nodes", lines[1]), lines
+    assert lines[2] == "defined Greeter>>greeting"
+    second = re.fullmatch(r"pushed Greeter version ([0-9a-f]{16}) to 2 nodes", lines[3])
+    assert second and lines[1] != lines[3], lines
+    assert lines[4] == "defined class Acc"
+    refused = pushed.stderr
+    assert "push of Acc refused, nothing changed:\n  beta: " in refused, refused
+    assert "redefining Acc would break SubAcc>>charge" in refused and "undeclared variable 'fee'" in refused
+    assert "no class named NoSuchClass" in refused
+    # The other node answers the new version of Greeter, and kept its Acc.
+    asked = _piped(beta.address, "Greeter new greeting\nGreeter version\nAcc fields\n", state=state)
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.splitlines() == ["'v2'", f"'{second.group(1)}'", "#(#balance #fee)"]
+    beta.wait_err(rf"hot loaded class Greeter version {second.group(1)} from alpha")
+
+
 @pytest.mark.parametrize("option", [["--name", "x"], ["--image", "some.image"]])
 def test_connect_refuses_the_options_of_a_local_vm(tmp_path, option):
     ran = subprocess.run([sys.executable, "-m", "smalltalk_vm.cli.main", "repl", "--connect", "127.0.0.1:1",
                           "--cookie", COOKIE, *option], capture_output=True, text=True, timeout=60,
                          env=node_environment(), cwd=ROOT)
     assert ran.returncode == 2
-    assert "--connect runs the REPL on the node" in ran.stderr
+    assert ran.stderr == f"vm repl: --connect runs the REPL on the node: {option[0]} does not apply\n"
 
 
 def test_ctrl_c_gives_the_prompt_back_when_the_node_is_stopped(cluster, tmp_path):

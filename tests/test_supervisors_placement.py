@@ -198,6 +198,7 @@ def test_placement_configuration_errors(sv):
         try value: [ ChildSpec id: #a class: SpecWorker selector: #names arguments: 3 ].
         try value: [ (ChildSpec id: #a start: [ 1 ]) backoff: 0 ].
         try value: [ (ChildSpec id: #a start: [ 1 ]) backoff: 100 max: 50 ].
+        try value: [ (ChildSpec id: #a start: [ 1 ]) backoff: '100' ].
         try value: [ (ChildSpec id: #a start: [ 1 ]) globalName: 'x' , 3 printString; localName: 4 ].
         try value: [ Supervisor new global: 5 ].
         inner := Supervisor new.
@@ -218,8 +219,10 @@ def test_placement_configuration_errors(sv):
         "the class of child #a must be a class, not 3",
         "SpecWorker does not understand #nothing (child #a)",
         "the arguments of child #a must be an Array",
-        "backoff takes milliseconds > 0, a maximum no smaller, and a quiet period >= 0",
-        "backoff takes milliseconds > 0, a maximum no smaller, and a quiet period >= 0",
+        "backoff takes milliseconds > 0, a maximum no smaller, and a quiet period >= 0 (Integers), not 0, 0 and 0",
+        "backoff takes milliseconds > 0, a maximum no smaller, and a quiet period >= 0 (Integers), not 100, 50 and 50",
+        ("backoff takes milliseconds > 0, a maximum no smaller, and a quiet period >= 0 (Integers), "
+         "not '100', '100' and '100'"),
         "a child's name is a Symbol, not 'x3'",
         "a global name is a Symbol, not 5",
         ("a supervisor placed on another node travels there, but its child #blocky is given by a block, "

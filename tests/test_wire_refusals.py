@@ -288,6 +288,8 @@ MALFORMED = [(bytes.fromhex(h), match) for hexes, match in [
     (tagged(W.TAG_OBJECT, [1, {}]), "class name"), (tagged(W.TAG_OBJECT, ["Object"]), "object needs"),
     (tagged(W.TAG_OBJECT, "Object"), "object needs"), (tagged(W.TAG_OBJECT, ["Object", {}, 1]), "object needs"),
     (tagged(W.TAG_OBJECT, ["Array", []]), "cannot be made from fields"),
+    # a proxy comes only from a remote reference, never from fields
+    (tagged(W.TAG_OBJECT, ["RemoteProxy", {}]), "cannot be made from fields"),
     (tagged(W.TAG_OBJECT, ["Object", {1: 1}]), "field names"),
     (tagged(W.TAG_OBJECT, ["NoSuchWireClass", {}]), "no class NoSuchWireClass"),
     (tagged(W.TAG_EXCEPTION, ["Earror", None]), "no class Earror"),

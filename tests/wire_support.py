@@ -52,15 +52,22 @@ integers = st.one_of(st.sampled_from(BOUNDARIES),
 doubles = st.one_of(st.floats(), st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 5e-324,
                                                   -2.2250738585072e-308, 1.7976931348623157e308]))
 symbol_names = st.text(max_size=8)
+# Characters are Unicode scalar values (vm/text.py): the surrogates U+D800..U+DFFF are
+# not, and the builder could not make them (a recipe naming one used to fail the round
+# trip, whenever hypothesis happened to draw one: it draws constants it finds in the
+# loaded modules, 0xD800 among them, so it did so depending on which tests ran first).
+# How the wire refuses them is tested in tests/test_wire_refusals.py.
+character_codes = st.one_of(st.sampled_from([0, 0x7F, 0x80, 0xD7FF, 0xE000, 0xFFFF, 0x10000, 0x10FFFF]),
+                            st.integers(0, 0xD7FF), st.integers(0xE000, 0x10FFFF))
 value_leaves = st.one_of(
     st.sampled_from([("nil",), ("true",), ("false",)]),
     st.builds(lambda n: ("int", n), integers),
     st.builds(lambda x: ("double", x), doubles),
-    st.builds(lambda c: ("char", c), st.integers(0, 0x10FFFF)),
+    st.builds(lambda c: ("char", c), character_codes),
     st.builds(lambda s: ("symbol", s), symbol_names))
 key_leaves = st.one_of(                  # what Dictionary keys and Set elements may be
     st.builds(lambda n: ("int", n), integers),
-    st.builds(lambda c: ("char", c), st.integers(0, 0x10FFFF)),
+    st.builds(lambda c: ("char", c), character_codes),
     st.builds(lambda s: ("symbol", s), symbol_names),
     st.builds(lambda x: ("double", x), st.floats(allow_nan=False)),
     st.sampled_from([("nil",), ("true",)]))

@@ -14,7 +14,8 @@ Rules:
   code that was never installed (launchers, do-its). A process
   *runs old code* of a class while one of its activations is such a method or block.
   Closures kept in variables are not counted until they run (then they are
-  activations like any other).
+  activations like any other): nothing is unloaded, so a held closure of old code
+  cannot fail for being old (docs/decisions.md, "Hot code").
 - ``purge`` ends every process that runs old code of the class with the reason
   ``#purged`` (no unwinding, as ``kill``) and forgets the old version;
   ``soft_purge`` ends nothing: it answers False while any process runs old code, and

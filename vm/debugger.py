@@ -33,6 +33,7 @@ from smalltalk_vm.vm.objects import (
     Context,
     Instance,
 )
+from smalltalk_vm.vm.primitives.context import CLASS_SIDE_SIGNALS, method_key
 from smalltalk_vm.vm.process import DEAD, RUNNABLE, SLEEPING, WAIT_DEBUG, WAITING, Process
 
 # Methods whose code can run in a restarted activation (not primitives).
@@ -147,7 +148,7 @@ class Debugger:
         if "signalContext" not in names:
             return None
         ctx = exception.fields[names.index("signalContext")]
-        while isinstance(ctx, Context) and ctx.receiver is exception:
+        while isinstance(ctx, Context) and (ctx.receiver is exception or method_key(ctx) in CLASS_SIDE_SIGNALS):
             ctx = ctx.sender
         if not isinstance(ctx, Context) or not _on_stack(proc.ctx, ctx):
             return None

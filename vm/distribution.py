@@ -66,6 +66,22 @@ class RemoteProcesses:
             self._known[key] = found
         return found
 
+    def repoint(self, node: str, creation: int, number: int, target: Any) -> RemoteProcess | None:
+        """The process (node, creation, number) moved to ``target`` (a drain,
+        ``node.migration_drain``): the one reference object of it here, if any, now
+        names ``target`` — every holder of it follows, and ``==`` still holds. A
+        ``target`` of this node leaves the object as it was (the caller re-links to the
+        local process). Answers the object, or None if nobody here holds the old pid."""
+        key = (node, creation, number)
+        found = self._known.get(key)
+        if found is None:
+            return None
+        if type(target) is RemoteProcess:
+            del self._known[key]
+            found.node, found.creation, found.number = target.node, target.creation, target.number
+            self._known[(target.node, target.creation, target.number)] = found
+        return found
+
 
 class NodeTable:
     """Canonical Node objects (instances of lib/Node.som with fields name and
@@ -199,6 +215,44 @@ class Distribution(ABC):
     @abstractmethod
     def cluster_load(self, text: str, reply: Reply) -> None: ...
 
+    # -- moving a process to another node (node.migration); a VM that is not a node
+    #    has no other node to move to, and never holds a moved (MOVED) process
+    def migrate(self, proc: Any, node: Any, reply: Reply) -> None:
+        """Move ``proc`` (not the current process; one of another node is moved by its
+        node) to ``node``; ``reply`` gets the moved process, or an Error saying why it
+        stayed."""
+        if node is self.current_node() and type(proc) is not RemoteProcess:
+            reply(proc)
+            return
+        number = proc.number if type(proc) is RemoteProcess else proc.pid
+        reply(self.vm.make_exception("Error", f"process {number} cannot move to node "
+                                              f"{self.nodes.identify(node)[0]}: this VM is not a node"))
+
+    def migrate_self(self, interp: Any, ctx: Any, node: Any) -> Any:
+        """``Process current migrateTo: node`` from a control primitive: answers what the
+        primitive returns. Its result, where the process goes on, is
+        ``{ true. theProcess }`` or ``{ false. 'why it stayed' }``."""
+        vm = self.vm
+        if node is self.current_node():
+            ctx.stack.append(vm.new_array([V.TRUE, interp.process]))
+        else:
+            ctx.stack.append(vm.new_array([V.FALSE, vm.new_string(
+                f"process {interp.process.pid} cannot move: this VM is not a node")]))
+        return ctx
+
+    @abstractmethod
+    def set_drain_placement(self, proc: Any, placement: list[str] | str | None) -> None:
+        """What a drain of this node does with ``proc``: node names to move it to (in
+        order), None (anywhere), or ``"restart"`` (it stays and ends with the node)."""
+
+    @abstractmethod
+    def forward(self, proc: Any, message: Any) -> None:
+        """A message for a process that moved away (state MOVED)."""
+
+    @abstractmethod
+    def forward_exit(self, proc: Any, sender: Any, reason: Any) -> None:
+        """An exit signal for a process that moved away (state MOVED)."""
+
 
 class Standalone(Distribution):
     """The distribution of a VM that is not a node: it is alone, as Erlang's
@@ -287,6 +341,15 @@ class Standalone(Distribution):
         if node is not self.current_node():
             self._refuse(f"spawn on node {self.nodes.identify(node)[0]}")
         reply(spawn_here(self.vm, proc, cls, selector, args, option))
+
+    def set_drain_placement(self, proc: Any, placement: list[str] | str | None) -> None:
+        """Nothing to do: a VM that is not a node is never drained."""
+
+    def forward(self, proc: Any, message: Any) -> None:
+        """Never called: a VM that is not a node has no process that moved."""
+
+    def forward_exit(self, proc: Any, sender: Any, reason: Any) -> None:
+        """Never called: a VM that is not a node has no process that moved."""
 
     def cluster_load(self, text: str, reply: Reply) -> None:
         """Alone, the cluster is this VM: the definition is loaded here."""

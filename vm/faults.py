@@ -10,11 +10,16 @@ The rules, and the state each one leaves behind (what ``resume:`` continues with
   signalled in the sending context, which stands after the send. ``resume: v`` makes
   ``v`` the value of the send. A process the failed primitive had parked is running
   again.
+- A field instruction of obsolete code that names a variable a class redefinition
+  removed (``vm.ghosts``) is not a fault when the receiver has a ghost of it: the
+  access reads or writes the ghost and the activation goes on after the instruction.
+  (Removed variables have operands no fields list reaches, so the interpreter's fast
+  path needs no test for them: the rare access lands here.)
 - A fault in a field instruction the interpreter was running (the receiver lacks the
-  field, as when a class redefinition removed a variable an old activation still
-  uses): the instruction is abandoned; the error is signalled in that context, which
-  stands after the instruction. ``resume: v`` makes ``v`` the field's value (for an
-  assignment, the assignment's value).
+  field: a removed variable it has no ghost of, say): the instruction is abandoned;
+  the error is signalled in that context, which stands after the instruction.
+  ``resume: v`` makes ``v`` the field's value (for an assignment, the assignment's
+  value).
 - Any other fault (native code, a context whose state is suspect): the faulting
   activation is cut back — marked returned — and the error is signalled in its
   sender, as if the send that started it had failed: ``resume: v`` makes ``v`` its
@@ -35,20 +40,17 @@ from types import TracebackType
 from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
+from smalltalk_vm.vm import ghosts
 from smalltalk_vm.vm.errors import fault_text, method_name
 from smalltalk_vm.vm.native import NEVER
 from smalltalk_vm.vm.objects import KIND_BYTECODE, KIND_NATIVE, CompiledMethod, Context
 from smalltalk_vm.vm.primitives.context import describe_context
 from smalltalk_vm.vm.process import RUNNABLE, SLEEPING, WAITING
 
-# Field operands from here on stand for an instance variable that a class redefinition
-# removed while an activation still ran the old code (see vm.obsolete): accessing one
-# always fails, and the universe knows which variable it was.
-REMOVED_FIELD = 1 << 20
-
 # Field instructions the interpreter runs, and how many of their operands are still on
 # the stack when the field access fails (the store's value, for STORE_FIELD).
 _FIELD_INSTRUCTIONS = {B.PUSH_FIELD: 0, B.Q_RETURN_FIELD: 0, B.STORE_FIELD: 1, B.POP_FIELD: 0}
+_FIELD_READS = frozenset({B.PUSH_FIELD, B.Q_RETURN_FIELD})   # Q_RETURN_FIELD's RETURN follows it
 
 
 class FaultBoundary:
@@ -59,6 +61,7 @@ class FaultBoundary:
 
     vm: Any
     process: Any
+    slice_budget: int | None = None     # set by a ghost access: the slice may go on
 
     # ------------------------------------------------------------------ sends
 
@@ -113,7 +116,7 @@ class FaultBoundary:
         pc = local.get("pc")
         if deeper is None and local.get("code") is ctx.method.fast and type(pc) is int:
             ctx.pc = pc                          # so that the description names the right line
-            found = self.field_fault(ctx, pc, error)
+            found = self.field_fault(ctx, pc, error, local.get("budget"))
             if found is not False:
                 return found
         return self.cut_fault(ctx, fault_text(_describe(ctx), error))
@@ -128,9 +131,11 @@ class FaultBoundary:
         give_up_native(ctx.method)
         return self.cut_fault(ctx, fault_text(f"native code of {_describe(ctx)}", error))
 
-    def field_fault(self, ctx: Context, pc: int, error: BaseException) -> Context | bool | None:
+    def field_fault(self, ctx: Context, pc: int, error: BaseException,
+                    budget: Any = None) -> Context | bool | None:
         """The interpreter's field instruction at ``pc`` failed; False if the fault was
-        not that instruction's."""
+        not that instruction's. A ghost access leaves the slice's remaining ``budget``
+        in ``slice_budget``: the slice goes on, as after any field instruction."""
         code = ctx.method.fast
         if not 0 <= pc < len(code) - 1 or code[pc] not in _FIELD_INSTRUCTIONS:
             return False
@@ -139,11 +144,15 @@ class FaultBoundary:
         fields = getattr(ctx.receiver, "fields", None)
         if isinstance(fields, list) and 0 <= field < len(fields):
             return False
-        removed = self.vm.removed_fields.get(field) if field >= REMOVED_FIELD else None
+        removed = self.vm.removed_fields.describe(field)
         if removed is not None:
-            class_name, variable = removed
-            text = (f"{_describe(ctx)}: instance variable {variable} no longer exists "
-                    f"({class_name} was redefined without it while this activation ran)")
+            if _ghost_access(ctx, pc, op, removed):
+                ctx.pc = pc + 2
+                self.slice_budget = budget if type(budget) is int else None
+                return ctx
+            text = (f"{_describe(ctx)}: instance variable {removed.variable} no longer exists "
+                    f"({removed.class_name} was redefined without it, and this "
+                    f"{_class_name(self.vm, ctx.receiver)} did not have it then)")
         else:
             text = fault_text(_describe(ctx), error)
         if _FIELD_INSTRUCTIONS[op]:
@@ -201,6 +210,31 @@ class FaultBoundary:
             proc.state = RUNNABLE
             proc.wait_mode = 0
             proc.wait_arg = None
+
+
+def _ghost_access(ctx: Context, pc: int, op: int, removed: Any) -> bool:
+    """Run the field instruction at ``pc`` on the receiver's ghost of ``removed``;
+    False (nothing done) if the receiver has none."""
+    receiver = ctx.receiver
+    stack = ctx.stack
+    if op in _FIELD_READS:
+        value = ghosts.read(receiver, removed)
+        if value is ghosts.ABSENT:
+            return False
+        stack.append(value)
+        return True
+    if op != B.STORE_FIELD or not ghosts.write(receiver, removed, stack[-1]):
+        return False
+    if ctx.method.code[pc] == B.POP_FIELD:      # an assignment statement (vm.quicken)
+        del stack[-1]
+    return True
+
+
+def _class_name(vm: Any, obj: Any) -> str:
+    try:
+        return vm.class_of(obj).name
+    except Exception:
+        return "object"
 
 
 def give_up_native(unit: Any) -> None:

@@ -73,16 +73,20 @@ class Interpreter(Semantics, FaultBoundary):
     def run(self, process: Any, budget: int) -> int:
         """Run ``process`` for at most ``budget`` reductions. The ``try`` costs nothing
         until something raises; recovery reads the faulting context from the loop's
-        frame."""
+        frame. After a ghost access (``vm.faults``) the slice goes on with what is left
+        of its budget; after any other fault the process yields."""
         self.process = process
-        try:
-            return self.run_slice(process, budget)
-        except Exception as error:
-            ctx = self.recover(error, _SLICE_CODE)
-        if ctx is None:
-            return SWITCHED
-        process.ctx = ctx
-        return YIELDED
+        while True:
+            try:
+                return self.run_slice(process, budget)
+            except Exception as error:
+                ctx = self.recover(error, _SLICE_CODE)
+            if ctx is None:
+                return SWITCHED
+            process.ctx = ctx
+            budget, self.slice_budget = self.slice_budget, None
+            if budget is None or budget < 0:
+                return YIELDED
 
     def run_slice(self, process: Any, budget: int) -> int:
         vm = self.vm

@@ -31,6 +31,8 @@ ARITH = {B.SEND_ADD: "+", B.SEND_SUB: "-", B.SEND_MUL: "*"}
 COMPARE = {B.SEND_LT: "<", B.SEND_GT: ">", B.SEND_LE: "<=", B.SEND_GE: ">=",
            B.SEND_EQ: "==", B.SEND_NE: "!="}
 # Instructions always left to the interpreter (rare, or needing the context machinery).
+# Regions per group in a function's dispatch (UnitGenerator.regions)
+REGION_GROUP = 8
 HAND_BACK = {B.PUSH_CONTEXT, B.RETURN_NONLOCAL, B.EVENTUAL_SEND}
 _PUSHES = {B.PUSH_LOCAL, B.PUSH_FIELD, B.PUSH_SELF, B.PUSH_LITERAL, B.PUSH_NIL, B.PUSH_TRUE,
            B.PUSH_FALSE, B.PUSH_GLOBAL, B.PUSH_BLOCK, B.PUSH_CONTEXT, B.PUSH_OUTER, B.DUP}
@@ -217,7 +219,22 @@ class UnitGenerator:
         return "\n".join(out)
 
     def regions(self, indent: str) -> None:
-        for start in self.entries:
+        """Every region under ``if pc == start:``, in order (a region ending without a
+        jump falls into the next one). Past REGION_GROUP regions they are grouped under
+        ``if pc <= last of the group:``, so a jump — every jump restarts the loop —
+        tests a few groups and then a few regions instead of every region before its
+        target."""
+        entries = self.entries
+        if len(entries) <= REGION_GROUP:
+            self.group(indent, entries)
+            return
+        for first in range(0, len(entries), REGION_GROUP):
+            group = entries[first:first + REGION_GROUP]
+            self.out.append(f"{indent}if pc <= {group[-1]}:")
+            self.group(indent + "    ", group)
+
+    def group(self, indent: str, entries: list[int]) -> None:
+        for start in entries:
             self.out.append(f"{indent}if pc == {start}:")
             if self.lazy:
                 sim = [f"s{k}" for k in range(self.depths[start])] if start in self.depths else None

@@ -16,8 +16,10 @@ from typing import Any
 
 
 class Instance:
-    """An ordinary object: a fixed number of named fields."""
-    __slots__ = ("cls", "fields", "ihash")
+    """An ordinary object: a fixed number of named fields. ``ghosts``, unset until a
+    redefinition removes one of its variables, holds the values of the removed ones
+    for obsolete code (``vm.ghosts``)."""
+    __slots__ = ("cls", "fields", "ghosts", "ihash")
 
     def __init__(self, cls: Any, fields: list) -> None:
         self.cls = cls
@@ -69,13 +71,15 @@ class VClass:
     """A class or a metaclass.
 
     ``fields`` holds the values of the class-side variables (the instance variables of
-    the class object, named by its metaclass's ``instance_fields``). ``token`` is
-    replaced whenever a lookup through this class could answer differently, which is
-    what send-site caches compare against.
+    the class object, named by its metaclass's ``instance_fields``); ``ghosts``, unset
+    until a redefinition removes one of them, the values of removed ones (``vm.ghosts``).
+    ``token`` is replaced whenever a lookup through this class could answer
+    differently, which is what send-site caches compare against.
     """
     __slots__ = (
         "cls",
         "fields",
+        "ghosts",
         "ihash",
         "instance_fields",
         "is_meta",

@@ -6,9 +6,11 @@ positions are wrong. ``retarget`` rewrites them in place, by name:
 
 - a variable that survived the redefinition is read and written where it is now, so the
   old activation and its closures keep working;
-- a variable that was removed gets an operand (``vm.faults.REMOVED_FIELD`` and up) that
-  no object has, which the universe maps back to its name: using it is a clean
-  InternalError ("instance variable x no longer exists ..."), never a wrong slot;
+- a variable that was removed gets an operand (``vm.ghosts.REMOVED_FIELD`` and up) that
+  no object has, which the universe maps back to the variable and the removal: using
+  it reads or writes the receiver's ghost of it (``vm.ghosts``), or is a clean
+  InternalError ("instance variable x no longer exists ...") for a receiver that has
+  none — never a wrong slot;
 - obsolete code stays interpreted (never native code again) and is never a trivial
   getter or setter, so that every access goes through the checked path.
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm import bytecodes as B
-from smalltalk_vm.vm.faults import REMOVED_FIELD
+from smalltalk_vm.vm.ghosts import REMOVED_FIELD
 from smalltalk_vm.vm.native import NEVER
 from smalltalk_vm.vm.objects import KIND_BYTECODE, KIND_GETTER, KIND_NATIVE, KIND_SETTER, CompiledBlock, CompiledMethod
 from smalltalk_vm.vm.quicken import quicken
@@ -28,15 +30,17 @@ from smalltalk_vm.vm.quicken import quicken
 _FIELD_OPS = frozenset({B.PUSH_FIELD, B.POP_FIELD, B.STORE_FIELD})
 
 
-def field_map(universe: Any, class_name: str, old_names: list[str], new_names: list[str]) -> dict[int, int]:
+def field_map(universe: Any, class_name: str, old_names: list[str], new_names: list[str],
+              removal: int) -> dict[int, int]:
     """Old field position -> new one, for every old variable; removed ones get a fresh
-    operand the universe remembers as (class name, variable name)."""
+    operand the universe remembers as that variable of ``class_name`` as ``removal``
+    removed it."""
     mapping = {}
     for old_index, name in enumerate(old_names):
         if name in new_names:
             mapping[old_index] = new_names.index(name)
         else:
-            mapping[old_index] = universe.removed_field_operand(class_name, name)
+            mapping[old_index] = universe.removed_fields.operand(class_name, name, removal)
     return mapping
 
 

@@ -12,9 +12,11 @@ from typing import Any
 
 # Process states (answered by `p status` as Symbols of the same name).
 RUNNABLE = "runnable"
+MOVED = "moved"          # moved to another node: this object forwards to it (node.migration)
 WAITING = "waiting"      # parked in receive, or on a promise
 SLEEPING = "sleeping"    # parked until a timer fires
 DEAD = "dead"
+FROZEN = "frozen"        # taken out of scheduling while it moves to another node (node.bundle)
 
 # A timeout this long (milliseconds: 31,000 years) or longer never fires: it is "forever",
 # and no timer is set (a huge Integer or Double must not overflow the clock).
@@ -25,6 +27,7 @@ WAIT_RECEIVE = 1         # any message: it is handed over directly
 WAIT_BEYOND = 2          # the mailbox growing beyond `wait_arg` messages (selective receive)
 WAIT_WAKE = 3            # an explicit wake (promises)
 WAIT_DEBUG = 4           # stopped at an unhandled exception until a debugger says how to go on
+WAIT_MOVE = 5            # parked by its own move to another node until it resumes there (node.bundle)
 
 
 class Process:

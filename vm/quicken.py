@@ -11,7 +11,10 @@ interpreter actually runs from its canonical bytecode.
   (compare-and-branch, arithmetic into a local, loop increments, returning a local or
   a field) is replaced by a quickened opcode whose operand indexes ``fused``, a table
   of the sequence's operands; a send of a Boolean operator becomes Q_SEND_BOOLEAN,
-  which keeps the site as its operand. Nothing else moves, so program counters, line tables and
+  which keeps the site as its operand. In obsolete code an assignment statement to a
+  removed variable (POP_FIELD of a ``vm.ghosts`` operand) runs as STORE_FIELD, so that
+  its value is still on the stack when the access fails and the fault boundary writes
+  the ghost (it pops the value then). Nothing else moves, so program counters, line tables and
   images see only the canonical code, and a quickened instruction whose fast path does
   not apply runs the first instruction's plain meaning and falls through to the rest.
 
@@ -25,6 +28,7 @@ from typing import Any
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.booleans import OPERATORS as BOOLEAN_OPERATORS
+from smalltalk_vm.vm.ghosts import REMOVED_FIELD
 from smalltalk_vm.vm.native import native_threshold
 from smalltalk_vm.vm.objects import (
     KIND_BLOCK_VALUE,
@@ -169,6 +173,9 @@ def fuse(unit: Any) -> tuple[list[int], list[tuple]]:
             entry = _local_sequence(unit, args[0], following)
         elif op.code == B.PUSH_FIELD and following and following[0][1].code == B.RETURN:
             entry = (B.Q_RETURN_FIELD, (args[0],))
+        elif op.code == B.POP_FIELD and args[0] >= REMOVED_FIELD:
+            fast[pc] = B.STORE_FIELD
+            continue
         elif op.code == B.SEND and unit.sites[args[0]].selector in BOOLEAN_OPERATORS:
             fast[pc] = B.Q_SEND_BOOLEAN         # the operand stays the site
             continue

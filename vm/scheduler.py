@@ -29,6 +29,7 @@ from smalltalk_vm.vm.objects import LAUNCHER_FILE, CompiledMethod, Context, Send
 from smalltalk_vm.vm.process import (
     DEAD,
     FOREVER_MS,
+    MOVED,
     RUNNABLE,
     SLEEPING,
     WAIT_BEYOND,
@@ -180,8 +181,11 @@ class Scheduler:
 
     def deliver(self, proc: Process, message: Any) -> None:
         """Put a message in a mailbox (never fails; a dead process drops it) and wake a
-        receiver waiting for it."""
+        receiver waiting for it. A process that moved to another node forwards it."""
         if proc.state == DEAD:
+            return
+        if proc.state == MOVED:
+            self.vm.distribution.forward(proc, message)
             return
         if proc.state == WAITING and proc.wait_mode == WAIT_RECEIVE and not proc.mailbox:
             self.make_runnable(proc, message)

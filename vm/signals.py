@@ -11,6 +11,9 @@
 - Linking to or monitoring a dead process gives ``#noproc`` at once.
 - A registered name is gone before links and monitors are told (see
   ``Scheduler.terminate``).
+- A process that moved to another node (state MOVED) keeps its links and monitors
+  here; an exit signal to it is forwarded to where it runs now
+  (``universe.distribution.forward_exit``), and it dies with the moved process.
 - A process of another node (``RemoteProcess``) may be linked or monitored like a
   local one; what crosses to its node goes through ``universe.distribution``, which
   applies the same rules on the far side (and #noconnection when the node is lost).
@@ -23,10 +26,14 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
-from smalltalk_vm.vm.process import Process
+from smalltalk_vm.vm.process import MOVED, Process
 
 
 class Signals:
+    """Links, monitors and exit signals of one VM (the rules above). VM thread only;
+    never blocks. A signal to a process of another node is handed to the universe's
+    distribution, which only queues it."""
+
     def __init__(self, universe: Any, scheduler: Any) -> None:
         self.vm = universe
         self.scheduler = scheduler
@@ -128,6 +135,9 @@ class Signals:
             self.vm.distribution.exit(target, sender, reason)
             return
         if not target.alive:
+            return
+        if target.state == MOVED:
+            self.vm.distribution.forward_exit(target, sender, reason)
             return
         if reason == self.sym("kill"):
             self.scheduler.terminate(target, self.sym("killed"))

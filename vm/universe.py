@@ -19,7 +19,7 @@ from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.codeversions import CodeVersions
 from smalltalk_vm.vm.distribution import Standalone
 from smalltalk_vm.vm.errors import LoadError, PrimitiveFailed, SignalException, os_error_text
-from smalltalk_vm.vm.faults import REMOVED_FIELD
+from smalltalk_vm.vm.ghosts import RemovedFields
 from smalltalk_vm.vm.limits import check_integer_bits
 from smalltalk_vm.vm.objects import (
     KIND_BYTECODE,
@@ -97,6 +97,12 @@ PROTECTED: frozenset[str] = frozenset(
 
 
 class Universe:
+    """The classes, symbols and globals of one VM. VM thread only (other threads hand
+    work to the scheduler's inbox); nothing here blocks but reading a class file from
+    the classpath. Defining or loading classes raises LoadError (and the compiler's
+    SmalltalkSyntaxError); the value factories primitives use raise PrimitiveFailed
+    or SignalException, which the fault boundary turns into Smalltalk errors."""
+
     def __init__(self, lib_dir: str, classpath: Iterable[str] = (),
                  class_loader: ClassLoader | None = None) -> None:
         self.lib_dir = lib_dir
@@ -106,6 +112,9 @@ class Universe:
         self.symbols: list[str] = []
         self.symbol_ids: dict[str, int] = {}
         self.globals: dict[str, Any] = {}
+        # replaced whenever any class's lookup token is: one identity check tells a
+        # primitive that no lookup it relied on can have changed
+        self.lookup_epoch = object()
         self.ihash_counter = 0
         self.output: Callable[[str], Any] = _stdout_write
         self.error_output: Callable[[str], Any] = _stderr_write
@@ -140,8 +149,8 @@ class Universe:
         self.block_classes: tuple[VClass, ...] = ()
         self.sealed = False                    # kernel globals may no longer change
         self.own_classes: dict[str, VClass] = {}   # the VM's references to PROTECTED classes
-        # Field operands of obsolete code that stand for removed variables (vm.obsolete).
-        self.removed_fields: dict[int, tuple[str, str]] = {}
+        # Field operands of obsolete code that stand for removed variables (vm.obsolete, vm.ghosts).
+        self.removed_fields = RemovedFields()
         self.method_context_class: Any = None     # per-VM Context subclasses (vm.objects)
         self.block_context_class: Any = None
 
@@ -177,6 +186,7 @@ class Universe:
     def adopt_kernel(self) -> None:
         """Point the universe's kernel-class attributes (and class_of) at the classes
         the globals hold — after bootstrap, or after an image is loaded."""
+        self.lookup_epoch = object()        # every class may be new
         g = self.globals
         self.Object, self.Class, self.Metaclass = g["Object"], g["Class"], g["Metaclass"]
         self.Nil, self.Boolean = g["Nil"], g["Boolean"]
@@ -314,13 +324,6 @@ class Universe:
             names.extend(c.instance_fields)
         return names
 
-    def removed_field_operand(self, class_name: str, variable: str) -> int:
-        """A field operand no object has, standing for ``variable`` that a
-        redefinition of ``class_name`` removed (see vm.obsolete)."""
-        operand = REMOVED_FIELD + len(self.removed_fields)
-        self.removed_fields[operand] = (class_name, variable)
-        return operand
-
     def field_index(self, cls: VClass, name: str) -> int:
         return self.all_field_names(cls).index(name)
 
@@ -437,6 +440,7 @@ class Universe:
 
     def invalidate(self, cls: VClass) -> None:
         """New lookup tokens for ``cls`` and every class that inherits from it."""
+        self.lookup_epoch = object()
         pending = [cls]
         while pending:
             c = pending.pop()

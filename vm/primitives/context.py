@@ -47,11 +47,15 @@ def _opt(value: Any) -> Any:
 # Kernel methods that exist only to signal an error for their caller: a trace (and
 # Exception>>signalerContext) starts below them, at the frame that asked for the error,
 # as it starts below the exception's own methods. Keyed by holder name and selector.
+# `Warning signal: 'x'` is only a shorthand for `Warning new signal: 'x'`: the
+# debugger's frame list leaves these out too (it keeps the other signalling methods,
+# whose frames say how the error came about).
+CLASS_SIDE_SIGNALS = frozenset({("Exception class", "signal"), ("Exception class", "signal:")})
 SIGNALLING_METHODS = frozenset({
     ("Object", "doesNotUnderstand:"), ("Object", "doesNotUnderstand:arguments:"),
     ("Object", "error:"), ("Object", "halt"), ("Object", "escapedBlock:"),
     ("Object", "mustBeBoolean"), ("Object", "subclassResponsibility"), ("Object", "assert:"),
-    ("Exception class", "signal"), ("Exception class", "signal:"),
+    *CLASS_SIDE_SIGNALS,
 })
 # The entry point `vm run` sends (SOM's `system initialize: arguments`): the launcher of
 # every program, left out of traces like the VM's own send launchers (LAUNCHER_FILE).
@@ -68,7 +72,7 @@ def context_line(ctx: Context) -> int:
     return ctx.method.line_at(pc - 1 if pc > 0 else 0)
 
 
-def _method_key(ctx: Context) -> tuple[str, str] | None:
+def method_key(ctx: Context) -> tuple[str, str] | None:
     method = ctx.method.home_method
     if method is None or method.holder is None:
         return None
@@ -79,13 +83,13 @@ def user_context(ctx: Context | None, exception: Any = None) -> Context | None:
     """The first activation from ``ctx`` down that is neither one of ``exception``'s
     own methods nor a kernel method that only signals (SIGNALLING_METHODS)."""
     while ctx is not None and ((ctx.receiver is exception and exception is not None)
-                               or _method_key(ctx) in SIGNALLING_METHODS):
+                               or method_key(ctx) in SIGNALLING_METHODS):
         ctx = ctx.sender
     return ctx
 
 
 def is_launcher(ctx: Context) -> bool:
-    return ctx.method.home_method.source_file == LAUNCHER_FILE or _method_key(ctx) in LAUNCHER_METHODS
+    return ctx.method.home_method.source_file == LAUNCHER_FILE or method_key(ctx) in LAUNCHER_METHODS
 
 
 def describe_context(ctx: Context) -> str:
@@ -96,6 +100,18 @@ def describe_context(ctx: Context) -> str:
     prefix = "[] in " if isinstance(code, CompiledBlock) else ""
     filename = method.source_file if method is not None else ""
     return f"{prefix}{holder}>>{selector} ({filename or '?'}:{context_line(ctx)})"
+
+
+def running_method(ctx: Context | None) -> str:
+    """``Class>>selector`` of the innermost activation from ``ctx`` down that is not a
+    VM launcher ("" if there is none): what a process listing says a process runs."""
+    while ctx is not None and ctx.method.home_method.source_file == LAUNCHER_FILE:
+        ctx = ctx.sender
+    if ctx is None:
+        return ""
+    method = ctx.method.home_method
+    holder = method.holder.name if method.holder is not None else "?"
+    return f"{holder}>>{method.selector}"
 
 
 def trace_lines(ctx: Context | None) -> list[str]:

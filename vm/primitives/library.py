@@ -1,14 +1,18 @@
 """Primitives for the hot paths of the library's collections written in Smalltalk:
 Vector's ``at:``, ``at:put:`` and ``append:`` (lib/Vector.som), Dictionary's
-``slotFor:``, ``positionOf:``, ``at:``, ``at:put:`` and ``containsKey:``
-(lib/Dictionary.som). Each keeps its Smalltalk body as the fallback, and answers — and
-leaves the collection — exactly as that body would:
+``slotFor:``, ``positionOf:``, ``at:``, ``at:put:``, ``containsKey:``, ``initialize:``
+and ``grow`` (lib/Dictionary.som). Each keeps its Smalltalk body as the fallback, and
+answers — and leaves the collection — exactly as that body would:
 
-- only while the Array, Integer and nil methods the bodies send (and a Dictionary's
-  own ``slotFor:`` and ``positionOf:``) are the library's, and for Dictionary keys
+- only while the Array, Integer and nil methods the bodies send (and the Dictionary
+  methods a body sends to self: ``slotFor:``, ``positionOf:``, and for growing
+  ``grow``, ``initialize:`` and ``at:put:``) are the library's, and for Dictionary keys
   whose ``hashcode`` and ``=`` answer without running Smalltalk code (``vm.trivial``);
 - only in the states the bodies handle without repairs or errors: an index in range,
-  room for one more element, a Dictionary index present.
+  a Dictionary index present, sizes within the collection limits.
+
+Those verdicts are taken once per receiver class and kept until any lookup anywhere
+may have changed (the universe's ``lookup_epoch``), so a call checks one identity.
 
 Otherwise the primitive fails and the body runs. Nothing here changes the
 collections' fields, their meaning, or what images and the wire see.
@@ -20,6 +24,7 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.limits import MAX_ELEMENTS
 from smalltalk_vm.vm.objects import (
     KIND_ARRAY_AT,
     KIND_ARRAY_AT_PUT,
@@ -28,8 +33,8 @@ from smalltalk_vm.vm.objects import (
     VArray,
     VString,
 )
-from smalltalk_vm.vm.primitives.array import array_length
-from smalltalk_vm.vm.primitives.integer import int_and, int_eq
+from smalltalk_vm.vm.primitives.array import array_length, array_new
+from smalltalk_vm.vm.primitives.integer import int_and, int_eq, int_lt, int_mul
 from smalltalk_vm.vm.primitives.object import string_hash
 from smalltalk_vm.vm.primitives.registry import primitive
 from smalltalk_vm.vm.primitives.string import string_equals, string_hashcode
@@ -38,34 +43,39 @@ from smalltalk_vm.vm.trivial import NOT_TRIVIAL, has_shape, trivial_send
 _FIELDS = ("keyArray", "valueArray", "count", "index")
 _VECTOR_FIELDS = ("first", "last", "storage")
 _FAILED = PrimitiveFailed("the Smalltalk body does it")
+_NIL, _ZERO, _ONE, _INT_HI = V.NIL, V.ZERO, V.ONE, V.INT_HI
+# A Dictionary's capacity the primitives allocate for; beyond it the body runs (and
+# meets the collection limits itself)
+_MAX_CAPACITY = MAX_ELEMENTS // 4
+_NO_DICTIONARY = (None, None, None, False)
 
 
 class _Support:
-    """Per universe: what the primitives check before they act. The verdicts are
-    kept while the lookup tokens of Array, Integer, nil's class and String stay.
-    Used on the universe's VM thread only; never blocks, raises nothing."""
+    """Per universe: what the primitives check before they act, decided once per
+    receiver class and kept until the universe's ``lookup_epoch`` changes (any
+    method or class definition anywhere). Used on the universe's VM thread only;
+    never blocks, raises nothing."""
 
     def __init__(self, vm: Any) -> None:
         self.vm = vm
-        self.array, self.integer, self.nil, self.string = vm.Array, vm.Integer, vm.Nil, vm.String
-        self.tokens: tuple = (None, None, None, None)
+        self.epoch: Any = None
+        self.array = self.integer = self.nil = self.string = None
         self.library = False            # the Array, Integer and nil methods the bodies send
         self.plain_keys = False         # SmallInteger and String keys hashed and compared here
-        # receiver class -> (its token, field positions or None when the primitives
-        # do not apply); a class keeps its token until it or a superclass changes
-        self.classes: dict[Any, tuple[Any, tuple[int, ...] | None]] = {}
+        self.allocates = False          # initialize:'s Integer arithmetic and Array new:
+        # receiver class -> (epoch, probe positions or None, field positions or None,
+        # whether grow may run here): the four fields' positions when the class has
+        # them (probe positions also need the library's slotFor: and positionOf:)
+        self.classes: dict[Any, tuple] = {}
         self.vectors: dict[Any, tuple[Any, tuple[int, ...] | None]] = {}
-
-    def ready(self) -> bool:
-        if self.array.token is not self.tokens[0] or self.integer.token is not self.tokens[1] \
-                or self.nil.token is not self.tokens[2] or self.string.token is not self.tokens[3]:
-            self.refresh()
-        return self.library
 
     def refresh(self) -> None:
         vm = self.vm
-        array, integer, nil, string = self.array, self.integer, self.nil, self.string
-        self.tokens = (array.token, integer.token, nil.token, string.token)
+        self.epoch = vm.lookup_epoch
+        self.classes.clear()
+        self.vectors.clear()
+        array, integer, nil, string = self.array, self.integer, self.nil, self.string = \
+            vm.Array, vm.Integer, vm.Nil, vm.String
         self.library = all(has_shape(vm, cls, selector, shape) for cls, selector, shape in (
             (array, "at:", (KIND_ARRAY_AT, None)),
             (array, "at:put:", (KIND_ARRAY_AT_PUT, None)),
@@ -79,35 +89,45 @@ class _Support:
             (integer, "=", (KIND_PRIMITIVE, int_eq)),
             (string, "hashcode", (KIND_PRIMITIVE, string_hashcode)),
             (string, "=", (KIND_PRIMITIVE, string_equals))))
+        self.allocates = all(has_shape(vm, cls, selector, shape) for cls, selector, shape in (
+            (integer, "<", (KIND_PRIMITIVE, int_lt)),
+            (integer, "*", (KIND_PRIMITIVE, int_mul)),
+            (array.cls, "new:", (KIND_PRIMITIVE, array_new))))
 
-    def positions(self, cls: Any) -> tuple[int, ...] | None:
-        """Where a Dictionary's four fields are in instances of ``cls``."""
-        entry = self.classes.get(cls)
-        if entry is not None and entry[0] is cls.token:
-            return entry[1]
+    def dictionary(self, cls: Any) -> tuple:
+        """The verdict on a receiver class (see ``classes``)."""
         vm = self.vm
+        if self.epoch is not vm.lookup_epoch:
+            self.refresh()
+        if cls is None or not hasattr(cls, "instance_fields"):
+            return _NO_DICTIONARY
         names = vm.all_field_names(cls)
-        positions = None
-        if all(name in names for name in _FIELDS) and all(
-                _is_ours(vm.lookup(cls, selector)) for selector in ("slotFor:", "positionOf:")):
-            positions = tuple(names.index(name) for name in _FIELDS)
-        self.classes[cls] = (cls.token, positions)
-        return positions
+        fields = tuple(names.index(name) for name in _FIELDS) if all(name in names for name in _FIELDS) else None
+        probes = fields if fields is not None and self.library and all(
+            _is(vm.lookup(cls, selector), function)
+            for selector, function in (("slotFor:", dictionary_slot_for), ("positionOf:", dictionary_position_of))) \
+            else None
+        grows = probes is not None and self.allocates and all(
+            _is(vm.lookup(cls, selector), function) for selector, function in (
+                ("grow", dictionary_grow), ("initialize:", dictionary_initialize), ("at:put:", dictionary_at_put)))
+        entry = self.classes[cls] = (self.epoch, probes, fields, grows)
+        return entry
 
     def vector_positions(self, cls: Any) -> tuple[int, ...] | None:
-        """Where a Vector's three fields are in instances of ``cls``."""
-        entry = self.vectors.get(cls)
-        if entry is not None and entry[0] is cls.token:
-            return entry[1]
-        names = self.vm.all_field_names(cls)
+        """Where a Vector's three fields are in instances of ``cls``, when the
+        library's Array methods are there."""
+        vm = self.vm
+        if self.epoch is not vm.lookup_epoch:
+            self.refresh()
+        names = vm.all_field_names(cls)
         positions = tuple(names.index(name) for name in _VECTOR_FIELDS) \
-            if all(name in names for name in _VECTOR_FIELDS) else None
-        self.vectors[cls] = (cls.token, positions)
+            if self.library and all(name in names for name in _VECTOR_FIELDS) else None
+        self.vectors[cls] = (self.epoch, positions)
         return positions
 
 
-def _is_ours(method: Any) -> bool:
-    return method is not None and method.kind == KIND_PRIMITIVE and method.primitive in _OURS
+def _is(method: Any, function: Any) -> bool:
+    return method is not None and method.kind == KIND_PRIMITIVE and method.primitive is function
 
 
 _SUPPORT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -129,23 +149,29 @@ def _support(vm: Any) -> _Support:
 
 
 def _state(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, list, int, list]:
-    """(support, field positions, keys, values, count, index items) of a Dictionary
-    the primitives may act on; PrimitiveFailed otherwise."""
+    """(support, class verdict, keys, values, count, index items) of a Dictionary
+    the primitives may probe; PrimitiveFailed otherwise."""
     last = _last
     support = last[1] if last[0] is vm else _support(vm)
+    cls = getattr(rcv, "cls", None)
+    entry = support.classes.get(cls)
+    if entry is None or entry[0] is not vm.lookup_epoch:
+        entry = support.dictionary(cls)
+    positions = entry[1]
+    if positions is None:
+        raise _FAILED
+    k, v, c, i = positions
     try:
-        positions = support.positions(rcv.cls)
-        k, v, c, i = positions
         fields = rcv.fields
         keys, values, count, index = fields[k], fields[v], fields[c], fields[i]
-    except (AttributeError, TypeError, IndexError):
-        raise _FAILED from None         # not an object with the four fields
+    except (AttributeError, IndexError):
+        raise _FAILED from None         # an obsolete instance, without the four fields
     array = support.array
     if type(index) is not VArray or index.cls is not array or type(keys) is not VArray or keys.cls is not array \
             or type(values) is not VArray or values.cls is not array \
-            or not (type(count) is int and V.INT_LO <= count < V.INT_HI) or not support.ready():
+            or not (type(count) is int and V.INT_LO <= count < V.INT_HI):
         raise _FAILED
-    return support, positions, keys.items, values.items, count - V.ZERO, index.items
+    return support, entry, keys.items, values.items, count - V.ZERO, index.items
 
 
 def _slot(vm: Any, support: _Support, key: Any, keys: list, index: list) -> int:
@@ -153,56 +179,55 @@ def _slot(vm: Any, support: _Support, key: Any, keys: list, index: list) -> int:
     size = len(index)
     if size == 0:
         raise _FAILED
-    plain = support.plain_keys
-    if plain and type(key) is int and key < V.INT_HI:
-        slot = (key - V.ZERO) & (size - 1)
-        # A SmallInteger key: a stored SmallInteger is equal exactly when it is the
-        # same word; any other stored key is asked (vm.trivial)
-        for _ in range(size):
-            position = index[slot]
-            if position == V.NIL:
-                return slot
-            stored = keys[position - V.ONE] if type(position) is int and V.ONE <= position < V.ONE + len(keys) \
-                else _bad_position()
-            if stored == key or (not (type(stored) is int and stored < V.INT_HI) and _equal(vm, stored, key)):
-                return slot
-            slot = slot + 1 if slot + 1 < size else 0
-        raise _FAILED
-    if plain and type(key) is VString and key.cls is support.string:
-        h = key.h
-        if not h:
-            h = key.h = string_hash(key.chars) or 1
-        slot = h & (size - 1)
-        chars = key.chars
-        string = support.string
-        for _ in range(size):
-            position = index[slot]
-            if position == V.NIL:
-                return slot
-            stored = keys[position - V.ONE] if type(position) is int and V.ONE <= position < V.ONE + len(keys) \
-                else _bad_position()
-            if type(stored) is VString and stored.cls is string:
-                if stored.chars == chars:
+    last = _ONE + len(keys)         # one past the last position an index may hold
+    if support.plain_keys:
+        if type(key) is int and key < _INT_HI:
+            slot = (key - _ZERO) & (size - 1)
+            # A SmallInteger key: a stored SmallInteger is equal exactly when it is the
+            # same word; any other stored key is asked (vm.trivial)
+            for _ in range(size):
+                position = index[slot]
+                if position == _NIL:
                     return slot
-            elif _equal(vm, stored, key):
-                return slot
-            slot = slot + 1 if slot + 1 < size else 0
-        raise _FAILED
+                if not (type(position) is int and _ONE <= position < last):
+                    raise _FAILED
+                stored = keys[position - _ONE]
+                if stored == key or (not (type(stored) is int and stored < _INT_HI) and _equal(vm, stored, key)):
+                    return slot
+                slot = slot + 1 if slot + 1 < size else 0
+            raise _FAILED
+        if type(key) is VString and key.cls is support.string:
+            h = key.h
+            if not h:
+                h = key.h = string_hash(key.chars) or 1
+            slot = h & (size - 1)
+            chars = key.chars
+            string = support.string
+            for _ in range(size):
+                position = index[slot]
+                if position == _NIL:
+                    return slot
+                if not (type(position) is int and _ONE <= position < last):
+                    raise _FAILED
+                stored = keys[position - _ONE]
+                if type(stored) is VString and stored.cls is string:
+                    if stored.chars == chars:
+                        return slot
+                elif _equal(vm, stored, key):
+                    return slot
+                slot = slot + 1 if slot + 1 < size else 0
+            raise _FAILED
     slot = _hash(vm, key, size)
     for _ in range(size):
         position = index[slot]
-        if position == V.NIL:
+        if position == _NIL:
             return slot
-        stored = keys[position - V.ONE] if type(position) is int and V.ONE <= position < V.ONE + len(keys) \
-            else _bad_position()
-        if _equal(vm, stored, key):
+        if not (type(position) is int and _ONE <= position < last):
+            raise _FAILED
+        if _equal(vm, keys[position - _ONE], key):
             return slot
         slot = slot + 1 if slot + 1 < size else 0
     raise _FAILED               # a full index: the body loops as it would
-
-
-def _bad_position() -> Any:
-    raise _FAILED
 
 
 def _hash(vm: Any, key: Any, size: int) -> int:
@@ -259,7 +284,7 @@ def dictionary_contains_key(vm, rcv, key):
 
 @primitive("Dictionary", "at:put:")
 def dictionary_at_put(vm, rcv, key, value):
-    support, positions, keys, values, count, index = _state(vm, rcv)
+    support, entry, keys, values, count, index = _state(vm, rcv)
     slot = _slot(vm, support, key, keys, index)
     position = index[slot]
     if position != V.NIL:
@@ -267,17 +292,91 @@ def dictionary_at_put(vm, rcv, key, value):
             raise _FAILED
         values[position - V.ONE] = value
         return rcv
+    if count == len(keys) and entry[3]:
+        # the body's `self grow. slot := self slotFor: key`
+        keys, values, index, count = _grow(vm, support, rcv, entry[1], keys, values, count)
+        slot = _slot(vm, support, key, keys, index)
     if count >= len(keys) or count >= len(values) or count < 0:
-        raise _FAILED                      # the body grows the arrays first
+        raise _FAILED                      # the body grows the arrays first, or fails
     keys[count] = key
     values[count] = value
     count += 1
-    rcv.fields[positions[2]] = vm.make_int(count)
+    rcv.fields[entry[1][2]] = vm.make_int(count)
     index[slot] = vm.make_int(count)
     return rcv
 
 
-_OURS = frozenset({dictionary_slot_for, dictionary_position_of})
+def _index_slots(capacity: int) -> int:
+    """initialize:'s index size for ``capacity``."""
+    slots = 8
+    while slots < capacity * 2:
+        slots *= 2
+    return slots
+
+
+@primitive("Dictionary", "initialize:")
+def dictionary_initialize(vm, rcv, capacity):
+    support = _support(vm)
+    cls = getattr(rcv, "cls", None)
+    entry = support.classes.get(cls)
+    if entry is None or entry[0] is not vm.lookup_epoch:
+        entry = support.dictionary(cls)
+    fields = entry[2]
+    if fields is None or not support.allocates or vm.globals.get("Array") is not support.array \
+            or not (type(capacity) is int and V.ZERO <= capacity < V.ZERO + _MAX_CAPACITY):
+        raise _FAILED
+    n = capacity - V.ZERO
+    k, v, c, i = fields
+    try:
+        slots = rcv.fields
+        slots[k], slots[v], slots[i], slots[c] = (VArray(support.array, [V.NIL] * n),
+                                                  VArray(support.array, [V.NIL] * n),
+                                                  VArray(support.array, [V.NIL] * _index_slots(n)), V.ZERO)
+    except (AttributeError, IndexError):
+        raise _FAILED from None
+    return rcv
+
+
+def _grow(vm: Any, support: _Support, rcv: Any, positions: tuple, keys: list, values: list,
+          count: int) -> tuple[list, list, list, int]:
+    """What grow's body does — ``self initialize: keyArray length * 2`` and every
+    entry re-inserted with ``at:put:`` — when each re-insertion probes without running
+    Smalltalk code; the new arrays' items and the new count. Nothing changes until every entry is placed,
+    so a failure leaves the dictionary for the body to grow."""
+    capacity = len(keys) * 2
+    if not 0 < capacity <= _MAX_CAPACITY or not 0 <= count <= len(keys) or count > len(values) \
+            or vm.globals.get("Array") is not support.array:
+        raise _FAILED
+    new_keys = [V.NIL] * capacity
+    new_values = [V.NIL] * capacity
+    new_index = [V.NIL] * _index_slots(capacity)
+    placed = 0
+    for n in range(count):
+        key = keys[n]
+        slot = _slot(vm, support, key, new_keys, new_index)
+        position = new_index[slot]
+        if position != V.NIL:
+            new_values[position - V.ONE] = values[n]    # an equal key came first: at:put: replaces
+            continue
+        new_keys[placed] = key
+        new_values[placed] = values[n]
+        placed += 1
+        new_index[slot] = placed + V.ZERO
+    k, v, c, i = positions
+    array = support.array
+    fields = rcv.fields
+    fields[k], fields[v], fields[i], fields[c] = (VArray(array, new_keys), VArray(array, new_values),
+                                                  VArray(array, new_index), placed + V.ZERO)
+    return new_keys, new_values, new_index, placed
+
+
+@primitive("Dictionary", "grow")
+def dictionary_grow(vm, rcv):
+    support, entry, keys, values, count, _ = _state(vm, rcv)
+    if not entry[3]:
+        raise _FAILED
+    _grow(vm, support, rcv, entry[1], keys, values, count)
+    return rcv
 
 
 # ---------------------------------------------------------------- Vector
@@ -290,19 +389,15 @@ def _vector(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, Any, Any, list]:
     try:
         cls = rcv.cls
         entry = support.vectors.get(cls)
-        positions = entry[1] if entry is not None and entry[0] is cls.token else support.vector_positions(cls)
+        positions = entry[1] if entry is not None and entry[0] is vm.lookup_epoch else support.vector_positions(cls)
         f, la, st = positions
         fields = rcv.fields
         first, last, storage = fields[f], fields[la], fields[st]
     except (AttributeError, TypeError, IndexError):
         raise _FAILED from None
-    tokens = support.tokens
     if type(storage) is not VArray or storage.cls is not support.array \
             or not (type(first) is int and V.INT_LO <= first < V.INT_HI) \
-            or not (type(last) is int and V.INT_LO <= last < V.INT_HI) \
-            or ((support.array.token is not tokens[0] or support.integer.token is not tokens[1]
-                 or support.nil.token is not tokens[2] or support.string.token is not tokens[3])
-                and not support.ready()) or not support.library:
+            or not (type(last) is int and V.INT_LO <= last < V.INT_HI):
         raise _FAILED
     return support, positions, fields, first, last, storage.items
 

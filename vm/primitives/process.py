@@ -32,10 +32,13 @@ def _any_proc(value: Any) -> Process | RemoteProcess:
     return value
 
 
-def _milliseconds(vm, value, what: str, nil_means_forever: bool = True) -> float | None:
+def _milliseconds(vm, value, what: str, nil_means_forever: bool = True,
+                  negative_means_now: bool = True) -> float | None:
     """A timeout in milliseconds; None for "forever": nil (where allowed), infinity, or
     anything too long to ever fire (a huge Integer or Double must not overflow the
-    clock). Negative means now. Anything else is an Error in the caller."""
+    clock). Negative means now (as Erlang's receive/after 0), unless refused, for a
+    setting where a negative value can only be a mistake. Anything else is an Error in
+    the caller."""
     kind = type(value)
     if kind is float:
         if value != value:
@@ -47,6 +50,8 @@ def _milliseconds(vm, value, what: str, nil_means_forever: bool = True) -> float
         return None
     else:
         raise vm.signal("Error", f"{what} needs a number of milliseconds, not {type_name(vm, value)}")
+    if ms < 0 and not negative_means_now:
+        raise vm.signal("Error", f"{what} needs a number of milliseconds >= 0, not {ms}")
     if ms >= FOREVER_MS:
         return None
     return float(max(ms, 0))

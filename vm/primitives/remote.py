@@ -107,7 +107,7 @@ def proxy_node(vm, rcv, proxy):
 def proxy_set_timeout(vm, rcv, proxy, milliseconds):
     """The wait bound of the proxy's synchronous sends (nil: for ever); answers it."""
     target = _proxy(proxy)
-    target.timeout_ms = _milliseconds(vm, milliseconds, "callTimeout:")
+    target.timeout_ms = _milliseconds(vm, milliseconds, "callTimeout:", negative_means_now=False)
     return target
 
 
