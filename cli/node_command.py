@@ -16,7 +16,6 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from smalltalk_vm.cli.cluster_command import connection_settings
 from smalltalk_vm.image.boot import make_machine
 from smalltalk_vm.image.store import vm_version
 from smalltalk_vm.node.config import ConfigError, NodeConfig
@@ -74,6 +73,7 @@ def wants_node(options: argparse.Namespace) -> bool:
 
 def build_config(options: argparse.Namespace) -> NodeConfig:
     """Raises ConfigError or CookieError."""
+    from smalltalk_vm.cli.cluster_command import connection_settings  # its module loads gRPC's client
     cookie, tls = connection_settings(options)
     return NodeConfig(name=options.name or "", listen=options.listen, advertise=options.advertise,
                       joins=list(options.join), cookie=cookie, tls=tls, tick_ms=options.tick,
