@@ -170,6 +170,10 @@ FRAMES: tuple[FrameKind, ...] = (
        ("request", UINT), ("process", VALUE), ("error", OPT_TEXT)),
     _k(112, "moved_home", "vm", "a drain re-pointed my forwarder old to your process: tell me when it dies",
        ("process", UINT), ("old", UINT)),
+    _k(113, "moved_unlink", "vm", "the process that moved from the receiver (its number there) unlinked other",
+       ("process", UINT), ("other", VALUE)),
+    _k(114, "moved_demonitor", "vm", "the process that moved from the receiver demonitored this ref (its id)",
+       ("process", UINT), ("ref", UINT)),
 )
 
 BY_KIND: dict[int, FrameKind] = {f.kind: f for f in FRAMES}

@@ -19,7 +19,9 @@ Rules:
   MOVED): messages sent to the old reference — by its node's processes, which hold
   the object itself, and by other nodes, which hold its pid — go to it and are
   forwarded in their order; the messages that came while it was frozen go first,
-  right after the commit. Its links and monitors stay there: exit signals to it are
+  right after the commit. Its links and monitors stay there (the moved process gets a
+  copy; its unlink and demonitor of them are sent home: ``moved_unlink``,
+  ``moved_demonitor``, and the forwarder does them): exit signals to it are
   forwarded (``moved_signal``), and when the moved process dies the target tells the
   source (``moved_exit``) and the forwarder dies with the same reason, so every Exit
   and Down names the pid the watcher used. A process moved again (a → b → c → a)
@@ -120,10 +122,11 @@ class Migrations:
             self._refuse(None, proc, reply, str(error))
             return
         refs = self.rt.objects.outgoing(view)
-        # Links and watchers stay here with the forwarder: they are not the bundle's
-        # (remote watchers are keyed by (node, ref number), which is not a value).
+        # Watchers stay here with the forwarder: they are not the bundle's (remote
+        # watchers are keyed by (node, ref number), which is not a value). Links travel
+        # as a copy (the forwarder keeps its own, see on_migrate).
         links, watchers = proc.links, proc.monitored_by
-        proc.links = proc.monitored_by = None
+        proc.monitored_by = None
         try:
             data = MB.encode(frozen, refs)
         except MB.MoveRefused as error:
@@ -377,6 +380,9 @@ class Migrations:
         # Its own monitors: their Downs still come through the forwarder (as messages)
         # until a drain re-points the watched processes' nodes to this one.
         proc.monitors = dict(thawed.monitors) or None
+        # Its links too (so ``links`` lists them): those of other nodes only — a local
+        # one would be told of its death twice (here and through the forwarder).
+        proc.links = {p for p in thawed.links if type(p) is RemoteProcess} or None
         if thawed.name is not None and not self.vm.signals.register(proc, thawed.name):
             self.rt.log(f"process {proc.pid} (moved from {view.name}) did not take the name "
                         f"#{thawed.name}: it is taken here")
@@ -427,7 +433,58 @@ class Migrations:
         if proc is None or not proc.alive:
             return
         sender = self.rt.decode_reason(view, origin)
+        if proc.links and sender in proc.links and self.forwards.get(proc.pid) is None:
+            proc.links.discard(sender)          # a link it brought, ended at its home
         self.vm.signals.exit_signal(proc, sender, self.rt.decode_reason(view, reason))
+
+    # ------------------------------------------------------------------ unlink/demonitor of a moved process
+
+    def moved_unlink(self, proc: Process, other: RemoteProcess) -> None:
+        """``proc`` (moved in) unlinked ``other``: its home's forwarder holds the link
+        made before the move, so it is told (``moved_unlink``) and unlinks there."""
+        home = self.homes.get(proc.pid)
+        if home is None:
+            return
+        view = self.rt.peers.get(home[0])
+        if view is not None and view.creation == home[1]:
+            data = self.rt.encode(other, "a process", view)
+            view.conn.send(F.frame("moved_unlink", home[2], data))
+
+    def moved_demonitor(self, proc: Process, ref: Any) -> None:
+        """``proc`` (moved in) demonitored ``ref``: the watched node keys that monitor by
+        its home's forwarder, which is told (``moved_demonitor``) and demonitors there."""
+        home = self.homes.get(proc.pid)
+        if home is None:
+            return
+        view = self.rt.peers.get(home[0])
+        if view is not None and view.creation == home[1]:
+            view.conn.send(F.frame("moved_demonitor", home[2], self.vm.int_of(ref.fields[0])))
+
+    def _forwarder_for(self, view: Any, number: int) -> Process | None:
+        proc = self.scheduler.processes.get(number)
+        target = self.forwards.get(number)
+        if proc is None or proc.state != MOVED or type(target) is not RemoteProcess:
+            return None
+        if target.node != view.name or target.creation != view.creation:
+            return None
+        return proc
+
+    def on_moved_unlink(self, view: Any, number: int, other: bytes) -> None:
+        proc = self._forwarder_for(view, number)
+        if proc is None:
+            return
+        target = self.rt.decode_reason(view, other)
+        if type(target) in (Process, RemoteProcess):
+            self.vm.signals.unlink(proc, target)          # passes on to its own home, if moved in
+
+    def on_moved_demonitor(self, view: Any, number: int, ref: int) -> None:
+        proc = self._forwarder_for(view, number)
+        if proc is None or not proc.monitors:
+            return
+        for key in list(proc.monitors):
+            if self.vm.int_of(key.fields[0]) == ref:
+                self.vm.signals.demonitor(proc, key)      # passes on to its own home, if moved in
+                return
 
     # ------------------------------------------------------------------ forwarders re-pointed by a drain
 

@@ -108,6 +108,7 @@ class RemoteSignals:
         view, _ = self.reach(target)
         if view is not None:
             view.conn.send(F.frame("unlink", proc.pid, target.number))
+        self.rt.migration.moved_unlink(proc, target)     # a link it brought: its home holds it
 
     def exit(self, target: RemoteProcess, sender: Any, reason: Any) -> None:
         view, _ = self.reach(target)
@@ -132,6 +133,7 @@ class RemoteSignals:
 
     def demonitor(self, watcher: Process, ref: Any, target: RemoteProcess) -> None:
         self.forget_monitor(target, ref, watcher)
+        self.rt.migration.moved_demonitor(watcher, ref)  # a monitor it brought: its home holds it
 
     def forget_monitor(self, target: RemoteProcess, ref: Any, watcher: Process) -> None:
         view, _ = self.reach(target)
