@@ -16,6 +16,7 @@ WATCHED = """Watched = (
 )"""
 
 MOVER = """Mover = (
+    a = ( ^ self node: #a )
     node: name = ( | n | [ (n := Node named: name) isNil ] whileTrue: [ Process sleep: 10 ]. ^ n )
     await: name = ( | p | [ (p := Global named: name) isNil ] whileTrue: [ Process sleep: 10 ]. ^ p )
     run = (
@@ -28,6 +29,7 @@ MOVER = """Mover = (
         dropped := me monitor: w.
         kept := me monitor: w.
         (me migrateTo: b) wait.
+        BACK
         ('on ' + Node current name + ' links ' + (Process current links includes: w) printString
             + ' ' + Process current links size printString) println.
         Process current unlink: w.
@@ -43,16 +45,28 @@ MOVER = """Mover = (
 )"""
 
 
-def test_unlink_and_demonitor_after_a_move_take_effect(cluster, tmp_path):
+def run(cluster, tmp_path, back):
     code = tmp_path / "code"
-    for source in (WATCHED, MOVER):
-        write_class(code, source)
+    write_class(code, WATCHED)
+    write_class(code, MOVER.replace("BACK", "(Process current migrateTo: self a) wait." if back else ""))
     c = cluster.start("c", classpath=[code], program="Watched")
     b = cluster.start("b", join=[c], classpath=[code])
-    cluster.start("a", join=[c], classpath=[code], program="Mover")
-    b.wait_out(r"^after: ", timeout=60)
-    out = b.out.text()
-    assert "on b links true 1" in out, out         # the link made before the move moved with it
+    a = cluster.start("a", join=[c], classpath=[code], program="Mover")
+    ends = a if back else b
+    ends.wait_out(r"^after: ", timeout=60)
+    return ends.out.text(), ends.name
+
+
+def test_unlink_and_demonitor_after_a_move_take_effect(cluster, tmp_path):
+    check(*run(cluster, tmp_path, back=False))
+
+
+def test_unlink_and_demonitor_through_a_chain_of_forwarders(cluster, tmp_path):
+    check(*run(cluster, tmp_path, back=True))          # a -> b -> a: through b's forwarder to a's
+
+
+def check(out, name):
+    assert f"on {name} links true 1" in out, out         # the link made before the move moved with it
     assert "links after unlink 0" in out, out
     assert "kept down true " in out, out           # the monitor it kept still gets its Down (ref = kept)
     assert "after: nil" in out, out                # no Exit for the unlinked, no Down for the demonitored
