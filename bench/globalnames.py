@@ -13,7 +13,6 @@ docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -21,6 +20,7 @@ import tempfile
 import time
 
 from smalltalk_vm.bench.remote import LISTENING, _figures, _Node
+from smalltalk_vm.bench.results import save_json
 
 BENCH_CLASS = """NamesBench = (
     say: text = ( text println )
@@ -120,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
           f"Process named: {lk['local_ns']:.0f} ns: {lk['ratio']:.2f}x")
     print(f"failover after kill -9: the child runs on the next node {fo['ms']:.0f} ms later = "
           f"{fo['ticks']:.2f} ticks (tick {options.tick} ms)")
-    if options.json:
-        with open(options.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+    save_json(options.json, results)
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import json
 import math
 import os
 import platform
@@ -35,6 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
+
+from smalltalk_vm.bench.results import save_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAMS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
@@ -443,7 +444,6 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] | None = N
             "all_verified": not failed,
             "total_seconds": total,
         }
-        with open(options.json, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+        save_json(options.json, report)
         write(f"results written to {options.json}")
     return 1 if failed else 0

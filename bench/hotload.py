@@ -15,13 +15,13 @@ Run: ``python -m bench.hotload [--nodes N] [--pushes N] [--json FILE]`` (or
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 import tempfile
 
 from smalltalk_vm.bench.remote import LISTENING, _Node
+from smalltalk_vm.bench.results import save_json
 
 DRIVER = """HotBench = (
     say: text = ( text println )
@@ -107,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(push p50 = {results['ratio_p50_to_local_load']:.1f}x)")
     print(f"  one ping of every other node at once: p50 {ping['p50_ms']:.1f} ms, p99 {ping['p99_ms']:.1f} ms "
           f"(push p50 = {results['ratio_p50_to_ping_all']:.1f}x)")
-    if options.json:
-        with open(options.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+    save_json(options.json, results)
     return 0
 
 

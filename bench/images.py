@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import pickle
 import statistics
@@ -28,6 +27,7 @@ from typing import Any
 
 import cbor2
 
+from smalltalk_vm.bench.results import save_json
 from smalltalk_vm.compiler.front import compile_input, load_class_source
 from smalltalk_vm.image import store
 from smalltalk_vm.image.boot import LIB_DIR, make_machine
@@ -413,9 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         results["pickle"] = pickle_figures(pairs, folder)
     results["startup"] = startup_figures(options.runs)
     report(results)
-    if options.json:
-        with open(options.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+    save_json(options.json, results)
     return 0
 
 

@@ -17,7 +17,6 @@ Run: ``python -m bench.migration [--moves N] [--objects N] [--messages N] [--jso
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -25,6 +24,7 @@ import tempfile
 
 from smalltalk_vm.bench.hotload import percentile
 from smalltalk_vm.bench.remote import LISTENING, _Node
+from smalltalk_vm.bench.results import save_json
 
 DRIVER = """MoveBench = (
     say: text = ( text println )
@@ -115,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(move p50 = {results['ratio_p50_to_ping']:.1f}x)")
     print(f"  one local spawn that answers: p50 {spawn['p50_ms']:.3f} ms, p99 {spawn['p99_ms']:.3f} ms "
           f"(move p50 = {results['ratio_p50_to_local_spawn']:.0f}x)")
-    if options.json:
-        with open(options.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+    save_json(options.json, results)
     return 0
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import statistics
 import time
 import tracemalloc
 
+from smalltalk_vm.bench.results import save_json
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.image.boot import make_machine
 
@@ -180,9 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     for timer in results["timers"]:
         print(f"{timer['kind']} {timer['requested_ms']} ms: late by mean {timer['mean_late_ms']:.2f} ms, "
               f"max {timer['max_late_ms']:.2f} ms")
-    if options.json:
-        with open(options.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+    save_json(options.json, results)
     return 0
 
 

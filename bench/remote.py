@@ -19,7 +19,6 @@ server process and client process with generic handlers, nothing else.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -31,6 +30,7 @@ import time
 
 import cbor2
 
+from smalltalk_vm.bench.results import save_json
 from smalltalk_vm.node import frames as F
 from smalltalk_vm.node.wire_tags import TAG_PROCESS
 
@@ -297,9 +297,7 @@ def main(argv: list[str] | None = None) -> int:
           f"from 10 concurrent callers, {cps['eventual']:,.0f}/s as ~> sends")
     print(f"failure detection: a stopped node declared down after {fd['ms']:.0f} ms = {fd['ticks']:.2f} ticks "
           f"(tick {options.tick} ms; bound 0.75..1.25)")
-    if options.json:
-        with open(options.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+    save_json(options.json, results)
     return 0
 
 

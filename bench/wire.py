@@ -12,7 +12,6 @@ falls on all of them alike, and the default clock is the process's CPU time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import statistics
@@ -23,6 +22,7 @@ from typing import Any
 
 import cbor2
 
+from smalltalk_vm.bench.results import save_json
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.image.boot import make_machine
 from smalltalk_vm.node import wire
@@ -156,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  (wire alone: encode {steps['encode'] * 1e6:.1f} us, decode {steps['decode'] * 1e6:.1f} us)")
     print(f"wire / pickle: {results['wire_over_pickle']:.1f}x the time "
           f"(wire / cbor2: {results['wire_over_cbor2']:.1f}x)")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+    save_json(args.json, results)
     return 0
 
 

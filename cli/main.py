@@ -30,7 +30,7 @@ from smalltalk_vm.vm.bytecodes import disassemble
 from smalltalk_vm.vm.console import Console, silence
 from smalltalk_vm.vm.errors import LoadError, SmalltalkSyntaxError, VMFatal, os_error_text
 from smalltalk_vm.vm.machine import Machine, Outcome
-from smalltalk_vm.vm.objects import VClass
+from smalltalk_vm.vm.objects import VClass, inherits
 from smalltalk_vm.vm.universe import read_source
 
 EXIT_ERROR = 1
@@ -259,7 +259,7 @@ def command_test(options: argparse.Namespace) -> int:
     classes = []
     for path in files:
         cls = universe.load_class_file(path)
-        if _inherits(cls, test_case) and cls is not test_case:
+        if inherits(cls, test_case) and cls is not test_case:
             classes.append(cls)
     runner_class = universe.load_class("TestRunner")
     outcome = machine.send(runner_class, "runClasses:", [universe.new_array(classes)])
@@ -270,13 +270,6 @@ def command_test(options: argparse.Namespace) -> int:
         return finish(console, report_outcome(failed))
     return finish(console, 0 if failed.value == universe.make_int(0) else EXIT_ERROR)
 
-
-def _inherits(cls: VClass, ancestor: VClass | None) -> bool:
-    while cls is not None:
-        if cls is ancestor:
-            return True
-        cls = cls.superclass
-    return False
 
 
 # ---------------------------------------------------------------------- repl

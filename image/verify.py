@@ -45,6 +45,7 @@ from smalltalk_vm.vm.objects import (
     Instance,
     MethodContext,
     VClass,
+    inherits,
 )
 from smalltalk_vm.vm.primitives.registry import method_flags
 from smalltalk_vm.vm.process import (
@@ -258,7 +259,7 @@ def _check_context(ctx: Context, facts: CodeFacts, universe: Any, limit: int) ->
             raise ImageError(f"a block context of {_describe(code)} whose home is not a method context")
         ctx.home = home
     elif code.source_file != LAUNCHER_FILE and code.holder is not None \
-            and not _inherits(universe.class_of(ctx.receiver), code.holder):
+            and not inherits(universe.class_of(ctx.receiver), code.holder):
         raise ImageError(f"a context of {_describe(code)} whose receiver is not a {code.holder.name}")
     if ctx.pc >= 0:
         heights = facts.heights.get(id(code))
@@ -268,13 +269,6 @@ def _check_context(ctx: Context, facts: CodeFacts, universe: Any, limit: int) ->
             raise ImageError(f"a context of {_describe(code)} at pc {ctx.pc}, which is not an instruction "
                              "of its code")
 
-
-def _inherits(cls: VClass, ancestor: VClass) -> bool:
-    while cls is not None:
-        if cls is ancestor:
-            return True
-        cls = cls.superclass
-    return False
 
 
 def _describe(code: Any) -> str:

@@ -23,6 +23,7 @@ from smalltalk_vm.vm.objects import (
     CompiledMethod,
     Context,
     MethodContext,
+    inherits,
 )
 
 
@@ -66,7 +67,7 @@ def check_contexts(vm: Any, contexts: list[tuple[Context, int]], heights_of: Cal
             _check(isinstance(home, MethodContext), f"a block context of {title} whose home is not a method")
             ctx.home = home
         elif code.source_file != LAUNCHER_FILE and code.holder is not None \
-                and not _inherits(vm.class_of(ctx.receiver), code.holder):
+                and not inherits(vm.class_of(ctx.receiver), code.holder):
             raise BundleError(f"a context of {title} whose receiver is not a {code.holder.name}")
         if ctx.pc >= 0:
             heights = heights_of(code_index)
@@ -115,13 +116,6 @@ def _title(code: Any) -> str:
     where = f"{holder.name if holder is not None else '?'}>>{method.selector if method is not None else '?'}"
     return f"[] in {where}" if type(code) is CompiledBlock else where
 
-
-def _inherits(cls: Any, ancestor: Any) -> bool:
-    while cls is not None:
-        if cls is ancestor:
-            return True
-        cls = cls.superclass
-    return False
 
 
 def _same_value(a: Any, b: Any) -> bool:

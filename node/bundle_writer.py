@@ -48,6 +48,7 @@ from smalltalk_vm.vm.objects import (
     VBytes,
     VClass,
     VString,
+    inherits,
 )
 from smalltalk_vm.vm.process import FROZEN, WAIT_BEYOND, Process
 from smalltalk_vm.vm.proxies import RemoteObject
@@ -291,7 +292,7 @@ class BundleWriter:
             if refs is not None:
                 return [F.OBJ_NODE, *refs.node_identity(obj)]
             return [F.OBJ_NODE, *vm.distribution.nodes.identify(obj)]
-        if self.promise_class is not None and _inherits(cls, self.promise_class):
+        if self.promise_class is not None and inherits(cls, self.promise_class):
             state = obj.fields[vm.field_index(self.promise_class, "state")]
             if state == self.pending_symbol:
                 raise self.refuse(f"an unresolved {cls.name} cannot travel", obj,
@@ -387,10 +388,3 @@ def _element_label(array: Any, i: int) -> str:
 def _message_label(_: Any, i: int) -> str:
     return f"message {i + 1} of its mailbox"
 
-
-def _inherits(cls: Any, ancestor: Any) -> bool:
-    while cls is not None:
-        if cls is ancestor:
-            return True
-        cls = cls.superclass
-    return False

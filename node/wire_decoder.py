@@ -33,11 +33,10 @@ from smalltalk_vm.node.wire_tags import (
     NodeRefs,
     WireError,
     field_value,
-    is_kind_of,
 )
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.limits import MAX_INTEGER_BITS
-from smalltalk_vm.vm.objects import Instance, LargeInt, VArray, VBytes, VClass, VString
+from smalltalk_vm.vm.objects import Instance, LargeInt, VArray, VBytes, VClass, VString, inherits
 from smalltalk_vm.vm.text import code_point_problem
 
 _PENDING = object()
@@ -515,7 +514,7 @@ class Decoder:
             raise WireError("an exception needs [class name, messageText]")
         cls = self.find_class(record[0])
         exception_class = self.vm.globals.get("Exception")
-        if not is_kind_of(cls, exception_class):
+        if not inherits(cls, exception_class):
             raise WireError(f"{record[0]} is not an exception class")
         exc = self.vm.new_instance(cls)
         text = record[1]

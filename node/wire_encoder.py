@@ -28,7 +28,6 @@ from smalltalk_vm.node.wire_tags import (
     WireError,
     field_value,
     field_values,
-    is_kind_of,
 )
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
@@ -43,6 +42,7 @@ from smalltalk_vm.vm.objects import (
     VBytes,
     VClass,
     VString,
+    inherits,
 )
 from smalltalk_vm.vm.process import Process
 from smalltalk_vm.vm.proxies import RemoteObject
@@ -162,7 +162,7 @@ class Encoder:
                 return "set", field_value(vm, table, "keyArray").items[:count]
             if cls is known["MethodSource"]:
                 return "method_source", []
-            if known["Exception"] is not None and is_kind_of(cls, known["Exception"]):
+            if known["Exception"] is not None and inherits(cls, known["Exception"]):
                 return "exception", []
             return "object", list(value.fields)
         if kind is Closure or kind is CompiledBlock:

@@ -53,7 +53,7 @@ from smalltalk_vm.node.wire_tags import (
 )
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.limits import MAX_INTEGER_BITS
-from smalltalk_vm.vm.objects import Instance, LargeInt, VArray, VBytes, VString
+from smalltalk_vm.vm.objects import Instance, LargeInt, VArray, VBytes, VString, inherits
 from smalltalk_vm.vm.text import code_point_problem
 
 NOT_DONE = object()
@@ -415,7 +415,7 @@ class _Reader:
         vm = self.vm
         cls = self.slow.find_class(record[0])
         exception_class = vm.globals.get("Exception")
-        if exception_class is None or not _inherits(cls, exception_class):
+        if exception_class is None or not inherits(cls, exception_class):
             raise _GiveUp
         exc = vm.new_instance(cls)
         if record[1] is not None:
@@ -461,13 +461,6 @@ def _identity(record: Any) -> bool:
     return type(record[0]) is str and bool(record[0]) \
         and all(type(n) is int and 0 <= n <= SMALL_MAX for n in record[1:])
 
-
-def _inherits(cls: Any, ancestor: Any) -> bool:
-    while cls is not None:
-        if cls is ancestor:
-            return True
-        cls = cls.superclass
-    return False
 
 
 def _field(vm: Any, obj: Instance, name: str) -> Any:

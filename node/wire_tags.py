@@ -92,10 +92,3 @@ def field_values(vm: Any, obj: Instance) -> dict[str, Any]:
 def field_value(vm: Any, obj: Instance, name: str) -> Any:
     return obj.fields[vm.field_index(obj.cls, name)]
 
-
-def is_kind_of(cls: Any, ancestor: Any) -> bool:
-    while cls is not None:
-        if cls is ancestor:
-            return True
-        cls = cls.superclass
-    return False

@@ -18,8 +18,8 @@ from conftest import VMSession
 
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.vm import value as V
-from smalltalk_vm.vm.objects import KIND_CONTROL, KIND_PRIMITIVE, CompiledMethod, Instance, VClass
-from smalltalk_vm.vm.primitives.object import inherits, selector_arity
+from smalltalk_vm.vm.objects import KIND_CONTROL, KIND_PRIMITIVE, CompiledMethod, Instance, VClass, inherits
+from smalltalk_vm.vm.primitives.object import selector_arity
 from smalltalk_vm.vm.primitives.registry import all_primitives
 from smalltalk_vm.vm.process import RUNNABLE
 from smalltalk_vm.vm.quicken import quicken

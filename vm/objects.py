@@ -363,3 +363,12 @@ def new_block_context(kind: type, closure: Closure, stack: list, sender: Any) ->
     ctx.closure = closure
     ctx.home = outer.home if outer is not None else None
     return ctx
+
+
+def inherits(cls: Any, ancestor: Any) -> bool:
+    """``cls`` is ``ancestor`` or one of its subclasses (Pharo's includesBehavior:)."""
+    while cls is not None:
+        if cls is ancestor:
+            return True
+        cls = cls.superclass
+    return False

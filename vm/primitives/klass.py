@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed, method_name
-from smalltalk_vm.vm.objects import CompiledMethod, VArray, VClass
-from smalltalk_vm.vm.primitives.object import inherits
+from smalltalk_vm.vm.objects import CompiledMethod, VArray, VClass, inherits
 from smalltalk_vm.vm.primitives.registry import control, primitive
 
 

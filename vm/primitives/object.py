@@ -6,7 +6,7 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
-from smalltalk_vm.vm.objects import KIND_IDENTICAL, Instance, LargeInt, VArray, VBytes, VClass, VString
+from smalltalk_vm.vm.objects import KIND_IDENTICAL, Instance, LargeInt, VArray, VBytes, VClass, VString, inherits
 from smalltalk_vm.vm.primitives.array import check_index
 from smalltalk_vm.vm.primitives.registry import control, primitive
 
@@ -184,14 +184,6 @@ def selector_arity(selector: str) -> int:
         return selector.count(":")
     return 1
 
-
-def inherits(cls: Any, ancestor: Any) -> bool:
-    """``cls`` is ``ancestor`` or one of its subclasses (Pharo's includesBehavior:)."""
-    while cls is not None:
-        if cls is ancestor:
-            return True
-        cls = cls.superclass
-    return False
 
 
 def _perform(interp: Any, ctx: Any, argc: int, start_class: Any = None) -> Any:
