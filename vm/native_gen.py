@@ -33,7 +33,7 @@ COMPARE = {B.SEND_LT: "<", B.SEND_GT: ">", B.SEND_LE: "<=", B.SEND_GE: ">=",
 # Instructions always left to the interpreter (rare, or needing the context machinery).
 # Regions per group in a function's dispatch (UnitGenerator.regions)
 REGION_GROUP = 8
-HAND_BACK = {B.PUSH_CONTEXT, B.RETURN_NONLOCAL, B.EVENTUAL_SEND}
+HAND_BACK = {B.RETURN_NONLOCAL, B.EVENTUAL_SEND}
 _PUSHES = {B.PUSH_LOCAL, B.PUSH_FIELD, B.PUSH_SELF, B.PUSH_LITERAL, B.PUSH_NIL, B.PUSH_TRUE,
            B.PUSH_FALSE, B.PUSH_GLOBAL, B.PUSH_BLOCK, B.PUSH_CONTEXT, B.PUSH_OUTER, B.DUP}
 _POPS = {B.POP, B.POP_LOCAL, B.POP_FIELD, B.POP_OUTER}
@@ -45,14 +45,17 @@ class NativeUnsupported(Exception):
 
 
 def resumable_entries(code: list[int]) -> list[int]:
-    """Where the resumable function may be entered: 0, every jump target, and the
-    instruction after every send."""
+    """Where the resumable function may be entered: 0, every jump target, the
+    instruction after every send, and every ``thisContext`` (where the direct
+    function, which has no context, hands the activation over)."""
     entries = {0}
     for pc, op, args in B.instructions(code):
         if op.code in B.JUMPS:
             entries.add(args[0])
         if op.code == B.SEND or op.code == B.SUPER_SEND:
             entries.add(pc + 2)
+        if op.code == B.PUSH_CONTEXT:
+            entries.add(pc)
     return sorted(p for p in entries if p < len(code))
 
 
@@ -260,6 +263,16 @@ class UnitGenerator:
             return f"block_context(VM, closure, [{items}], {pc[0]})"
         return f"method_context(VM, UNIT, rcv, [{items}], {pc[0]})"
 
+    def after_send_expression(self, pc: str, values: list[str]) -> str:
+        """The call that links this activation (direct functions), standing at ``pc``
+        with ``values`` on its operand stack, after a send that answered BAIL."""
+        if not self.lazy:
+            return f"AFTER_SEND_CONTEXT(interp, ctx, {pc}, [{', '.join(values)}])"
+        items = ", ".join(self.locals_list() + values)
+        if self.is_block:
+            return f"AFTER_SEND_BLOCK(interp, closure, [{items}], {pc})"
+        return f"AFTER_SEND_METHOD(interp, UNIT, rcv, [{items}], {pc})"
+
     def bail_lines(self, indent: str, pc: int, values: list[str], how: str) -> None:
         """Leave a direct function: its context at ``pc`` with ``values`` on the stack."""
         self.out.append(f"{indent}return BAILOUT(interp, {self.context_expression([str(pc)], values)}, {how})")
@@ -338,10 +351,20 @@ class UnitGenerator:
                 raise NativeUnsupported(f"falls off the end at {pc}")
             op, args = instructions[pc]
             following = pc + 1 + len(args)
+            if op == B.PUSH_CONTEXT and self.direct:
+                # the activation becomes a context, and the resumable function goes on
+                # from here (this pc is one of its entries)
+                self.bail_lines(r.indent, pc, r.sim, "RESUME")
+                return
             if op in HAND_BACK or op in B.QUICKENED:
                 self.hand_back(r, pc)
                 return
-            if op == B.PUSH_LOCAL:
+            if op == B.PUSH_CONTEXT:
+                # a resumable function's activation is its context already; as in the
+                # interpreter, thisContext reads a current pc
+                r.line(f"ctx.pc = {following}")
+                r.push("ctx")
+            elif op == B.PUSH_LOCAL:
                 if self.lazy:
                     r.push(self.local(args[0]))
                 else:

@@ -184,7 +184,7 @@ class SendWriter:
             r.line(f"ctx.pc = {resume}")
             r.line("return RESUME_AFTER_SEND(interp, ctx), interp.budget")
             return
-        r.line(f"return AFTER_SEND(interp, {gen.context_expression([str(resume)], below)})")
+        r.line(f"return {gen.after_send_expression(str(resume), below)}")
 
     @staticmethod
     def slow(gen: Any, r: Any, pc: int, resume: int, below: list[str], args: list[str],

@@ -29,6 +29,7 @@ mark_method("Block", "ensure:", FLAG_ENSURE)
 mark_method("Block", "ifCurtailed:", FLAG_CURTAILED)
 mark_method("Exception", "searchFrom:", FLAG_SEARCH)
 mark_method("Context class", "unwindFrom:to:", FLAG_UNWINDER)
+mark_method("Context", "unwindAndReturn:", FLAG_UNWINDER)
 UNWIND_DONE_TEMP = "complete"      # ensure:/ifCurtailed: — set once the block has run
 SEARCH_CANDIDATE_TEMP = "candidate"    # searchFrom: — the on:do: being asked or handling
 UNWINDING_TEMP = "unwinding"       # unwindFrom:to: — the ensure: whose block is running
