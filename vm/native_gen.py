@@ -145,8 +145,8 @@ class Region:
     def pop(self) -> str:
         if self.sim:
             return self.sim.pop()
-        if self.gen.lazy:
-            raise NativeUnsupported("operand below the region in a direct function")
+        if self.gen.lazy_operands:
+            raise NativeUnsupported("operand below the region")
         return self.temp("stack.pop()")
 
     def nested(self, levels: int = 1) -> Region:
@@ -172,7 +172,18 @@ class UnitGenerator:
         self.instructions = {pc: (op.code, args) for pc, op, args in B.instructions(code)}
         self.entries = direct_entries(code) if direct else resumable_entries(code)
         self.entry_set = set(self.entries)
-        self.depths = operand_depths(unit) if self.lazy else {}
+        # operands in Python locals between regions: always in a direct function that
+        # keeps its activation in locals, and in the resumable function whenever every
+        # instruction has one stack depth (the entry loads them from the context)
+        self.depths: dict[int, int] = {}
+        self.lazy_operands = self.lazy or not direct
+        if self.lazy_operands:
+            try:
+                self.depths = operand_depths(unit)
+            except NativeUnsupported:
+                if self.lazy:
+                    raise
+                self.lazy_operands = False
 
     def new_name(self, prefix: str) -> str:
         self.counter += 1
@@ -187,8 +198,10 @@ class UnitGenerator:
                     "    stack = ctx.stack",
                     "    rcv = ctx.receiver",
                     "    pc = ctx.pc",
-                    "    depth = 0",
-                    "    while True:"]
+                    "    depth = 0"]
+            if self.lazy_operands:
+                self.load_operands("    ")
+            out.append("    while True:")
             self.regions("        ")
             out.append("        raise NativeEntryError(pc)")
             return "\n".join(out)
@@ -221,6 +234,27 @@ class UnitGenerator:
         out.append(f"        return FAULT(interp, {self.context_expression(['pc'])}, error)")
         return "\n".join(out)
 
+    def load_operands(self, indent: str) -> None:
+        """The resumable function's entry: the operands above the temporaries (as
+        many as the entry's stack depth) move from the context into s0, s1, ..."""
+        deepest = max((self.depths.get(pc, 0) for pc in self.entries), default=0)
+        if not deepest:
+            return
+        out = self.out
+        out.append(f"{indent}operands = len(stack) - {self.slots}")
+        out.append(f"{indent}if operands:")
+        for n in range(1, deepest + 1):
+            out.append(f"{indent}    {'if' if n == 1 else 'elif'} operands == {n}:")
+            out.append(f"{indent}        {', '.join(f's{k}' for k in range(n))}, = stack[{self.slots}:]")
+        out.append(f"{indent}    del stack[{self.slots}:]")
+
+    def reload_operands(self, r: Region, depth: int) -> None:
+        """After the interpreter made a send for the resumable function: the operands
+        it left on the context back into s0, s1, ..."""
+        if depth:
+            r.line(f"{', '.join(f's{k}' for k in range(depth))}, = stack[{self.slots}:]")
+            r.line(f"del stack[{self.slots}:]")
+
     def regions(self, indent: str) -> None:
         """Every region under ``if pc == start:``, in order (a region ending without a
         jump falls into the next one). Past REGION_GROUP regions they are grouped under
@@ -239,7 +273,7 @@ class UnitGenerator:
     def group(self, indent: str, entries: list[int]) -> None:
         for start in entries:
             self.out.append(f"{indent}if pc == {start}:")
-            if self.lazy:
+            if self.lazy_operands:
                 sim = [f"s{k}" for k in range(self.depths[start])] if start in self.depths else None
                 if sim is None:
                     self.out.append(f"{indent}    raise NativeEntryError(pc)")   # unreachable code
@@ -300,7 +334,7 @@ class UnitGenerator:
 
     def end_region(self, r: Region) -> None:
         """Put the simulated stack where the next region expects it."""
-        if not self.lazy:
+        if not self.lazy_operands:
             self.materialize_on_stack(r, r.sim)
             r.sim = []
             return
@@ -384,8 +418,8 @@ class UnitGenerator:
             elif op == B.PUSH_OUTER:
                 r.push_temp(f"{self.outer(args[0])}.stack[{args[1]}]")
             elif op == B.POP:
-                if r.sim:
-                    r.sim.pop()
+                if r.sim or self.lazy_operands:
+                    r.pop()
                 else:
                     r.line("del stack[-1]")
             elif op == B.DUP:
@@ -464,6 +498,8 @@ class UnitGenerator:
         if not self.direct:
             r.line("budget -= 1")
             r.line("if budget < 0:")
+            if self.lazy_operands:
+                self.materialize_on_stack(r.nested(), [f"s{k}" for k in range(self.depths.get(target, 0))])
             r.line(f"    ctx.pc = {target}")
             r.line("    return ctx, budget")
             return
@@ -564,7 +600,7 @@ class UnitGenerator:
             r.line(f"if {'not ' if jump[0] == B.JUMP_IF_FALSE else ''}{flag}:")
             r.line(f"    pc = {jump[1][0]}")
             r.line("    continue")
-            if self.lazy:
+            if self.lazy_operands:
                 r.sim = [f"s{k}" for k in range(depth)]
             return True
         r.push(f"(TRUE if {flag} else FALSE)")
@@ -573,11 +609,14 @@ class UnitGenerator:
     def conditional_jump(self, r: Region, pc: int, op: int, target: int) -> None:
         condition = r.pop()
         if op in (B.JUMP_IF_NIL, B.JUMP_IF_NOT_NIL):
+            depth = len(r.sim)
             self.end_region(r)
             test = "==" if op == B.JUMP_IF_NIL else "!="
             r.line(f"if {condition} {test} NIL:")
             r.line(f"    pc = {target}")
             r.line("    continue")
+            if self.lazy_operands:
+                r.sim = [f"s{k}" for k in range(depth)]
             return
         taken, other = ("FALSE", "TRUE") if op == B.JUMP_IF_FALSE else ("TRUE", "FALSE")
         kept = list(r.sim)
@@ -587,9 +626,9 @@ class UnitGenerator:
         r.line("    continue")
         r.line(f"if {condition} != {other}:")
         # The values are where the next region expects them; hand back with them.
-        if self.lazy:
+        if self.lazy_operands:
             self.nested_hand_back(r, pc, [f"s{k}" for k in range(len(kept))] + [condition])
         else:
             self.nested_hand_back(r, pc, [condition])
-        if self.lazy:
+        if self.lazy_operands:
             r.sim = [f"s{k}" for k in range(len(kept))]

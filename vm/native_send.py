@@ -58,8 +58,9 @@ class SendWriter:
         args = [r.pop() for _ in range(argc)][::-1]
         receiver = r.pop()
         if not gen.direct:
-            gen.materialize_on_stack(r, r.sim)     # the operands below the receiver
-            r.sim = []
+            if not gen.lazy_operands:
+                gen.materialize_on_stack(r, r.sim)     # the operands below the receiver
+                r.sim = []
             r.line("budget -= 1")
         below = list(r.sim)
         result = gen.new_name("t")
@@ -67,7 +68,7 @@ class SendWriter:
         if site.selector in BOOLEAN_OPERATORS and argc == 1:
             body = self.boolean_answer(r, result, receiver, args[0], BOOLEAN_OPERATORS.index(site.selector))
         self.dispatch(gen, body, pc, site_index, resume, is_super, receiver, args, below, result)
-        if gen.direct:
+        if gen.direct or gen.lazy_operands:
             r.push(result)
             return True
         r.line(f"stack.append({result})")
@@ -181,6 +182,7 @@ class SendWriter:
     def bailed(gen: Any, r: Any, resume: int, below: list[str]) -> None:
         """The send answered BAIL: this activation continues as a context after it."""
         if not gen.direct:
+            gen.materialize_on_stack(r, below)
             r.line(f"ctx.pc = {resume}")
             r.line("return RESUME_AFTER_SEND(interp, ctx), interp.budget")
             return
@@ -194,9 +196,7 @@ class SendWriter:
         if gen.direct:
             gen.bail_lines(r.indent, pc, [*below, "r", *args], "INTERPRET")
             return
-        r.line("stack.append(r)")
-        if argc:
-            r.line(f"stack.extend(({', '.join(args)},))")
+        gen.materialize_on_stack(r, [*below, "r", *args])
         if dnu:
             r.line(f"ctx.pc = {resume}")
             r.line(f"return interp.dnu(ctx, r, site.selector, {argc}), budget")
@@ -208,5 +208,7 @@ class SendWriter:
         r.line(f"following = interp.activate(ctx, m, {argc})")
         r.line(f"if following is not ctx or ctx.pc != {resume}:")
         r.line("    return following, budget")
+        if gen.lazy_operands:
+            gen.reload_operands(r, len(below) + 1)
         r.line(f"pc = {resume}")
         r.line("continue")

@@ -272,13 +272,16 @@ def context_take_next_unwind_context(vm, rcv, top, target):
     nil when there is none."""
     ctx = top if isinstance(top, Context) else None
     while ctx is not None and ctx is not target:
-        if ctx.method.flags & (FLAG_ENSURE | FLAG_CURTAILED) and ctx.pc >= 0:
+        if ctx.method.flags & _UNWIND_FLAGS and ctx.pc >= 0:
             slot = temp_slot(ctx, UNWIND_DONE_TEMP)
             if slot is not None and ctx.stack[slot] == V.NIL:
                 ctx.stack[slot] = V.TRUE
                 return ctx
         ctx = ctx.sender
     return V.NIL
+
+
+_UNWIND_FLAGS = FLAG_ENSURE | FLAG_CURTAILED
 
 
 @primitive("Context", "bottomContext")

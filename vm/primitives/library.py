@@ -43,7 +43,7 @@ from smalltalk_vm.vm.trivial import NOT_TRIVIAL, has_shape, trivial_send
 _FIELDS = ("keyArray", "valueArray", "count", "index")
 _VECTOR_FIELDS = ("first", "last", "storage")
 _FAILED = PrimitiveFailed("the Smalltalk body does it")
-_NIL, _ZERO, _ONE, _INT_LO, _INT_HI = V.NIL, V.ZERO, V.ONE, V.INT_LO, V.INT_HI
+_NIL, _ZERO, _ONE, _INT_HI = V.NIL, V.ZERO, V.ONE, V.INT_HI
 _TRUE, _FALSE = V.TRUE, V.FALSE
 _ABSENT = object()
 # A Dictionary's capacity the primitives allocate for; beyond it the body runs (and
@@ -178,7 +178,8 @@ def _state(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, list, int, list]:
         raise _FAILED from None         # an obsolete instance, without the four fields
     array = support.array
     # one test for the three Arrays (a VArray's class is never None)
-    if not (type(count) is int and _INT_LO <= count < _INT_HI) or type(index) is not VArray \
+    # (every immediate word is >= INT_LO: an int below INT_HI is a SmallInteger)
+    if not (type(count) is int and count < _INT_HI) or type(index) is not VArray \
             or type(keys) is not VArray or type(values) is not VArray \
             or not (index.cls is array is keys.cls is values.cls):
         raise _FAILED
@@ -407,8 +408,7 @@ def _vector(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, Any, Any, list]:
     except (AttributeError, TypeError, IndexError):
         raise _FAILED from None
     if type(storage) is not VArray or storage.cls is not support.array \
-            or not (type(first) is int and _INT_LO <= first < _INT_HI) \
-            or not (type(last) is int and _INT_LO <= last < _INT_HI):
+            or not (type(first) is int and first < _INT_HI) or not (type(last) is int and last < _INT_HI):
         raise _FAILED
     return support, positions, fields, first, last, storage.items
 
