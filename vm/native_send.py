@@ -99,19 +99,33 @@ class SendWriter:
             line(f"site = S[{site_index}]")
             line("start = HOLDER.superclass")
             line("m = None if start is None else lookup(start, site.selector)")
+            line("if m is None:")
+            self.slow(gen, r.nested(), pc, resume, below, args, argc, dnu=True)
         else:
             for text in class_lines():
                 line(text)
             line(f"site = S[{site_index}]")
             line("if site.token is cls.token:")
-            line("    m = site.target")
+            line("    m = site.target")           # never None: a site caches found methods only
             line("else:")
             line("    m = RESOLVE(VM, site, cls)")
-        line("if m is None:")
-        self.slow(gen, r.nested(), pc, resume, below, args, argc, dnu=True)
+            line("    if m is None:")
+            self.slow(gen, r.nested(2), pc, resume, below, args, argc, dnu=True)
         call_args = ", ".join(["interp", "r", *args, "depth + 1"])
         arg_tuple = f"({', '.join(args)}{',' if argc == 1 else ''})"
         sync_in, sync_out = ("", "") if gen.direct else ("interp.budget = budget", "budget = interp.budget")
+
+        def call(text: str, levels: int) -> None:
+            """``result = text`` for a call that may answer BAIL (and leave there)."""
+            pad = "    " * levels
+            if sync_in:
+                line(pad + sync_in)
+            line(f"{pad}{result} = {text}")
+            if sync_out:
+                line(pad + sync_out)
+            line(f"{pad}if {result} is BAIL:")
+            self.bailed(gen, r.nested(levels + 1), resume, below)
+
         line("fn = m.direct")
         if not is_super:
             # a forwarding method that passes receiver and arguments on: its cached
@@ -122,23 +136,16 @@ class SendWriter:
             line("        m = forward[3][1]")
             line("        fn = m.direct")
         # a primitive first: one with a Smalltalk body may have that body compiled
-        # (m.direct), which is only its fallback (runtime.primitive_failed)
+        # (m.direct), which is only its fallback (runtime.primitive_failed). Only the
+        # calls check for BAIL, and only PERFORM answers SLOW.
         line("kind = m.kind")
         line("if kind == KIND_PRIMITIVE:")
         line("    try:")
         line(f"        {result} = m.primitive({', '.join(['VM', 'r', *args])})")
         line("    except Exception as error:")
-        if sync_in:
-            line(f"        {sync_in}")
-        line(f"        {result} = PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)")
-        if sync_out:
-            line(f"        {sync_out}")
+        call(f"PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)", 2)
         line("elif fn is not None and depth < MAX_DEPTH:")
-        if sync_in:
-            line(f"    {sync_in}")
-        line(f"    {result} = fn({call_args})")
-        if sync_out:
-            line(f"    {sync_out}")
+        call(f"fn({call_args})", 1)
         if argc == 0:
             line("elif kind == KIND_GETTER:")
             line(f"    {result} = r.fields[m.trivial]")
@@ -162,21 +169,11 @@ class SendWriter:
             line(f"    r.items[{a} - ONE] = {result} = {b}")
         line(f"elif kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == {argc} "
              "and r.code.direct is not None and depth < MAX_DEPTH:")
-        if sync_in:
-            line(f"    {sync_in}")
-        line(f"    {result} = r.code.direct({call_args})")
-        if sync_out:
-            line(f"    {sync_out}")
+        call(f"r.code.direct({call_args})", 1)
         line("else:")
-        if sync_in:
-            line(f"    {sync_in}")
-        line(f"    {result} = PERFORM(interp, m, r, {arg_tuple}, depth)")
-        if sync_out:
-            line(f"    {sync_out}")
-        line(f"if {result} is BAIL:")
-        self.bailed(gen, r.nested(), resume, below)
-        line(f"if {result} is SLOW:")
-        self.slow(gen, r.nested(), pc, resume, below, args, argc)
+        call(f"PERFORM(interp, m, r, {arg_tuple}, depth)", 1)
+        line(f"    if {result} is SLOW:")
+        self.slow(gen, r.nested(2), pc, resume, below, args, argc)
 
     @staticmethod
     def bailed(gen: Any, r: Any, resume: int, below: list[str]) -> None:
