@@ -33,6 +33,16 @@ _IMMEDIATE_CLASS = ("IntegerClass if r < INT_HI else (NilClass if r == NIL else 
                     "else (FalseClass if r == FALSE else class_of(r))))")
 
 
+# The kinds a send tests after the primitive and the direct call, in order, and the
+# ones that apply to each number of arguments
+_ORDER = ("getter", "constant", "at", "setter", "identical", "at:put:", "block")
+_BRANCHES_FOR = {0: {"getter", "constant", "block"}, 1: {"constant", "at", "setter", "identical", "block"},
+                 2: {"constant", "at:put:", "block"}}
+_BRANCHES_FOR_MORE = {"constant", "block"}
+_LEADING_KIND = {("value", 0): "block", ("value:", 1): "block", ("value:value:", 2): "block",
+                 ("value:value:value:", 3): "block", ("at:", 1): "at", ("at:put:", 2): "at:put:"}
+
+
 def _is_literal(expression: str) -> bool:
     return expression[0].isdigit() or expression[0] == "-"
 
@@ -139,41 +149,70 @@ class SendWriter:
         # (m.direct), which is only its fallback (runtime.primitive_failed). Only the
         # calls check for BAIL, and only PERFORM answers SLOW.
         line("kind = m.kind")
-        line("if kind == KIND_PRIMITIVE:")
-        line("    try:")
-        line(f"        {result} = m.primitive({', '.join(['VM', 'r', *args])})")
-        line("    except Exception as error:")
-        call(f"PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)", 2)
-        line("elif fn is not None and depth < MAX_DEPTH:")
-        call(f"fn({call_args})", 1)
-        if argc == 0:
-            line("elif kind == KIND_GETTER:")
-            line(f"    {result} = r.fields[m.trivial]")
-        line("elif kind == KIND_CONSTANT:")
-        line(f"    {result} = r if m.trivial is None else m.trivial")
-        if argc == 1:
-            a = args[0]
-            line(f"elif kind == KIND_ARRAY_AT and t is VArray and type({a}) is int "
-                 f"and ONE <= {a} < ONE + len(r.items):")
-            line(f"    {result} = r.items[{a} - ONE]")
-            line("elif kind == KIND_SETTER:")
-            line(f"    r.fields[m.trivial] = {a}")
-            line(f"    {result} = r")
-            line("elif kind == KIND_IDENTICAL:")
-            same = f"identical(r, {a})" if _is_literal(a) else f"(r is {a} or identical(r, {a}))"
-            line(f"    {result} = TRUE if {same} else FALSE")
-        if argc == 2:
-            a, b = args
-            line(f"elif kind == KIND_ARRAY_AT_PUT and t is VArray and type({a}) is int "
-                 f"and ONE <= {a} < ONE + len(r.items):")
-            line(f"    r.items[{a} - ONE] = {result} = {b}")
-        line(f"elif kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == {argc} "
-             "and r.code.direct is not None and depth < MAX_DEPTH:")
-        call(f"r.code.direct({call_args})", 1)
+        # the kind the selector usually meets is tested first (block evaluation at
+        # value sites, Array access at at: and at:put: sites); the kinds exclude each
+        # other, so the order changes nothing else
+        selector = gen.unit.sites[site_index].selector
+        leading = _LEADING_KIND.get((selector, argc))
+        branches = [("primitive", None)]
+        if leading is not None:
+            branches.insert(0, (leading, None))
+        keyword = "if"
+        for kind, _ in branches:
+            self.branch(kind, line, keyword, result, args, call, arg_tuple, call_args)
+            keyword = "elif"
+        for kind in _ORDER:
+            if kind != leading and kind in _BRANCHES_FOR.get(argc, _BRANCHES_FOR_MORE):
+                self.branch(kind, line, "elif", result, args, call, arg_tuple, call_args)
         line("else:")
         call(f"PERFORM(interp, m, r, {arg_tuple}, depth)", 1)
         line(f"    if {result} is SLOW:")
         self.slow(gen, r.nested(2), pc, resume, below, args, argc)
+
+    @staticmethod
+    def branch(kind: str, line: Any, keyword: str, result: str, args: list[str], call: Any,
+               arg_tuple: str, call_args: str) -> None:
+        """One branch of a send's kind test (``keyword`` is if or elif)."""
+        argc = len(args)
+        if kind == "primitive":
+            line(f"{keyword} kind == KIND_PRIMITIVE:")
+            line("    try:")
+            line(f"        {result} = m.primitive({', '.join(['VM', 'r', *args])})")
+            line("    except Exception as error:")
+            call(f"PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)", 2)
+            # a primitive's Smalltalk body may be compiled (m.direct): only its fallback
+            line("elif fn is not None and depth < MAX_DEPTH:")
+            call(f"fn({call_args})", 1)
+        elif kind == "getter":
+            line(f"{keyword} kind == KIND_GETTER:")
+            line(f"    {result} = r.fields[m.trivial]")
+        elif kind == "constant":
+            line(f"{keyword} kind == KIND_CONSTANT:")
+            line(f"    {result} = r if m.trivial is None else m.trivial")
+        elif kind == "at":
+            a = args[0]
+            line(f"{keyword} kind == KIND_ARRAY_AT and t is VArray and type({a}) is int "
+                 f"and ONE <= {a} < ONE + len(r.items):")
+            line(f"    {result} = r.items[{a} - ONE]")
+        elif kind == "setter":
+            a = args[0]
+            line(f"{keyword} kind == KIND_SETTER:")
+            line(f"    r.fields[m.trivial] = {a}")
+            line(f"    {result} = r")
+        elif kind == "identical":
+            a = args[0]
+            line(f"{keyword} kind == KIND_IDENTICAL:")
+            same = f"identical(r, {a})" if _is_literal(a) else f"(r is {a} or identical(r, {a}))"
+            line(f"    {result} = TRUE if {same} else FALSE")
+        elif kind == "at:put:":
+            a, b = args
+            line(f"{keyword} kind == KIND_ARRAY_AT_PUT and t is VArray and type({a}) is int "
+                 f"and ONE <= {a} < ONE + len(r.items):")
+            line(f"    r.items[{a} - ONE] = {result} = {b}")
+        else:
+            line(f"{keyword} kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == {argc} "
+                 "and r.code.direct is not None and depth < MAX_DEPTH:")
+            call(f"r.code.direct({call_args})", 1)
 
     @staticmethod
     def bailed(gen: Any, r: Any, resume: int, below: list[str]) -> None:
