@@ -172,10 +172,10 @@ FRAMES: tuple[FrameKind, ...] = (
        ("process", UINT), ("old", UINT)),
     _k(115, "moved_here", "vm", "the process number old of node old_node is my process number now (it moved)",
        ("old_node", TEXT), ("old_creation", UINT), ("old", UINT), ("process", UINT)),
-    _k(116, "moved_relay", "vm", "a link or monitor signal (kind) from process other of node origin for the "
-       "process that moved to the receiver (its number there), passed on by its old node",
+    _k(116, "moved_relay", "vm", "a link or monitor signal (kind) from process other of node origin, which "
+       "named it by the pid via, for the process that moved to the receiver (its number there)",
        ("process", UINT), ("kind", TEXT), ("origin", TEXT), ("origin_creation", UINT), ("other", UINT),
-       ("ref", UINT), ("reason", VALUE)),
+       ("ref", UINT), ("reason", VALUE), ("via", TEXT), ("via_creation", UINT), ("via_number", UINT)),
 )
 
 BY_KIND: dict[int, FrameKind] = {f.kind: f for f in FRAMES}

@@ -19,15 +19,16 @@ Rules:
   MOVED): messages sent to the old reference — by its node's processes, which hold
   the object itself, and by other nodes, which hold its pid — go to it and are
   forwarded in their order; the messages that came while it was frozen go first,
-  right after the commit. Its links and monitors stay there (the moved process gets a
-  copy; its unlink and demonitor of them are sent home: ``moved_unlink``,
-  ``moved_demonitor``, and the forwarder does them): exit signals to it are
-  forwarded (``moved_signal``), and when the moved process dies the target tells the
-  source (``moved_exit``) and the forwarder dies with the same reason, so every Exit
-  and Down names the pid the watcher used. A process moved again (a → b → c → a)
-  makes a chain of forwarders, each passing on in order; each lives as long as the
-  process it forwards to, or until its connection to that node is lost (it then
-  dies with #noconnection, as a link would tell).
+  right after the commit. Exit signals to it are forwarded (``moved_signal``). Links
+  and monitors travel in the bundle and live with the process on the target from the
+  commit on (``node.migration_links``: the target installs them and tells every node
+  the old pid's new place; the forwarder passes on the link and monitor signals that
+  still reach it). When the moved process dies the target tells the source
+  (``moved_exit``) and the forwarder dies with the same reason. A process moved again
+  (a → b → c → a) makes a chain of forwarders, each passing on in order; each lives
+  as long as the process it forwards to, or until its connection to that node is lost
+  (it then forwards to where the process went on to, if it was told, or dies with
+  #noconnection, as a link would tell).
 - Registered names: a local name is taken on the target (if it is free there); a
   global name is moved to the new pid in one transaction (``names.repoint``).
 
@@ -436,8 +437,9 @@ class Migrations:
         self.links.on_moved_here(view, old_node, old_creation, old, number)
 
     def on_moved_relay(self, view: Any, number: int, kind: str, origin: str, creation: int, other: int,
-                       ref: int, reason: bytes) -> None:
-        self.links.on_moved_relay(view, number, kind, origin, creation, other, ref, reason)
+                       ref: int, reason: bytes, via: str, via_creation: int, via_number: int) -> None:
+        self.links.on_moved_relay(view, number, kind, origin, creation, other, ref, reason, via, via_creation,
+                                  via_number)
 
     # ------------------------------------------------------------------ forwarders re-pointed by a drain
 

@@ -175,6 +175,9 @@ class MovedLinks:
         self._relay(proc, kind, view.name, view.creation, other, ref, value)
         return True
 
+    def _here(self, forwarder: Process) -> tuple[str, int, int]:
+        return self.rt.name, self.rt.creation, forwarder.pid
+
     def local_signal(self, kind: str, forwarder: Process, partner: Process, ref: Any, reason: Any) -> None:
         """A process of this node linked, unlinked, monitored, demonitored or died
         linked to (or watched by) the forwarder ``forwarder``: pass it on."""
@@ -182,7 +185,10 @@ class MovedLinks:
         self._relay(forwarder, kind, self.rt.name, self.rt.creation, partner.pid, ref_id, reason)
 
     def _relay(self, forwarder: Process, kind: str, origin: str, creation: int, other: int, ref: int,
-               reason: Any) -> None:
+               reason: Any, via: tuple[str, int, int] | None = None) -> None:
+        """Pass a signal for ``forwarder`` on to where it forwards; ``via`` is the pid
+        the origin used (this forwarder's, unless it came along a chain)."""
+        via = via if via is not None else self._here(forwarder)
         target = self.migration.forwards.get(forwarder.pid)
         if target is None:
             return
@@ -193,26 +199,28 @@ class MovedLinks:
         if view is None:
             return
         data = self.rt.encode_reason(reason if reason is not None else V.NIL, view)
-        view.conn.send(F.frame("moved_relay", target.number, kind, origin, creation, other, ref, data))
+        view.conn.send(F.frame("moved_relay", target.number, kind, origin, creation, other, ref, data, *via))
 
     def on_moved_relay(self, view: Any, number: int, kind: str, origin: str, creation: int, other: int,
-                       ref: int, reason: bytes) -> None:
+                       ref: int, reason: bytes, via: str, via_creation: int, via_number: int) -> None:
         if kind not in RELAYED_KINDS:
             return
         proc = self.scheduler.processes.get(number)
         if proc is None:
             if kind in ("link", "monitor"):
+                origin_view = self.rt.peers.get(origin)
+                if origin_view is not None and origin != via:     # so that it matches the answer
+                    origin_view.conn.send(F.frame("moved_here", via, via_creation, via_number, number))
                 self._refuse_dead(kind, self._partner(origin, creation, other), number, ref)
             return
         value = self.rt.decode_reason(view, reason)
         if proc.state == MOVED:               # moved on: pass it on along the chain
-            self._relay(proc, kind, origin, creation, other, ref, value)
+            self._relay(proc, kind, origin, creation, other, ref, value, (via, via_creation, via_number))
             return
-        home = self.migration.homes.get(number)
-        if kind in ("link", "monitor") and home is not None and origin not in (self.rt.name, home[0]):
+        if kind in ("link", "monitor") and origin != self.rt.name and origin != via:
             origin_view = self.rt.peers.get(origin)     # it may not know the alias yet: before any Exit or Down
             if origin_view is not None and origin_view.creation == creation:
-                origin_view.conn.send(F.frame("moved_here", *home, number))
+                origin_view.conn.send(F.frame("moved_here", via, via_creation, via_number, number))
         self.apply(proc, kind, self._partner(origin, creation, other), ref, value, origin)
 
     def _partner(self, origin: str, creation: int, number: int) -> Any:

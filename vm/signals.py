@@ -103,7 +103,9 @@ class Signals:
         if proc.links:
             proc.links.discard(other)
         if other.links:
-            other.links.discard(proc)
+            name = self.vm.distribution.held_name(other.links, proc)    # the pid it linked
+            if name is not None:
+                other.links.discard(name)
         if other.state == MOVED:
             self.vm.distribution.moved_signal("unlink", other, proc, None, None)
 
