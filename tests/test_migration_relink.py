@@ -86,7 +86,7 @@ def test_watchers_keep_their_link_and_monitor_when_the_source_dies(cluster, tmp_
 MOVER = """Mover = (
 """ + HELPERS + """
     run = (
-        | b t x rt rx got e d |
+        | b t x rt rx got e d seen |
         b := self node: #b.
         t := self await: #t.
         x := self await: #x.
@@ -110,7 +110,11 @@ MOVER = """Mover = (
             + (e notNil and: [ e from == x ]) printString) println.
         ('still linked ' + (Process current links includes: x) printString) println.
         x send: #crash.
-        e := Process receive: [ :m | m isKindOf: Exit ] within: 10000 ifTimeout: [ nil ].
+        seen := Vector new.
+        [ e := Process receive: [ :m | (m isKindOf: Exit) or: [ m isKindOf: Array ] ] within: 10000
+              ifTimeout: [ nil ].
+          e isKindOf: Array ] whileTrue: [ seen append: (e at: 2) ].
+        ('before the exit ' + seen asArray printString) println.     "its messages, then its death"
         ('crash exit ' + (self describe: e reason)) println.
         d := Process receive: [ :m | m isKindOf: Down ] within: 10000 ifTimeout: [ nil ].
         ('down same ref ' + (d notNil and: [ d ref == rx ]) printString + ' ' + (self describe: d reason)) println )
@@ -123,7 +127,9 @@ PARTNER = """Partner = (
                 as: Process current) ifFalse: [ ^ self error: 'name taken' ].
         [ true ] whileTrue: [
             m := Process receive.
-            m == #crash ifTrue: [ self error: 'crashed on ' + Node current name ].
+            m == #crash ifTrue: [
+                old notNil ifTrue: [ 1 to: 50 do: [ :i | old send: { #n. i } ] ].
+                self error: 'crashed on ' + Node current name ].
             m == #exit ifTrue: [ old exit: #hello ].
             ((m isKindOf: Array) and: [ (m at: 1) == #old ]) ifTrue: [ old := m at: 2 ] ] )
 )"""
@@ -143,6 +149,7 @@ def test_links_and_monitors_on_the_new_node_follow_the_moved_process(cluster, tm
     assert "after unlink: nil" in out, out         # the unlink and demonitor of t (on b) held
     assert "explicit exit #hello from x true" in out, out
     assert "still linked true" in out, out         # an explicit exit: does not undo the link
+    assert "before the exit " + str(tuple(range(1, 51))).replace(",", "").replace("(", "#(") in out, out
     assert "crash exit Error: crashed on c" in out, out
     assert "down same ref true Error: crashed on c" in out, out     # the very Reference it holds
     del a
