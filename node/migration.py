@@ -515,6 +515,7 @@ class Migrations:
             self._drop_held(held)
 
     def peer_up(self, view: Any) -> None:
+        self.links.peer_up(view)
         for move in list(self.outgoing.values()):
             if move.view.name != view.name or not move.in_doubt:
                 continue

@@ -24,9 +24,10 @@ Rules:
   process runs (``route``). The moved process's own signals leave from its new node.
 - A Down or Exit is delivered only while the entry exists where the process runs, so
   after ``demonitor:`` or ``unlink:`` returns none comes for it, however it travels.
-- A node that was not connected at the commit learns the alias only if it asks the
-  old pid for a link or monitor later (the new node answers ``moved_here`` to the
-  node a relayed request came from); until then its signals go through the forwarder.
+- A node that was not connected to the new node at the commit learns the alias when
+  it connects (``peer_up``), or when it asks the old pid for a link or monitor (the
+  new node answers ``moved_here`` to the node a relayed request came from); until then
+  its signals go through the forwarder, which passes them on.
 
 VM thread only; never blocks. Frame handlers ignore frames about processes that are
 gone (they are late, not malformed).
@@ -57,6 +58,9 @@ class MovedLinks:
         # old RemoteProcess -> where that process runs now (a Process here, or a
         # RemoteProcess); weak: an alias nobody here holds the old pid of is forgotten.
         self.aliases: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # (node, creation, old pid) -> the process that moved in here from there (while it lives)
+        self.moved_in: dict[tuple[str, int, int], Process] = {}
+        self.scheduler.on_death.append(self._died)
         self.apply_kind = {"link": self._apply_link, "unlink": self._apply_unlink,
                            "link_exit": self._apply_link_exit, "monitor": self._apply_monitor,
                            "demonitor": self._apply_demonitor, "down": self._apply_down,
@@ -73,6 +77,8 @@ class MovedLinks:
                 following = forwards.get(proc.pid) if proc.state == MOVED else None
             elif type(proc) is RemoteProcess:
                 following = self.aliases.get(proc)
+                if following is None:          # moved in here: known by its old pid even if nobody held it
+                    following = self.moved_in.get((proc.node, proc.creation, proc.number))
             else:
                 return proc
             if following is None or following is proc:
@@ -112,10 +118,8 @@ class MovedLinks:
     def install(self, proc: Process, thawed: Any, source: Any, old_pid: int) -> None:
         """The moved process ``proc`` runs here now: its links and monitors from the
         bundle become entries of this node, and everyone is told (``moved_here``)."""
-        old = self.rt.pids.find(source.name, source.creation, old_pid)
-        if old is not None:
-            self.aliases[old] = proc
-        links = {p for p in thawed.links if p is not proc}
+        self.moved_in[(source.name, source.creation, old_pid)] = proc
+        links = {p for p in thawed.links if p is not proc and (type(p) is not Process or p.alive)}
         proc.links = links or None
         monitors: dict = {}
         for ref, watched in thawed.monitors:
@@ -139,7 +143,11 @@ class MovedLinks:
         if not watched.alive:
             return False
         table = watched.monitored_by or {}
-        table.pop((source.name, self._ref_id(ref)), None)
+        ref_id = self._ref_id(ref)
+        for key, watcher in list(table.items()):   # keyed by the node it monitored from (a chain: any)
+            if type(key) is tuple and key[1] == ref_id and self.current(watcher) is proc:
+                del table[key]
+                break
         table[ref] = proc
         watched.monitored_by = table
         return True
@@ -155,6 +163,18 @@ class MovedLinks:
             if self._ref_id(ref) == key[1] and self.current(held) is proc:
                 return ref
         return None                           # demonitored meanwhile
+
+    def peer_up(self, view: Any) -> None:
+        """A node (re)connected: tell it the old pids of the processes that moved in
+        here, so that one unreachable at their commit re-points its entries now."""
+        for (node, creation, old), proc in list(self.moved_in.items()):
+            if node != view.name and proc.alive:
+                view.conn.send(F.frame("moved_here", node, creation, old, proc.pid))
+
+    def _died(self, proc: Any, reason: Any) -> None:
+        home = self.migration.homes.get(proc.pid)
+        if home is not None and self.moved_in.get(home) is proc:
+            del self.moved_in[home]
 
     def on_moved_here(self, view: Any, old_node: str, old_creation: int, old: int, number: int) -> None:
         if old_node == self.rt.name and old_creation == self.rt.creation:
