@@ -9,6 +9,7 @@ being drained refuses new spawns, naming the drain."""
 from __future__ import annotations
 
 import threading
+import time
 
 from cluster_support import COOKIE, write_class
 from conftest import run_vm
@@ -79,6 +80,54 @@ def test_watchers_keep_their_link_and_monitor_when_the_source_dies(cluster, tmp_
         down_line = node.wait_out(r"^down ", timeout=10)
         assert exit_line == "exit true Error: crashed after a died", (node.name, exit_line)
         assert down_line == "down true true Error: crashed after a died", (node.name, down_line)
+
+
+LATE_SOURCE = """LateSource = (
+""" + HELPERS + """
+    run = (
+        | w b m |
+        (Global register: #src as: Process current) ifFalse: [ ^ self error: 'name taken' ].
+        b := self node: #b.
+        w := [ Survivor new run ] spawn.
+        self await: #w.                           "registered: no longer waiting for the names"
+        Process sleep: 100.
+        (w migrateTo: b) wait.
+        'moved' println.
+        [ true ] whileTrue: [ m := Process receive. m send: w ] )
+)"""
+
+LATE_WATCHER = """LateWatcher = (
+""" + HELPERS + """
+    run = (
+        | p ref e d |
+        Process current trapExit: true.
+        (self await: #src) send: Process current.
+        p := Process receive.
+        Process current link: p.
+        ref := Process current monitor: p.
+        ('watching ' + p node name) println.
+        e := Process receive: [ :m | m isKindOf: Exit ] within: 30000 ifTimeout: [ nil ].
+        d := Process receive: [ :m | m isKindOf: Down ] within: 5000 ifTimeout: [ nil ].
+        ('exit ' + (e notNil and: [ e from == p ]) printString + ' ' + (self describe: e reason)) println.
+        ('down ' + (d notNil and: [ d ref == ref ]) printString + ' ' + (self describe: d reason)) println )
+)"""
+
+
+def test_a_link_and_monitor_asked_of_the_old_pid_after_the_move_reach_the_process(cluster, tmp_path):
+    """c joins after the move and links and monitors the old pid (through a's
+    forwarder, which passes the requests on to b); then a is killed: they go on."""
+    code = tmp_path / "code"
+    for source in (SURVIVOR, LATE_SOURCE, LATE_WATCHER):
+        write_class(code, source)
+    b = cluster.start("b", classpath=[code])
+    a = cluster.start("a", join=[b], classpath=[code], program="LateSource")
+    b.wait_out(r"^on b$", timeout=60)
+    c = cluster.start("c", join=[b], classpath=[code], program="LateWatcher")
+    c.wait_out(r"^watching a$", timeout=60)       # the old pid, of a
+    time.sleep(0.5)                               # the requests' way: c -> a -> b
+    a.kill()
+    assert c.wait_out(r"^exit ", timeout=30) == "exit true Error: crashed after a died"
+    assert c.wait_out(r"^down ", timeout=10) == "down true Error: crashed after a died"
 
 
 # ---------------------------------------------------------------- on the new node
