@@ -130,6 +130,65 @@ def test_a_link_and_monitor_asked_of_the_old_pid_after_the_move_reach_the_proces
     assert c.wait_out(r"^down ", timeout=10) == "down true Error: crashed after a died"
 
 
+CHAINED = """Chained = (
+    run = (
+        | m |
+        (Global register: #w as: Process current) ifFalse: [ ^ self error: 'name taken' ].
+        [ true ] whileTrue: [
+            m := Process receive.
+            m == #where ifTrue: [ ('on ' + Node current name) println ].
+            m == #crash ifTrue: [ self error: 'crashed on ' + Node current name ] ] )
+)"""
+
+CHAIN_SOURCE = """ChainSource = (
+""" + HELPERS + """
+    run = (
+        | w moved |
+        (Global register: #src as: Process current) ifFalse: [ ^ self error: 'name taken' ].
+        self node: #b. self node: #c.
+        w := [ Chained new run ] spawn.
+        Process receive: [ :m | m == #ready ].
+        moved := (w migrateTo: (self node: #b)) wait.
+        (moved migrateTo: (self node: #c)) wait.
+        w send: #where )
+)"""
+
+CHAIN_WATCHER = """ChainWatcher = (
+""" + HELPERS + """
+    run = (
+        | p ref e d |
+        Process current trapExit: true.
+        p := self await: #w.
+        Process current link: p.
+        ref := Process current monitor: p.
+        (self await: #src) send: #ready.
+        [ (Node named: #a) notNil or: [ (Node named: #b) notNil ] ] whileTrue: [ Process sleep: 20 ].
+        p send: #crash.                         "the old pid: straight to c now"
+        e := Process receive: [ :m | m isKindOf: Exit ] within: 20000 ifTimeout: [ nil ].
+        d := Process receive: [ :m | m isKindOf: Down ] within: 5000 ifTimeout: [ nil ].
+        ('exit ' + (e notNil and: [ e from == p ]) printString + ' ' + (self describe: e reason)) println.
+        ('down ' + (d notNil and: [ d ref == ref ]) printString + ' '
+            + (d notNil and: [ d process == p ]) printString + ' ' + (self describe: d reason)) println )
+)"""
+
+
+def test_a_chain_of_moves_outlives_the_nodes_it_passed_through(cluster, tmp_path):
+    """a -> b -> c, then a and b are killed: the watcher on d, which holds a's pid,
+    still reaches the process and gets its Exit and Down from c."""
+    code = tmp_path / "code"
+    for source in (CHAINED, CHAIN_SOURCE, CHAIN_WATCHER):
+        write_class(code, source)
+    d = cluster.start("d", classpath=[code], program="ChainWatcher")
+    c = cluster.start("c", join=[d], classpath=[code])
+    b = cluster.start("b", join=[d], classpath=[code])
+    a = cluster.start("a", join=[d], classpath=[code], program="ChainSource")
+    c.wait_out(r"^on c$", timeout=60)             # through the forwarders on a and b
+    a.kill()
+    b.kill()
+    assert d.wait_out(r"^exit ", timeout=30) == "exit true Error: crashed on c"
+    assert d.wait_out(r"^down ", timeout=10) == "down true true Error: crashed on c"
+
+
 # ---------------------------------------------------------------- on the new node
 
 MOVER = """Mover = (
