@@ -30,7 +30,7 @@ Rules:
   its signals go through the forwarder, which passes them on.
 
 VM thread only; never blocks. Frame handlers ignore frames about processes that are
-gone (they are late, not malformed).
+gone (they are late, not malformed) and raise BadFrame for a relay of no known kind.
 """
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ import weakref
 from typing import Any
 
 from smalltalk_vm.node import frames as F
+from smalltalk_vm.node.codeload import BadFrame
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.process import MOVED, Process
 
 CHAIN_LIMIT = 64          # moves followed through aliases (a chain longer than this is cut)
-RELAYED_KINDS = ("link", "unlink", "link_exit", "monitor", "demonitor", "down", "forget")
 
 
 class MovedLinks:
@@ -223,8 +223,8 @@ class MovedLinks:
 
     def on_moved_relay(self, view: Any, number: int, kind: str, origin: str, creation: int, other: int,
                        ref: int, reason: bytes, via: str, via_creation: int, via_number: int) -> None:
-        if kind not in RELAYED_KINDS:
-            return
+        if kind not in self.apply_kind:
+            raise BadFrame(f"moved_relay of an unknown kind {kind!r}")
         proc = self.scheduler.processes.get(number)
         if proc is None:
             if kind in ("link", "monitor"):

@@ -4,8 +4,11 @@ source node may die (``kill -9``) after the move and every watcher and linked pr
 crashes later; ``demonitor:`` on the new node is final even while a Down is on its way
 through the old node (a slow link, the fault proxy); ``unlink:``/``demonitor:`` of a
 partner on the new node are honoured; an explicit ``exit:`` from a linked process
-keeps the link; the Down names the very Reference the process holds; and a node
-being drained refuses new spawns, naming the drain."""
+keeps the link (and a linked process's messages arrive before its Exit); the Down
+names the very Reference the process holds; a link or monitor asked of the old pid
+after the move, and a chain a -> b -> c, outlive the nodes the process left; a node
+being drained refuses new spawns, naming the drain; hostile relink frames are ignored
+or close that connection, never the node."""
 from __future__ import annotations
 
 import threading
@@ -340,3 +343,38 @@ def test_a_node_being_drained_refuses_new_spawns(cluster, tmp_path):
     drain.join(timeout=120)
     assert drained and drained[0].returncode == 0, drained
     assert line == "refused: 'spawn on node a: node a is draining: it takes no new processes'", line
+
+
+# ---------------------------------------------------------------- hostile frames
+
+def test_hostile_relink_frames_are_ignored_or_close_that_connection(cluster) -> None:
+    from rogue_client import RogueClient
+    from test_hot_code_frames import answers
+
+    from smalltalk_vm.node import frames as F
+    nil = bytes([0xF6])
+    a = cluster.start("a")
+    rogue = RogueClient(a.address, COOKIE.encode())
+    try:
+        caller = rogue.handshake()
+        rogue.open_channel(caller.session)
+        me = rogue.identity
+        for frame in (
+            F.frame("moved_here", "nosuch", 7, 3, 4),                        # nobody here holds it
+            F.frame("moved_relay", 424242, "unlink", "rogue", 1, 2, 0, nil, "x", 1, 5),
+            F.frame("moved_relay", 424242, "link", me.name, me.creation, 2, 0, nil, "x", 1, 5),
+            F.frame("ping", 8),
+        ):
+            rogue.send(frame)
+        noproc = answers(rogue, "link_exit", 1)[0]     # a link to a process that is gone: #noproc
+        assert noproc[1:3] == [424242, 2], noproc
+        assert answers(rogue, "pong", 1)[0][1] == 8
+        rogue.send(F.frame("moved_relay", 1, "explode", "rogue", 1, 2, 0, nil, "x", 1, 5))
+        deadline = time.monotonic() + 10
+        while not rogue.ended.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rogue.ended.is_set()                                  # that connection is closed
+    finally:
+        rogue.close()
+    a.wait_err(r"bad moved_relay frame: moved_relay of an unknown kind 'explode'")
+    assert a.popen.poll() is None                                    # the node goes on
