@@ -77,6 +77,7 @@ def test_watchers_keep_their_link_and_monitor_when_the_source_dies(cluster, tmp_
     a = cluster.start("a", join=[b], classpath=[code], program="Source")      # the source
     a.wait_out(r"^moved$", timeout=60)
     b.wait_out(r"^on b$", timeout=30)            # the move is committed: it runs on b
+    time.sleep(0.5)                               # b's moved_here on its way to c, sent before it ran
     a.kill()                                      # kill -9: no drain, no goodbye
     for node in (b, c):
         exit_line = node.wait_out(r"^exit ", timeout=30)
@@ -186,6 +187,7 @@ def test_a_chain_of_moves_outlives_the_nodes_it_passed_through(cluster, tmp_path
     b = cluster.start("b", join=[d], classpath=[code])
     a = cluster.start("a", join=[d], classpath=[code], program="ChainSource")
     c.wait_out(r"^on c$", timeout=60)             # through the forwarders on a and b
+    time.sleep(0.5)                               # c's moved_here on its way to d, sent before it ran
     a.kill()
     b.kill()
     assert d.wait_out(r"^exit ", timeout=30) == "exit true Error: crashed on c"
