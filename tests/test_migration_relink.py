@@ -24,6 +24,10 @@ HELPERS = """
         ^ r printString )
     node: name = ( | n | [ (n := Node named: name) isNil ] whileTrue: [ Process sleep: 10 ]. ^ n )
     await: name = ( | p | [ (p := Global named: name) isNil ] whileTrue: [ Process sleep: 10 ]. ^ p )
+    awaitSynced = (
+        | got |
+        got := Process receive: [ :m | m == #synced ] within: 30000 ifTimeout: [ nil ].
+        ('synced ' + got notNil printString) println )
 """
 
 # ---------------------------------------------------------------- the source dies after the move
@@ -33,7 +37,10 @@ SURVIVOR = """Survivor = (
         (Global register: #w as: Process current) ifFalse: [ ^ self error: 'name taken' ].
         [ Node current name = 'a' ] whileTrue: [ Process sleep: 20 ].
         ('on ' + Node current name) println.
-        [ (Node named: #a) notNil ] whileTrue: [ Process sleep: 50 ].
+        "each watcher's pid, answered from here: the answer comes after this node's
+        moved_here on the same connection, so the watcher's node knows the move"
+        [ (Node named: #a) notNil ] whileTrue: [
+            (Process receive: [ :m | true ] within: 50 ifTimeout: [ nil ]) ifNotNil: [ :m | m send: #synced ] ].
         Process sleep: 300.
         self error: 'crashed after a died' )
 )"""
@@ -60,6 +67,8 @@ WATCHER = """Watcher = (
         Process current link: p.
         ref := Process current monitor: p.
         (self await: #src) send: #ready.
+        p send: Process current.
+        self awaitSynced.
         e := Process receive: [ :m | m isKindOf: Exit ] within: 30000 ifTimeout: [ nil ].
         d := Process receive: [ :m | m isKindOf: Down ] within: 5000 ifTimeout: [ nil ].
         ('exit ' + (e notNil and: [ e from == p ]) printString + ' ' + (self describe: e reason)) println.
@@ -77,7 +86,8 @@ def test_watchers_keep_their_link_and_monitor_when_the_source_dies(cluster, tmp_
     a = cluster.start("a", join=[b], classpath=[code], program="Source")      # the source
     a.wait_out(r"^moved$", timeout=60)
     b.wait_out(r"^on b$", timeout=30)            # the move is committed: it runs on b
-    time.sleep(0.5)                               # b's moved_here on its way to c, sent before it ran
+    for node in (b, c):                           # each knows the move (the answer came after b's moved_here)
+        assert node.wait_out(r"^synced ", timeout=30) == "synced true", node.name
     a.kill()                                      # kill -9: no drain, no goodbye
     for node in (b, c):
         exit_line = node.wait_out(r"^exit ", timeout=30)
@@ -110,6 +120,8 @@ LATE_WATCHER = """LateWatcher = (
         Process current link: p.
         ref := Process current monitor: p.
         ('watching ' + p node name) println.
+        p send: Process current.                 "after the requests, on their way: c -> a -> b"
+        self awaitSynced.
         e := Process receive: [ :m | m isKindOf: Exit ] within: 30000 ifTimeout: [ nil ].
         d := Process receive: [ :m | m isKindOf: Down ] within: 5000 ifTimeout: [ nil ].
         ('exit ' + (e notNil and: [ e from == p ]) printString + ' ' + (self describe: e reason)) println.
@@ -128,7 +140,7 @@ def test_a_link_and_monitor_asked_of_the_old_pid_after_the_move_reach_the_proces
     b.wait_out(r"^on b$", timeout=60)
     c = cluster.start("c", join=[b], classpath=[code], program="LateWatcher")
     c.wait_out(r"^watching a$", timeout=60)       # the old pid, of a
-    time.sleep(0.5)                               # the requests' way: c -> a -> b
+    assert c.wait_out(r"^synced ", timeout=30) == "synced true"   # b has the requests, c the alias
     a.kill()
     assert c.wait_out(r"^exit ", timeout=30) == "exit true Error: crashed after a died"
     assert c.wait_out(r"^down ", timeout=10) == "down true Error: crashed after a died"
@@ -136,11 +148,15 @@ def test_a_link_and_monitor_asked_of_the_old_pid_after_the_move_reach_the_proces
 
 CHAINED = """Chained = (
     run = (
-        | m |
+        | m watchers |
         (Global register: #w as: Process current) ifFalse: [ ^ self error: 'name taken' ].
+        watchers := Vector new.
         [ true ] whileTrue: [
             m := Process receive.
-            m == #where ifTrue: [ ('on ' + Node current name) println ].
+            (m isKindOf: Symbol) ifFalse: [ watchers append: m ].
+            m == #where ifTrue: [
+                ('on ' + Node current name) println.
+                watchers do: [ :each | each send: #synced ] ].
             m == #crash ifTrue: [ self error: 'crashed on ' + Node current name ] ] )
 )"""
 
@@ -165,7 +181,9 @@ CHAIN_WATCHER = """ChainWatcher = (
         p := self await: #w.
         Process current link: p.
         ref := Process current monitor: p.
+        p send: Process current.
         (self await: #src) send: #ready.
+        self awaitSynced.
         [ (Node named: #a) notNil or: [ (Node named: #b) notNil ] ] whileTrue: [ Process sleep: 20 ].
         p send: #crash.                         "the old pid: straight to c now"
         e := Process receive: [ :m | m isKindOf: Exit ] within: 20000 ifTimeout: [ nil ].
@@ -187,7 +205,7 @@ def test_a_chain_of_moves_outlives_the_nodes_it_passed_through(cluster, tmp_path
     b = cluster.start("b", join=[d], classpath=[code])
     a = cluster.start("a", join=[d], classpath=[code], program="ChainSource")
     c.wait_out(r"^on c$", timeout=60)             # through the forwarders on a and b
-    time.sleep(0.5)                               # c's moved_here on its way to d, sent before it ran
+    assert d.wait_out(r"^synced ", timeout=30) == "synced true"   # sent from c after its moved_here to d
     a.kill()
     b.kill()
     assert d.wait_out(r"^exit ", timeout=30) == "exit true Error: crashed on c"
