@@ -271,8 +271,9 @@ def context_take_next_unwind_context(vm, rcv, top, target):
     ``target`` (nil: the bottom of the stack) whose block has not run, marked as run;
     nil when there is none."""
     ctx = top if isinstance(top, Context) else None
-    while ctx is not None and ctx is not target:
-        if ctx.method.flags & _UNWIND_FLAGS and ctx.pc >= 0:
+    flags = _UNWIND_FLAGS
+    while ctx is not target and ctx is not None:
+        if ctx.method.flags & flags and ctx.pc >= 0:
             slot = temp_slot(ctx, UNWIND_DONE_TEMP)
             if slot is not None and ctx.stack[slot] == V.NIL:
                 ctx.stack[slot] = V.TRUE

@@ -158,25 +158,44 @@ def _support(vm: Any) -> _Support:
     return found.current()
 
 
-def _state(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, list, int, list]:
-    """(support, class verdict, keys, values, count, index items) of a Dictionary
-    the primitives may probe; PrimitiveFailed otherwise."""
-    last = _last
-    support = last[1] if last[0] is vm and last[1].epoch is vm.lookup_epoch else _support(vm)
-    cls = getattr(rcv, "cls", None)
+# receiver class -> (epoch, support, class verdict, the four field positions, Array):
+# what _state needs from one lookup instead of three; an entry of another epoch is
+# stale (classes belong to one universe, each epoch is a fresh object). Bounded, so
+# classes of machines gone are dropped rather than kept.
+_DICTIONARIES: dict = {}
+_VECTORS: dict = {}
+_CACHE_LIMIT = 512
+
+
+def _dictionary_entry(vm: Any, cls: Any) -> tuple:
+    """The _DICTIONARIES entry for ``cls`` (made now); PrimitiveFailed when the
+    primitives may not probe its instances."""
+    support = _support(vm)
     entry = support.classes.get(cls)
     if entry is None:
         entry = support.dictionary(cls)
     positions = entry[0]
     if positions is None:
         raise _FAILED
+    if len(_DICTIONARIES) >= _CACHE_LIMIT:
+        _DICTIONARIES.clear()
+    cached = _DICTIONARIES[cls] = (vm.lookup_epoch, support, entry, *positions, support.array)
+    return cached
+
+
+def _state(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, list, int, list]:
+    """(support, class verdict, keys, values, count, index items) of a Dictionary
+    the primitives may probe; PrimitiveFailed otherwise."""
     try:
+        cls = rcv.cls
+        cached = _DICTIONARIES.get(cls)
+        if cached is None or cached[0] is not vm.lookup_epoch:
+            cached = _dictionary_entry(vm, cls)
+        _, support, entry, k, v, c, i, array = cached
         fields = rcv.fields
-        keys, values, count, index = fields[positions[0]], fields[positions[1]], fields[positions[2]], \
-            fields[positions[3]]
+        keys, values, count, index = fields[k], fields[v], fields[c], fields[i]
     except (AttributeError, IndexError):
         raise _FAILED from None         # an obsolete instance, without the four fields
-    array = support.array
     # one test for the three Arrays (a VArray's class is never None)
     # (every immediate word is >= INT_LO: an int below INT_HI is a SmallInteger)
     if not (type(count) is int and count < _INT_HI) or type(index) is not VArray \
@@ -195,6 +214,12 @@ def _slot(vm: Any, support: _Support, key: Any, keys: list, index: list) -> int:
     if support.plain_keys:
         if type(key) is int and key < _INT_HI:
             slot = (key - _ZERO) & (size - 1)
+            # the first probe on its own: most end there (a free slot, or the key)
+            position = index[slot]
+            if position == _NIL:
+                return slot
+            if type(position) is int and _ONE <= position < last and keys[position - _ONE] == key:
+                return slot
             # A SmallInteger key: a stored SmallInteger is equal exactly when it is the
             # same word; any other stored key is asked (vm.trivial)
             for _ in range(size):
@@ -393,31 +418,57 @@ def dictionary_grow(vm, rcv):
 
 # ---------------------------------------------------------------- Vector
 
-def _vector(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, Any, Any, list]:
-    """(support, positions, fields, first, last, storage items) of a Vector the
-    primitives may act on (first and last still words); PrimitiveFailed otherwise."""
-    last = _last
-    support = last[1] if last[0] is vm and last[1].epoch is vm.lookup_epoch else _support(vm)
+def _vector_entry(vm: Any, cls: Any) -> tuple:
+    """The _VECTORS entry for ``cls``: (epoch, first, last and storage positions,
+    Array); PrimitiveFailed when the primitives may not act on its instances."""
+    support = _support(vm)
+    positions = support.vectors.get(cls, _ABSENT)
+    if positions is _ABSENT:
+        positions = support.vector_positions(cls)
+    if positions is None:
+        raise _FAILED
+    if len(_VECTORS) >= _CACHE_LIMIT:
+        _VECTORS.clear()
+    cached = _VECTORS[cls] = (vm.lookup_epoch, *positions, support.array)
+    return cached
+
+
+def _vector(vm: Any, rcv: Any) -> tuple[tuple, list, Any, Any, list]:
+    """(cache entry, fields, first, last, storage items) of a Vector the primitives
+    may act on (first and last still words); PrimitiveFailed otherwise."""
     try:
         cls = rcv.cls
-        positions = support.vectors.get(cls, _ABSENT)
-        if positions is _ABSENT:
-            positions = support.vector_positions(cls)
+        cached = _VECTORS.get(cls)
+        if cached is None or cached[0] is not vm.lookup_epoch:
+            cached = _vector_entry(vm, cls)
         fields = rcv.fields
-        first, last, storage = fields[positions[0]], fields[positions[1]], fields[positions[2]]
-    except (AttributeError, TypeError, IndexError):
+        first, last, storage = fields[cached[1]], fields[cached[2]], fields[cached[3]]
+    except (AttributeError, IndexError):
         raise _FAILED from None
-    if type(storage) is not VArray or storage.cls is not support.array \
+    if type(storage) is not VArray or storage.cls is not cached[4] \
             or not (type(first) is int and first < _INT_HI) or not (type(last) is int and last < _INT_HI):
         raise _FAILED
-    return support, positions, fields, first, last, storage.items
+    return cached, fields, first, last, storage.items
 
+
+# at: and at:put: do _vector's work inline: they are the hottest calls of all
 
 @primitive("Vector", "at:")
 def vector_at(vm, rcv, index):
-    _, _, _, first, last, items = _vector(vm, rcv)
-    if type(index) is int and _ONE <= index < _INT_HI:
+    try:
+        cls = rcv.cls
+        cached = _VECTORS.get(cls)
+        if cached is None or cached[0] is not vm.lookup_epoch:
+            cached = _vector_entry(vm, cls)
+        fields = rcv.fields
+        first, last, storage = fields[cached[1]], fields[cached[2]], fields[cached[3]]
+    except (AttributeError, IndexError):
+        raise _FAILED from None
+    if type(index) is int and _ONE <= index < _INT_HI and type(storage) is VArray \
+            and storage.cls is cached[4] and type(first) is int and first < _INT_HI \
+            and type(last) is int and last < _INT_HI:
         i = index + first - _ONE - _ZERO          # index + first - 1, as an int
+        items = storage.items
         if i < last - _ZERO and 1 <= i <= len(items):
             return items[i - 1]
     raise _FAILED                   # the body reports the index error
@@ -425,9 +476,20 @@ def vector_at(vm, rcv, index):
 
 @primitive("Vector", "at:put:")
 def vector_at_put(vm, rcv, index, value):
-    _, _, _, first, last, items = _vector(vm, rcv)
-    if type(index) is int and _ONE <= index < _INT_HI:
+    try:
+        cls = rcv.cls
+        cached = _VECTORS.get(cls)
+        if cached is None or cached[0] is not vm.lookup_epoch:
+            cached = _vector_entry(vm, cls)
+        fields = rcv.fields
+        first, last, storage = fields[cached[1]], fields[cached[2]], fields[cached[3]]
+    except (AttributeError, IndexError):
+        raise _FAILED from None
+    if type(index) is int and _ONE <= index < _INT_HI and type(storage) is VArray \
+            and storage.cls is cached[4] and type(first) is int and first < _INT_HI \
+            and type(last) is int and last < _INT_HI:
         i = index + first - _ONE - _ZERO
+        items = storage.items
         if i < last - _ZERO and 1 <= i <= len(items):
             items[i - 1] = value
             return value
@@ -436,10 +498,10 @@ def vector_at_put(vm, rcv, index, value):
 
 @primitive("Vector", "append:")
 def vector_append(vm, rcv, element):
-    _, positions, fields, _, last, items = _vector(vm, rcv)
+    cached, fields, _, last, items = _vector(vm, rcv)
     n = last - _ZERO
     if not 1 <= n <= len(items):
         raise _FAILED               # the body makes room first
     items[n - 1] = element
-    fields[positions[1]] = last + 1
+    fields[cached[2]] = last + 1
     return rcv
