@@ -337,9 +337,8 @@ def dictionary_at_put(vm, rcv, key, value):
         raise _FAILED                      # the body grows the arrays first, or fails
     keys[count] = key
     values[count] = value
-    count += 1
-    rcv.fields[entry[0][2]] = vm.make_int(count)
-    index[slot] = vm.make_int(count)
+    # the new count is below an Array's length: a SmallInteger word without checks
+    rcv.fields[entry[0][2]] = index[slot] = count + _ONE
     return rcv
 
 
@@ -388,10 +387,29 @@ def _grow(vm: Any, support: _Support, rcv: Any, positions: tuple, keys: list, va
     new_values = [V.NIL] * capacity
     new_index = [V.NIL] * _index_slots(capacity)
     placed = 0
+    slots = len(new_index)
+    mask = slots - 1
+    plain = support.plain_keys
     for n in range(count):
         key = keys[n]
-        slot = _slot(vm, support, key, new_keys, new_index)
-        position = new_index[slot]
+        if plain and type(key) is int and key < _INT_HI:
+            # _slot's SmallInteger probe, over arrays only this loop has written (every
+            # position valid; more slots than entries, so a free one ends it)
+            slot = (key - _ZERO) & mask
+            position = new_index[slot]
+            while position != _NIL:
+                stored = new_keys[position - _ONE]
+                if stored == key:
+                    break
+                if not (type(stored) is int and stored < _INT_HI):
+                    slot = _slot(vm, support, key, new_keys, new_index)    # it asks the stored key
+                    position = new_index[slot]
+                    break
+                slot = slot + 1 if slot + 1 < slots else 0
+                position = new_index[slot]
+        else:
+            slot = _slot(vm, support, key, new_keys, new_index)
+            position = new_index[slot]
         if position != V.NIL:
             new_values[position - V.ONE] = values[n]    # an equal key came first: at:put: replaces
             continue
