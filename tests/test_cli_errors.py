@@ -111,6 +111,7 @@ def test_an_image_path_that_cannot_be_read(places, command: list[str], which: st
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.rstrip().endswith(f"{places[which]}: {reason}"), result.stderr
+    assert result.stderr.count(str(places[which])) == 1, result.stderr     # named once
     assert "Errno" not in result.stderr and "Traceback" not in result.stderr
 
 
