@@ -12,19 +12,18 @@ or a Python traceback in any text the VM produces.
 """
 from __future__ import annotations
 
-import gc
 import os
 import re
 import resource
-import signal
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import alarms
 from hypothesis import strategies as st
 
 from smalltalk_vm.compiler.front import compile_input
@@ -223,48 +222,9 @@ class HardTimeout(BaseException):
     """The alarm went off: a BaseException, so nothing inside the VM can swallow it."""
 
 
-ALARM_RETRY_SECONDS = 0.01   # how soon an alarm that went off inside the collector goes off again
-
-
-@contextmanager
-def alarm(seconds: float) -> Iterator[None]:
-    """Raise HardTimeout in the running code after ``seconds``. Never inside the garbage
-    collector: a signal handler runs in whatever Python code is running, and during a
-    collection that may be a gc callback (hypothesis keeps one to time collections),
-    where an exception is printed as "Exception ignored" and dropped, so the run
-    would go on past its alarm. Two callbacks of our own, first and last in
-    gc.callbacks, mark the collection; an alarm inside it goes off again a moment later."""
-    collecting = False
-
-    def collection_starts(phase: str, info: dict) -> None:
-        nonlocal collecting
-        if phase == "start":
-            collecting = True
-
-    def collection_ends(phase: str, info: dict) -> None:
-        nonlocal collecting
-        if phase == "stop":
-            collecting = False
-
-    markers = (collection_starts.__code__, collection_ends.__code__)
-
-    def expire(signum: int, frame: Any) -> None:
-        if collecting or (frame is not None and frame.f_code in markers):
-            signal.setitimer(signal.ITIMER_REAL, ALARM_RETRY_SECONDS)
-            return
-        raise HardTimeout()
-
-    gc.callbacks.insert(0, collection_starts)
-    gc.callbacks.append(collection_ends)
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        gc.callbacks.remove(collection_starts)
-        gc.callbacks.remove(collection_ends)
+def alarm(seconds: float) -> AbstractContextManager[None]:
+    """HardTimeout in the running code after ``seconds`` (tests/alarms.py)."""
+    return alarms.alarm(seconds, HardTimeout)
 
 
 MEMORY_HEADROOM = 1 << 31  # bytes a fuzzed program may allocate beyond what the test process has
