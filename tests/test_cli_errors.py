@@ -12,10 +12,12 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from cluster_support import Lines
 from conftest import ROOT, run_vm
 
 
@@ -189,21 +191,30 @@ def test_output_to_a_full_device_is_one_line() -> None:
 # ---------------------------------------------------------------------- interrupts and defects
 
 def test_ctrl_c_in_vm_bench_is_one_line() -> None:
-    child = subprocess.Popen(vm_command("bench", "--iterations", "1000"), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=environment(), cwd=ROOT)
+    """A small run: one quick benchmark, whose result line says the VM is under way,
+    then one far too big to finish (Towers of 25 discs, the VM's side first in quick
+    mode), interrupted while it runs."""
+    child = subprocess.Popen(vm_command("bench", "--quick", "--only", "Fib,Towers", "--size", "towers=25"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+                             cwd=ROOT)
+    out, err = Lines(), Lines()
+    readers = [threading.Thread(target=lines.feed, args=(stream,), daemon=True)
+               for lines, stream in ((out, child.stdout), (err, child.stderr))]
+    for reader in readers:
+        reader.start()
     try:
-        assert child.stdout.readline().startswith("Python ")    # under way
-        time.sleep(0.5)
+        out.wait(r"^  Fib .* ok$", timeout=120)            # the first benchmark ran
+        time.sleep(0.2)                                    # the second one is under way
         child.send_signal(signal.SIGINT)
         status = child.wait(timeout=60)
-        errors = child.stderr.read()
     finally:
         if child.poll() is None:
             child.kill()
             child.wait(timeout=10)
-        child.stdout.close()
-        child.stderr.close()
-    assert (status, errors) == (130, "vm: interrupted\n")
+        for reader in readers:
+            reader.join(10)
+    assert (status, err.text()) == (130, "vm: interrupted"), out.text()
+    assert out.matching("Towers") == [], out.text()         # interrupted, not finished
 
 
 def test_a_defect_of_the_vm_is_one_line_and_status_70() -> None:
