@@ -3,7 +3,6 @@ command as a subprocess (end-to-end tests)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 import pytest
 from cluster_support import cluster  # noqa: F401  (the real-node fixture, for every test module)
 from hypothesis import HealthCheck, settings
+from install_support import fresh_installs  # noqa: F401  (the session's fresh installs, for every test module)
 
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.image.boot import make_machine
@@ -34,17 +34,6 @@ def examples(weight: float = 1.0) -> int:
     for weight 1 in CI, 1000 under the thorough profile). Read when the test module is
     imported, after the profile is chosen."""
     return max(1, round(settings.default.max_examples * weight))
-
-
-def copy_checkout(target: str) -> None:
-    """The tracked files of this checkout, copied to ``target`` (a clean checkout)."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
-    for relative in listed.stdout.decode().split("\0"):
-        if not relative or not os.path.exists(os.path.join(ROOT, relative)):
-            continue
-        destination = os.path.join(target, relative)
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        shutil.copy2(os.path.join(ROOT, relative), destination)
 
 
 def run_vm(args: Sequence[str], *, input: str | None = None, cwd: str | None = None,

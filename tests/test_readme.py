@@ -13,17 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, copy_checkout
+from conftest import ROOT
+from install_support import FreshInstalls, readme_commands
 
 README = os.path.join(ROOT, "README.md")
 
 
 def commands() -> list[list[str]]:
     """The commands of each ```sh block of the README, in order."""
-    with open(README, encoding="utf-8") as handle:
-        text = handle.read()
-    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
-    return [[line.strip() for line in block.splitlines() if line.strip()] for block in blocks]
+    return readme_commands()
 
 
 def test_the_readme_starts_with_the_two_commands() -> None:
@@ -42,15 +40,11 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert os.access(os.path.join(ROOT, ".ci", "run"), os.X_OK)
 
 
-def test_the_first_command_installs_and_runs_the_sample(tmp_path) -> None:
-    """On a fresh virtualenv, in a copy of the checkout (nothing installed by hand)."""
-    checkout = tmp_path / "checkout"
-    copy_checkout(str(checkout))
-    install_and_run, _ = commands()[0]
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
-    environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    result = subprocess.run(["bash", "-c", install_and_run], cwd=checkout, capture_output=True,
-                            text=True, timeout=900, env=environment)
+def test_the_first_command_installs_and_runs_the_sample(fresh_installs: FreshInstalls) -> None:
+    """On a fresh virtualenv, in a copy of the checkout (nothing installed by hand):
+    run once for the session by tests/install_support.py."""
+    result = fresh_installs.readme
+    assert result.args[-1] == commands()[0][0]
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert result.stdout.splitlines()[-1] == "Hello, World!"
 
