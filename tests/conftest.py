@@ -7,10 +7,17 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+import early_jobs
 import pytest
 from cluster_support import cluster  # noqa: F401  (the real-node fixture, for every test module)
+from early_jobs import (  # noqa: F401  (the jobs started early, for every test module)
+    early_jobs_started,
+    fresh_installs,
+    hosted_suite,
+    hosted_suite_native,
+    readme_later_commands,
+)
 from hypothesis import HealthCheck, settings
-from install_support import fresh_installs  # noqa: F401  (the session's fresh installs, for every test module)
 
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.image.boot import make_machine
@@ -34,6 +41,14 @@ def examples(weight: float = 1.0) -> int:
     for weight 1 in CI, 1000 under the thorough profile). Read when the test module is
     imported, after the profile is chosen."""
     return max(1, round(settings.default.max_examples * weight))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    early_jobs.want(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    early_jobs.stop()
 
 
 def run_vm(args: Sequence[str], *, input: str | None = None, cwd: str | None = None,

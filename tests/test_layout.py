@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from install_support import FreshInstalls
+from readme_support import FreshInstalls
 
 LAYERS = ("vm", "compiler", "image", "node", "repl", "cli", "bench", "lib")
 
