@@ -190,30 +190,48 @@ def test_output_to_a_full_device_is_one_line() -> None:
 
 # ---------------------------------------------------------------------- interrupts and defects
 
+def signal_state(pid: int) -> str:
+    """The kernel's view of a process's signals (blocked, ignored, caught: hex masks)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            return " ".join(line.strip() for line in handle if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+    except OSError as error:
+        return f"no /proc/{pid}/status: {error}"
+
+
 def test_ctrl_c_in_vm_bench_is_one_line() -> None:
     """A small run: one quick benchmark, whose result line says the VM is under way,
     then one far too big to finish (Towers of 25 discs, the VM's side first in quick
-    mode), interrupted while it runs."""
+    mode), interrupted while it runs. Should it not end, it is made to show where it
+    was (faulthandler, on SIGABRT) and what it did with signals."""
     child = subprocess.Popen(vm_command("bench", "--quick", "--only", "Fib,Towers", "--size", "towers=25"),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
-                             cwd=ROOT)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(environment(), PYTHONFAULTHANDLER="1"), cwd=ROOT)
     out, err = Lines(), Lines()
     readers = [threading.Thread(target=lines.feed, args=(stream,), daemon=True)
                for lines, stream in ((out, child.stdout), (err, child.stderr))]
     for reader in readers:
         reader.start()
+    here = signal_state(os.getpid())
+    status = None
     try:
         out.wait(r"^  Fib .* ok$", timeout=120)            # the first benchmark ran
         time.sleep(0.2)                                    # the second one is under way
+        there = signal_state(child.pid)
         child.send_signal(signal.SIGINT)
-        status = child.wait(timeout=60)
+        try:
+            status = child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGABRT)
+            child.wait(timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait(timeout=10)
         for reader in readers:
             reader.join(10)
-    assert (status, err.text()) == (130, "vm: interrupted"), out.text()
+    assert (status, err.text()) == (130, "vm: interrupted"), (f"pytest: {here}\nvm bench: {there}\n"
+                                                              f"{out.text()}\n{err.text()}")
     assert out.matching("Towers") == [], out.text()         # interrupted, not finished
 
 
