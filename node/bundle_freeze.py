@@ -174,22 +174,9 @@ def retire(frozen: Frozen, reason: str = "moved") -> None:
     proc = frozen.proc
     if proc.state == DEAD:
         return
-    scheduler = frozen.vm.scheduler
-    proc.state = DEAD
-    proc.exit_reason = frozen.vm.symbol(reason)
-    proc.result = V.NIL
-    proc.depth_mark = None
-    walker = proc.ctx
-    while walker is not None:
-        walker.pc = -1
-        walker = walker.sender
-    proc.ctx = None
-    proc.mailbox = None
+    frozen.vm.scheduler.clear_ended(proc, frozen.vm.symbol(reason))
     proc.links = proc.monitors = proc.monitored_by = None
     proc.on_exit = None
-    scheduler.processes.pop(proc.pid, None)
-    if proc.name is not None and scheduler.registry.get(proc.name) is proc:
-        del scheduler.registry[proc.name]
 
 
 def park_for_move(interp: Any, ctx: Any) -> None:

@@ -170,10 +170,12 @@ FRAMES: tuple[FrameKind, ...] = (
        ("request", UINT), ("process", VALUE), ("error", OPT_TEXT)),
     _k(112, "moved_home", "vm", "a drain re-pointed my forwarder old to your process: tell me when it dies",
        ("process", UINT), ("old", UINT)),
-    _k(113, "moved_unlink", "vm", "the process that moved from the receiver (its number there) unlinked other",
-       ("process", UINT), ("other", VALUE)),
-    _k(114, "moved_demonitor", "vm", "the process that moved from the receiver demonitored this ref (its id)",
-       ("process", UINT), ("ref", UINT)),
+    _k(115, "moved_here", "vm", "the process number old of node old_node is my process number now (it moved)",
+       ("old_node", TEXT), ("old_creation", UINT), ("old", UINT), ("process", UINT)),
+    _k(116, "moved_relay", "vm", "a link or monitor signal (kind) from process other of node origin, which "
+       "named it by the pid via, for the process that moved to the receiver (its number there)",
+       ("process", UINT), ("kind", TEXT), ("origin", TEXT), ("origin_creation", UINT), ("other", UINT),
+       ("ref", UINT), ("reason", VALUE), ("via", TEXT), ("via_creation", UINT), ("via_number", UINT)),
 )
 
 BY_KIND: dict[int, FrameKind] = {f.kind: f for f in FRAMES}

@@ -19,15 +19,16 @@ Rules:
   MOVED): messages sent to the old reference — by its node's processes, which hold
   the object itself, and by other nodes, which hold its pid — go to it and are
   forwarded in their order; the messages that came while it was frozen go first,
-  right after the commit. Its links and monitors stay there (the moved process gets a
-  copy; its unlink and demonitor of them are sent home: ``moved_unlink``,
-  ``moved_demonitor``, and the forwarder does them): exit signals to it are
-  forwarded (``moved_signal``), and when the moved process dies the target tells the
-  source (``moved_exit``) and the forwarder dies with the same reason, so every Exit
-  and Down names the pid the watcher used. A process moved again (a → b → c → a)
-  makes a chain of forwarders, each passing on in order; each lives as long as the
-  process it forwards to, or until its connection to that node is lost (it then
-  dies with #noconnection, as a link would tell).
+  right after the commit. Exit signals to it are forwarded (``moved_signal``). Links
+  and monitors travel in the bundle and live with the process on the target from the
+  commit on (``node.migration_links``: the target installs them and tells every node
+  the old pid's new place; the forwarder passes on the link and monitor signals that
+  still reach it). When the moved process dies the target tells the source
+  (``moved_exit``) and the forwarder dies with the same reason. A process moved again
+  (a → b → c → a) makes a chain of forwarders, each passing on in order; each lives
+  as long as the process it forwards to, or until its connection to that node is lost
+  (it then forwards to where the process went on to, if it was told, or dies with
+  #noconnection, as a link would tell).
 - Registered names: a local name is taken on the target (if it is free there); a
   global name is moved to the new pid in one transaction (``names.repoint``).
 
@@ -42,6 +43,7 @@ from typing import Any
 from smalltalk_vm.node import bundle as MB
 from smalltalk_vm.node import frames as F
 from smalltalk_vm.node.codeload import CodeUnavailable, NeedCode
+from smalltalk_vm.node.migration_links import MovedLinks
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.distribution import RemoteProcess
 from smalltalk_vm.vm.errors import SignalException
@@ -62,6 +64,7 @@ class Outgoing:
     view: Any
     refs: Any
     reply: Any                 # None for a process moving itself
+    encoded: tuple = ((), {}, {})   # its links, monitors and watchers as the bundle has them
     timer: Any = None
     in_doubt: bool = False
 
@@ -72,6 +75,7 @@ class Held:
     proc: Process
     view: Any
     old_pid: int
+    thawed: Any = None         # its links, monitors and watchers: installed at the commit
     timer: Any = None
 
 
@@ -93,6 +97,7 @@ class Migrations:
         self.next_move = 1
         # Both sides wait the same time, so both decide the same way.
         self.doubt = max(MIN_DOUBT_SECONDS, min(2 * runtime.config.tick, MOVE_SECONDS))
+        self.links = MovedLinks(self)
         self.scheduler.on_death.append(self._died)
 
     # ------------------------------------------------------------------ the source
@@ -122,25 +127,19 @@ class Migrations:
             self._refuse(None, proc, reply, str(error))
             return
         refs = self.rt.objects.outgoing(view)
-        # Watchers stay here with the forwarder: they are not the bundle's (remote
-        # watchers are keyed by (node, ref number), which is not a value). Links travel
-        # as a copy (the forwarder keeps its own, see on_migrate).
-        links, watchers = proc.links, proc.monitored_by
-        proc.monitored_by = None
+        encoded = (set(proc.links or ()), dict(proc.monitors or {}), dict(proc.monitored_by or {}))
         try:
-            data = MB.encode(frozen, refs)
+            data = MB.encode(frozen, refs)        # links, monitors and watchers travel with it
         except MB.MoveRefused as error:
             refs.abort()
             self._refuse(frozen, proc, reply, str(error))
             return
-        finally:
-            proc.links, proc.monitored_by = links, watchers
         if len(data) + FRAME_OVERHEAD > self.rt.config.max_frame:
             refs.abort()
             self._refuse(frozen, proc, reply, f"process {proc.pid} cannot move: it is {len(data)} bytes, over "
                                               f"the {self.rt.config.max_frame}-byte frame limit")
             return
-        move = Outgoing(self.next_move, frozen, view, refs, reply)
+        move = Outgoing(self.next_move, frozen, view, refs, reply, encoded)
         self.next_move += 1
         self.outgoing[move.number] = move
         move.timer = self.scheduler.add_timer(MOVE_SECONDS, lambda: self._gave_up(move))
@@ -227,22 +226,19 @@ class Migrations:
         MB.retire(frozen)
         move.refs.commit()
         target = self.rt.pids.get(view.name, view.creation, pid)
-        self._become_forwarder(proc, target, links, monitors, monitored_by, on_exit)
+        self._become_forwarder(proc, target, on_exit)
         view.conn.send(F.frame("migrate_commit", number, True))
         for message in late:
             self.forward(proc, message)
+        self.links.keep_local(proc, move.encoded, links, monitors, monitored_by, target)
         self.rt.names.repoint(proc, target)
         if move.reply is not None:
             move.reply(target)
 
-    def _become_forwarder(self, proc: Process, target: RemoteProcess, links: set, monitors: dict,
-                          monitored_by: dict, on_exit: list) -> None:
+    def _become_forwarder(self, proc: Process, target: RemoteProcess, on_exit: list) -> None:
         proc.state = MOVED
         proc.ctx = None
         proc.mailbox = None
-        proc.links = links or None
-        proc.monitors = monitors or None
-        proc.monitored_by = monitored_by or None
         proc.on_exit = on_exit or None
         self.scheduler.processes[proc.pid] = proc
         self.forwards[proc.pid] = target
@@ -356,6 +352,10 @@ class Migrations:
         key = (view.name, number)
         if key in self.held or key in self.taken:
             return                                     # a duplicate: the first is being answered
+        refusal = self.rt.drainer.refusal()
+        if refusal is not None:
+            view.conn.send(F.frame("migrate_answer", number, 0, refusal))
+            return
         try:
             header = MB.read_header(data)
             for name, version in MB.missing_classes(self.vm, header):
@@ -377,16 +377,11 @@ class Migrations:
         proc = thawed.proc
         answer.items[1] = proc
         proc.suspended = True                      # held: it runs once the source commits
-        # Its own monitors: their Downs still come through the forwarder (as messages)
-        # until a drain re-points the watched processes' nodes to this one.
-        proc.monitors = dict(thawed.monitors) or None
-        # Its links too (so ``links`` lists them): those of other nodes only — a local
-        # one would be told of its death twice (here and through the forwarder).
-        proc.links = {p for p in thawed.links if type(p) is RemoteProcess} or None
+        proc.links = proc.monitors = proc.monitored_by = None    # installed at the commit
         if thawed.name is not None and not self.vm.signals.register(proc, thawed.name):
             self.rt.log(f"process {proc.pid} (moved from {view.name}) did not take the name "
                         f"#{thawed.name}: it is taken here")
-        held = Held(proc, view, old_pid)
+        held = Held(proc, view, old_pid, thawed)
         self.held[key] = held
         view.conn.send(F.frame("migrate_answer", number, proc.pid, None))
 
@@ -404,6 +399,7 @@ class Migrations:
         self.taken[key] = proc.pid
         self.scheduler.add_timer(REMEMBER_SECONDS, lambda: self.taken.pop(key, None))
         self.homes[proc.pid] = (view.name, view.creation, held.old_pid)
+        self.links.install(proc, held.thawed, view, held.old_pid)
         proc.suspended = False
         if proc.state == RUNNABLE and proc not in self.scheduler.run_queue:
             self.scheduler.run_queue.append(proc)
@@ -432,59 +428,18 @@ class Migrations:
         proc = self.scheduler.processes.get(number)
         if proc is None or not proc.alive:
             return
-        sender = self.rt.decode_reason(view, origin)
-        if proc.links and sender in proc.links and self.forwards.get(proc.pid) is None:
-            proc.links.discard(sender)          # a link it brought, ended at its home
+        sender = self.rt.decode_reason(view, origin)   # an explicit exit: (links come as link_exit)
         self.vm.signals.exit_signal(proc, sender, self.rt.decode_reason(view, reason))
 
-    # ------------------------------------------------------------------ unlink/demonitor of a moved process
+    # ------------------------------------------------------------------ links and monitors (node.migration_links)
 
-    def moved_unlink(self, proc: Process, other: RemoteProcess) -> None:
-        """``proc`` (moved in) unlinked ``other``: its home's forwarder holds the link
-        made before the move, so it is told (``moved_unlink``) and unlinks there."""
-        home = self.homes.get(proc.pid)
-        if home is None:
-            return
-        view = self.rt.peers.get(home[0])
-        if view is not None and view.creation == home[1]:
-            data = self.rt.encode(other, "a process", view)
-            view.conn.send(F.frame("moved_unlink", home[2], data))
+    def on_moved_here(self, view: Any, old_node: str, old_creation: int, old: int, number: int) -> None:
+        self.links.on_moved_here(view, old_node, old_creation, old, number)
 
-    def moved_demonitor(self, proc: Process, ref: Any) -> None:
-        """``proc`` (moved in) demonitored ``ref``: the watched node keys that monitor by
-        its home's forwarder, which is told (``moved_demonitor``) and demonitors there."""
-        home = self.homes.get(proc.pid)
-        if home is None:
-            return
-        view = self.rt.peers.get(home[0])
-        if view is not None and view.creation == home[1]:
-            view.conn.send(F.frame("moved_demonitor", home[2], self.vm.int_of(ref.fields[0])))
-
-    def _forwarder_for(self, view: Any, number: int) -> Process | None:
-        proc = self.scheduler.processes.get(number)
-        target = self.forwards.get(number)
-        if proc is None or proc.state != MOVED or type(target) is not RemoteProcess:
-            return None
-        if target.node != view.name or target.creation != view.creation:
-            return None
-        return proc
-
-    def on_moved_unlink(self, view: Any, number: int, other: bytes) -> None:
-        proc = self._forwarder_for(view, number)
-        if proc is None:
-            return
-        target = self.rt.decode_reason(view, other)
-        if type(target) in (Process, RemoteProcess):
-            self.vm.signals.unlink(proc, target)          # passes on to its own home, if moved in
-
-    def on_moved_demonitor(self, view: Any, number: int, ref: int) -> None:
-        proc = self._forwarder_for(view, number)
-        if proc is None or not proc.monitors:
-            return
-        for key in list(proc.monitors):
-            if self.vm.int_of(key.fields[0]) == ref:
-                self.vm.signals.demonitor(proc, key)      # passes on to its own home, if moved in
-                return
+    def on_moved_relay(self, view: Any, number: int, kind: str, origin: str, creation: int, other: int,
+                       ref: int, reason: bytes, via: str, via_creation: int, via_number: int) -> None:
+        self.links.on_moved_relay(view, number, kind, origin, creation, other, ref, reason, via, via_creation,
+                                  via_number)
 
     # ------------------------------------------------------------------ forwarders re-pointed by a drain
 
@@ -532,10 +487,16 @@ class Migrations:
                 reply(self.vm.make_exception("Error", f"the move asked of node {view.name} is not known: "
                                                       "the connection was lost (#noconnection)"))
         for pid, target in list(self.forwards.items()):
-            if target.node == view.name and target.creation == view.creation:
-                proc = self.scheduler.processes.get(pid)
-                if proc is not None and proc.state == MOVED:
-                    self.scheduler.terminate(proc, noconnection)
+            if type(target) is not RemoteProcess or target.node != view.name or target.creation != view.creation:
+                continue
+            proc = self.scheduler.processes.get(pid)
+            if proc is None or proc.state != MOVED:
+                continue
+            now = self.links.current(target)       # moved on from the lost node: forward there
+            if type(now) is RemoteProcess and now.node != view.name and self.rt.remote.reach(now)[0] is not None:
+                self.forwards[pid] = now
+                continue
+            self.scheduler.terminate(proc, noconnection)
         for move in list(self.outgoing.values()):
             if move.view.name == view.name and not move.in_doubt:
                 move.in_doubt = True
@@ -554,6 +515,7 @@ class Migrations:
             self._drop_held(held)
 
     def peer_up(self, view: Any) -> None:
+        self.links.peer_up(view)
         for move in list(self.outgoing.values()):
             if move.view.name != view.name or not move.in_doubt:
                 continue

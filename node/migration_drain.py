@@ -18,6 +18,8 @@ Rules:
   reference). Links between two processes of the drained node are made again
   between the moved processes (``drain_link``). So a supervisor of another node sees
   no exit and counts no restart; an Exit or Down later names the reference it holds.
+- From the start of the drain the node refuses new processes: a remote spawn and a
+  move to it are answered with the reason (``refusal``), as a stopping node would.
 - The node stops (as ``system exit: 0``: its peers see NodeDown #shutdown) once every
   peer has acknowledged (``relinked``) and the global names have moved, or after
   ``DRAIN_SECONDS``.
@@ -64,6 +66,12 @@ class Drainer:
         self.drain: Drain | None = None
         self.placements: dict[int, Any] = {}      # pid -> node names, or "restart" (ChildSpec onDrain:)
         self.scheduler.on_death.append(lambda proc, reason: self.placements.pop(proc.pid, None))
+
+    def refusal(self) -> str | None:
+        """Why this node takes no new process now (a spawn or a move to it), or None."""
+        if self.drain is None:
+            return None
+        return f"node {self.rt.name} is draining: it takes no new processes"
 
     # ------------------------------------------------------------------ the drained node
 

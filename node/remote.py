@@ -82,76 +82,106 @@ class RemoteSignals:
 
     # ------------------------------------------------------------------ outgoing signals
 
+    def _route(self, target: RemoteProcess) -> tuple[Any, Any]:
+        """(view, number) to send a signal for ``target`` on; (Process, None) when it
+        moved here; (None, why) when it cannot be reached (``MovedLinks.route``)."""
+        return self.rt.migration.links.route(target)
+
+    def _apply_here(self, proc: Process, kind: str, partner: Any, ref: int = 0, reason: Any = None) -> None:
+        self.rt.migration.links.apply(proc, kind, partner, ref, reason, self.rt.name)
+
     def send(self, target: RemoteProcess, message: Any) -> None:
-        view, _ = self.reach(target)
+        view, number = self._route(target)
+        if type(view) is Process:
+            self.scheduler.deliver(view, message)
+            return
         if view is None:
             return
-        data = self.rt.encode(message, f"a message for a process of node {target.node}", to=view)
-        view.conn.send(F.frame("send", target.number, data))
+        data = self.rt.encode(message, f"a message for a process of node {view.name}", to=view)
+        view.conn.send(F.frame("send", number, data))
 
     def link(self, proc: Process, target: RemoteProcess) -> None:
-        view, why = self.reach(target)
+        view, number = self._route(target)
         if view is None:
-            self.signals.exit_signal(proc, target, self.sym(why))
+            self.signals.exit_signal(proc, target, self.sym(number))
             return
         if proc.links is None:
             proc.links = set()
         if target in proc.links:
             return
         proc.links.add(target)
-        view.conn.send(F.frame("link", proc.pid, target.number))
+        if type(view) is Process:
+            self._apply_here(view, "link", proc)
+            return
+        view.conn.send(F.frame("link", proc.pid, number))
 
     def unlink(self, proc: Process, target: RemoteProcess) -> None:
         if not proc.links or target not in proc.links:
             return
         proc.links.discard(target)
-        view, _ = self.reach(target)
-        if view is not None:
-            view.conn.send(F.frame("unlink", proc.pid, target.number))
-        self.rt.migration.moved_unlink(proc, target)     # a link it brought: its home holds it
+        view, number = self._route(target)
+        if type(view) is Process:
+            self._apply_here(view, "unlink", proc)
+        elif view is not None:
+            view.conn.send(F.frame("unlink", proc.pid, number))
 
     def exit(self, target: RemoteProcess, sender: Any, reason: Any) -> None:
-        view, _ = self.reach(target)
+        view, number = self._route(target)
+        if type(view) is Process:
+            self.signals.exit_signal(view, sender, reason)
+            return
         if view is None:
             return
         data = self.rt.encode_reason(reason, view)
         from_number = sender.pid if type(sender) is Process else 0
-        view.conn.send(F.frame("exit", from_number, target.number, data))
+        view.conn.send(F.frame("exit", from_number, number, data))
 
     def monitor(self, watcher: Process, target: RemoteProcess) -> Any:
         ref = self.signals.new_ref()
-        view, why = self.reach(target)
+        view, number = self._route(target)
         if view is None:
             self.scheduler.deliver(watcher, self.signals.make("Down", ref=ref, process=target,
-                                                              reason=self.sym(why)))
+                                                              reason=self.sym(number)))
             return ref
         if watcher.monitors is None:
             watcher.monitors = {}
         watcher.monitors[ref] = target
-        view.conn.send(F.frame("monitor", watcher.pid, target.number, self._ref_id(ref)))
+        if type(view) is Process:
+            self._apply_here(view, "monitor", watcher, self._ref_id(ref))
+        else:
+            view.conn.send(F.frame("monitor", watcher.pid, number, self._ref_id(ref)))
         return ref
 
     def demonitor(self, watcher: Process, ref: Any, target: RemoteProcess) -> None:
         self.forget_monitor(target, ref, watcher)
-        self.rt.migration.moved_demonitor(watcher, ref)  # a monitor it brought: its home holds it
 
     def forget_monitor(self, target: RemoteProcess, ref: Any, watcher: Process) -> None:
-        view, _ = self.reach(target)
-        if view is not None:
-            view.conn.send(F.frame("demonitor", watcher.pid, target.number, self._ref_id(ref)))
+        view, number = self._route(target)
+        if type(view) is Process:
+            self._apply_here(view, "demonitor", watcher, self._ref_id(ref))
+        elif view is not None:
+            view.conn.send(F.frame("demonitor", watcher.pid, number, self._ref_id(ref)))
 
     def link_exit(self, target: RemoteProcess, dead: Process, reason: Any) -> None:
-        view, _ = self.reach(target)
-        if view is not None:
-            view.conn.send(F.frame("link_exit", dead.pid, target.number, self.rt.encode_reason(reason, view)))
+        view, number = self._route(target)
+        if type(view) is Process:
+            self._apply_here(view, "link_exit", dead, 0, reason)
+        elif view is not None:
+            view.conn.send(F.frame("link_exit", dead.pid, number, self.rt.encode_reason(reason, view)))
 
     def down(self, watcher: RemoteProcess, ref_key: Any, dead: Process, reason: Any) -> None:
-        view, _ = self.reach(watcher)
-        if view is not None:
-            view.conn.send(F.frame("down", ref_key[1], watcher.number, dead.pid,
-                                   self.rt.encode_reason(reason, view)))
+        view, number = self._route(watcher)
+        if type(view) is Process:
+            self._apply_here(view, "down", dead, ref_key[1], reason)
+        elif view is not None:
+            view.conn.send(F.frame("down", ref_key[1], number, dead.pid, self.rt.encode_reason(reason, view)))
 
     # ------------------------------------------------------------------ incoming signals
+
+    def _relayed(self, view: Any, kind: str, to: int, other: int, ref: int = 0, reason: bytes | None = None) -> bool:
+        """A link or monitor signal for a process that moved away: its forwarder here
+        passes it on (``MovedLinks.relay_frame``); True if it did."""
+        return self.rt.migration.links.relay_frame(view, kind, to, other, ref, reason)
 
     def on_send(self, view: Any, to: int, message: bytes) -> None:
         try:
@@ -164,6 +194,8 @@ class RemoteSignals:
             self.scheduler.deliver(proc, value)
 
     def on_link(self, view: Any, sender: int, to: int) -> None:
+        if self._relayed(view, "link", to, sender):
+            return
         remote = self._pid(view, sender)
         proc = self._local(to)
         if proc is None:
@@ -173,29 +205,48 @@ class RemoteSignals:
             proc.links = set()
         proc.links.add(remote)
 
+    def _held(self, entries: Any, remote: RemoteProcess) -> Any:
+        return self.rt.migration.links.held_name(entries, remote)
+
     def on_unlink(self, view: Any, sender: int, to: int) -> None:
+        if self._relayed(view, "unlink", to, sender):
+            return
         proc = self._local(to)
-        if proc is not None and proc.links:
-            proc.links.discard(self._pid(view, sender))
+        if proc is None or not proc.links:
+            return
+        held = self._held(proc.links, self._pid(view, sender))
+        if held is None:
+            return
+        proc.links.discard(held)
+        if type(held) is Process and held.links:       # a forwarder here: its copy of the link
+            held.links.discard(proc)
 
     def on_exit(self, view: Any, sender: int, to: int, reason: bytes) -> None:
         proc = self._local(to)
         if proc is None:
             return
         origin = self._pid(view, sender) if sender else V.NIL
+        if origin is not V.NIL and proc.links:
+            origin = self._held(proc.links, origin) or origin     # the pid it linked, if it did
         self.signals.exit_signal(proc, origin, self.rt.decode_reason(view, reason))
 
     def on_link_exit(self, view: Any, sender: int, to: int, reason: bytes) -> None:
+        if self._relayed(view, "link_exit", to, sender, 0, reason):
+            return
         proc = self._local(to)
         if proc is None:
             return
-        remote = self._pid(view, sender)
-        if not proc.links or remote not in proc.links:
+        held = self._held(proc.links, self._pid(view, sender))
+        if held is None:
             return                          # unlinked meanwhile: the signal no longer applies
-        proc.links.discard(remote)
-        self.signals.exit_signal(proc, remote, self.rt.decode_reason(view, reason))
+        proc.links.discard(held)
+        if type(held) is Process and held.links:       # a forwarder here: its copy of the link
+            held.links.discard(proc)
+        self.signals.exit_signal(proc, held, self.rt.decode_reason(view, reason))
 
     def on_monitor(self, view: Any, watcher: int, target: int, ref: int) -> None:
+        if self._relayed(view, "monitor", target, watcher, ref):
+            return
         proc = self._local(target)
         if proc is None:
             view.conn.send(F.frame("down", ref, watcher, target, self.rt.encode(self.sym("noproc"), "a reason")))
@@ -205,20 +256,38 @@ class RemoteSignals:
         proc.monitored_by[(view.name, ref)] = self._pid(view, watcher)
 
     def on_demonitor(self, view: Any, watcher: int, target: int, ref: int) -> None:
+        if self._relayed(view, "demonitor", target, watcher, ref):
+            return
         proc = self._local(target)
-        if proc is not None and proc.monitored_by:
-            proc.monitored_by.pop((view.name, ref), None)
+        if proc is None or not proc.monitored_by:
+            return
+        if proc.monitored_by.pop((view.name, ref), None) is not None:
+            return
+        remote = self._pid(view, watcher)              # a watcher that moved to view's node
+        current = self.rt.migration.links.current
+        for key, held in list(proc.monitored_by.items()):
+            key_id = key[1] if type(key) is tuple else self._ref_id(key)
+            if key_id == ref and held is not remote and current(held) is remote:
+                del proc.monitored_by[key]
+                if type(held) is Process and held.monitors:    # a forwarder here: its copy
+                    held.monitors.pop(key, None)
+                return
 
     def on_down(self, view: Any, ref: int, watcher: int, target: int, reason: bytes) -> None:
+        if self._relayed(view, "down", watcher, target, ref, reason):
+            return
         proc = self._local(watcher)
         if proc is None or not proc.monitors:
             return
         remote = self._pid(view, target)
+        current = self.rt.migration.links.current
         for key, watched in proc.monitors.items():
-            if watched is remote and self._ref_id(key) == ref:
+            if self._ref_id(key) == ref and (watched is remote or current(watched) is remote):
                 del proc.monitors[key]
+                if type(watched) is Process and watched.monitored_by:   # a forwarder here: its copy
+                    watched.monitored_by.pop(key, None)
                 self.scheduler.deliver(proc, self.signals.make(
-                    "Down", ref=key, process=remote, reason=self.rt.decode_reason(view, reason)))
+                    "Down", ref=key, process=watched, reason=self.rt.decode_reason(view, reason)))
                 return
 
     # ------------------------------------------------------------------ a lost node
@@ -226,11 +295,14 @@ class RemoteSignals:
     def node_lost(self, view: Any) -> None:
         noconnection = self.sym("noconnection")
 
-        def gone(p: Any) -> bool:
+        current = self.rt.migration.links.current
+
+        def gone(p: Any) -> bool:            # where it runs now: an old pid of a moved process may live on
+            p = current(p) if type(p) is RemoteProcess else p
             return type(p) is RemoteProcess and p.node == view.name and p.creation == view.creation
         for proc in list(self.scheduler.processes.values()):
             if proc.monitored_by:
-                for key in [k for k in proc.monitored_by if type(k) is tuple and k[0] == view.name]:
+                for key in [k for k, w in proc.monitored_by.items() if type(k) is tuple and gone(w)]:
                     del proc.monitored_by[key]
             if proc.monitors:
                 for ref, target in [(r, t) for r, t in proc.monitors.items() if gone(t)]:
@@ -273,6 +345,10 @@ class RemoteSignals:
 
     def on_spawn(self, view: Any, request: int, requester: int, class_name: str, version: str,
                  selector: str, arguments: bytes, option: str, ref: int) -> None:
+        refusal = self.rt.drainer.refusal()
+        if refusal is not None:                       # it is moving its processes away to stop
+            view.conn.send(F.frame("spawned", request, 0, refusal))
+            return
         try:
             cls = self.rt.code.ensure(view, class_name, version)
             args = self.rt.decode(view, arguments)

@@ -427,3 +427,9 @@ class NodeRuntime(Distribution):
 
     def forward_exit(self, proc: Any, sender: Any, reason: Any) -> None:
         self.migration.forward_exit(proc, sender, reason)
+
+    def moved_signal(self, kind: str, forwarder: Any, partner: Any, ref: Any, reason: Any) -> None:
+        self.migration.links.local_signal(kind, forwarder, partner, ref, reason)
+
+    def held_name(self, entries: Any, proc: Any) -> Any:
+        return self.migration.links.held_name(entries, proc)

@@ -66,6 +66,10 @@ class RemoteProcesses:
             self._known[key] = found
         return found
 
+    def find(self, node: str, creation: int, number: int) -> RemoteProcess | None:
+        """The reference object of (node, creation, number) if something here holds it."""
+        return self._known.get((node, creation, number))
+
     def repoint(self, node: str, creation: int, number: int, target: Any) -> RemoteProcess | None:
         """The process (node, creation, number) moved to ``target`` (a drain,
         ``node.migration_drain``): the one reference object of it here, if any, now
@@ -253,6 +257,18 @@ class Distribution(ABC):
     def forward_exit(self, proc: Any, sender: Any, reason: Any) -> None:
         """An exit signal for a process that moved away (state MOVED)."""
 
+    @abstractmethod
+    def moved_signal(self, kind: str, forwarder: Any, partner: Any, ref: Any, reason: Any) -> None:
+        """A process of this node (``partner``) linked, unlinked, monitored (``ref``),
+        demonitored, or died linked to or watched by a process that moved away
+        (``forwarder``, state MOVED): pass it on to where that process runs. ``kind`` is
+        link, unlink, monitor, demonitor, link_exit or down."""
+
+    @abstractmethod
+    def held_name(self, entries: Any, proc: Any) -> Any:
+        """The member of ``entries`` (a link set) that names ``proc`` — itself, or an
+        old pid it had before it moved here — or None."""
+
 
 class Standalone(Distribution):
     """The distribution of a VM that is not a node: it is alone, as Erlang's
@@ -350,6 +366,13 @@ class Standalone(Distribution):
 
     def forward_exit(self, proc: Any, sender: Any, reason: Any) -> None:
         """Never called: a VM that is not a node has no process that moved."""
+
+    def moved_signal(self, kind: str, forwarder: Any, partner: Any, ref: Any, reason: Any) -> None:
+        """Never called: a VM that is not a node has no process that moved."""
+
+    def held_name(self, entries: Any, proc: Any) -> Any:
+        """Alone, a process has no other name."""
+        return proc if entries and proc in entries else None
 
     def cluster_load(self, text: str, reply: Reply) -> None:
         """Alone, the cluster is this VM: the definition is loaded here."""

@@ -10,6 +10,11 @@ cases: inline-cache hits on bytecode methods, trivial methods and block activati
 SmallInteger/Double arithmetic and comparisons. Everything else — and the meaning of
 all of it — is in ``vm.semantics``. A running context's ``pc`` is stored only when the
 loop leaves it (or exposes it as thisContext).
+
+``run_slice`` is one long function on purpose, and the reason this file is longer than
+the others: CPython keeps a function's locals in fast slots, and the loop's state (the
+context, its stack, pc, code and the universe's tables) lives there; split into
+helpers, every bytecode would pay a call and reload that state.
 """
 from __future__ import annotations
 

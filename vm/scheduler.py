@@ -403,12 +403,11 @@ class Scheduler:
 
     # ------------------------------------------------------------------ death
 
-    def terminate(self, proc: Process, reason: Any) -> None:
-        """End ``proc`` with ``reason`` — no unwinding (that is the process's own
-        business before it gets here) — and tell whoever must know. Deaths that cause
-        further deaths are handled one after another, never by recursion."""
-        if proc.state == DEAD:
-            return
+    def clear_ended(self, proc: Process, reason: Any) -> None:
+        """Mark ``proc`` ended with ``reason`` and let go of what it ran with (its
+        stack, mailbox, timer, table entry and registered name), telling nobody:
+        ``terminate`` then tells the death hooks; a process that moved away
+        (``node.bundle_freeze.retire``) is ended without them."""
         proc.state = DEAD
         proc.exit_reason = reason
         if proc.result is None:
@@ -425,6 +424,14 @@ class Scheduler:
         # The name goes before links and monitors hear of the death (Erlang's order).
         if proc.name is not None and self.registry.get(proc.name) is proc:
             del self.registry[proc.name]
+
+    def terminate(self, proc: Process, reason: Any) -> None:
+        """End ``proc`` with ``reason`` — no unwinding (that is the process's own
+        business before it gets here) — and tell whoever must know. Deaths that cause
+        further deaths are handled one after another, never by recursion."""
+        if proc.state == DEAD:
+            return
+        self.clear_ended(proc, reason)
         self._dying.append((proc, reason))
         if self._burying:
             return

@@ -11,9 +11,13 @@
 - Linking to or monitoring a dead process gives ``#noproc`` at once.
 - A registered name is gone before links and monitors are told (see
   ``Scheduler.terminate``).
-- A process that moved to another node (state MOVED) keeps its links and monitors
-  here; an exit signal to it is forwarded to where it runs now
-  (``universe.distribution.forward_exit``), and it dies with the moved process.
+- A process that moved to another node (state MOVED) is a forwarder: its links and
+  monitors live with the moved process on its new node. A link or monitor of this
+  node's processes with it is recorded here too (they hold the forwarder object) and
+  passed on (``universe.distribution.moved_signal``); an exit signal to it is
+  forwarded (``forward_exit``); it dies with the moved process. A moved process may be
+  held by its partners under an old pid: Exits and Downs name the one they hold
+  (``distribution.held_name``, and a Down the watched process the watcher's table has).
 - A process of another node (``RemoteProcess``) may be linked or monitored like a
   local one; what crosses to its node goes through ``universe.distribution``, which
   applies the same rules on the far side (and #noconnection when the node is lost).
@@ -89,6 +93,8 @@ class Signals:
             other.links = set()
         proc.links.add(other)
         other.links.add(proc)
+        if other.state == MOVED:
+            self.vm.distribution.moved_signal("link", other, proc, None, None)
 
     def unlink(self, proc: Process, other: Process | RemoteProcess) -> None:
         if type(other) is RemoteProcess:
@@ -97,7 +103,11 @@ class Signals:
         if proc.links:
             proc.links.discard(other)
         if other.links:
-            other.links.discard(proc)
+            name = self.vm.distribution.held_name(other.links, proc)    # the pid it linked
+            if name is not None:
+                other.links.discard(name)
+        if other.state == MOVED:
+            self.vm.distribution.moved_signal("unlink", other, proc, None, None)
 
     # ------------------------------------------------------------------ monitors
 
@@ -115,6 +125,8 @@ class Signals:
             target.monitored_by = {}
         watcher.monitors[ref] = target
         target.monitored_by[ref] = watcher
+        if target.state == MOVED:
+            self.vm.distribution.moved_signal("monitor", target, watcher, ref, None)
         return ref
 
     def demonitor(self, watcher: Process, ref: Any) -> bool:
@@ -123,8 +135,11 @@ class Signals:
             return False
         if type(target) is RemoteProcess:
             self.vm.distribution.demonitor(watcher, ref, target)
-        elif target.monitored_by:
-            target.monitored_by.pop(ref, None)
+        else:
+            if target.monitored_by:
+                target.monitored_by.pop(ref, None)
+            if target.state == MOVED:
+                self.vm.distribution.moved_signal("demonitor", target, watcher, ref, None)
         return True
 
     # ------------------------------------------------------------------ exit signals
@@ -155,17 +170,28 @@ class Signals:
             if type(other) is RemoteProcess:
                 self.vm.distribution.link_exit(other, proc, reason)
                 continue
+            if other.state == MOVED:
+                if other.links:
+                    other.links.discard(proc)
+                self.vm.distribution.moved_signal("link_exit", other, proc, None, reason)
+                continue
+            name = self.vm.distribution.held_name(other.links, proc)    # the pid it linked
+            if name is None:
+                name = proc
             if other.links:
-                other.links.discard(proc)
-            self.exit_signal(other, proc, reason)
+                other.links.discard(name)
+            self.exit_signal(other, name, reason)
         watchers, proc.monitored_by = proc.monitored_by, None
         for ref, watcher in (watchers or {}).items():
             if type(watcher) is RemoteProcess:
                 self.vm.distribution.down(watcher, ref, proc, reason)
                 continue
-            if watcher.monitors:
-                watcher.monitors.pop(ref, None)
-            self.scheduler.deliver(watcher, self.make("Down", ref=ref, process=proc, reason=reason))
+            held = watcher.monitors.pop(ref, None) if watcher.monitors else None
+            if watcher.state == MOVED:
+                self.vm.distribution.moved_signal("down", watcher, proc, ref, reason)
+                continue
+            self.scheduler.deliver(watcher, self.make("Down", ref=ref, process=proc if held is None else held,
+                                                      reason=reason))
         watched, proc.monitors = proc.monitors, None
         for ref, target in (watched or {}).items():
             if type(target) is RemoteProcess:
