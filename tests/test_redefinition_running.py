@@ -201,3 +201,16 @@ def test_an_obsolete_getter_held_as_a_method(tiers):
     assert vm.eval("OldA invokeOn: H with: #()") == "1"          # H's ghost of a
     text = vm.value("[ OldA invokeOn: Holder new with: #() ] on: InternalError do: [ :e | e messageText ]").chars
     assert text.endswith(NO_GHOST.format(name="a", cls="Holder", receiver="Holder"))
+
+
+def test_instances_made_after_a_redefinition_have_its_fields(tiers):
+    """new counts the fields of the class and its superclasses as they are now: the
+    count it keeps per class is dropped by any definition (lookup_epoch)."""
+    vm = VMSession()
+    vm.define("Grow = Object ( | a | a = ( ^ a ) a: x = ( a := x ) )")
+    vm.define("GrowChild = Grow ( | d | d: x = ( d := x ) d = ( ^ d ) )")
+    assert vm.eval("| g | 1 to: 600 do: [ :i | g := GrowChild new a: i; d: i * 2; yourself ]. g d") == "1200"
+    vm.define("Grow = Object ( | a b c | a = ( ^ a ) a: x = ( a := x ) c: x = ( c := x ) c = ( ^ c ) )")
+    assert vm.eval("| g | 1 to: 600 do: [ :i | g := GrowChild new a: i; c: i + 1; d: i * 2; yourself ]. "
+                   "{ g a. g c. g d }") == "#(600 601 1200)"
+    assert vm.eval("| g | g := Grow new c: 3; yourself. { g a. g c }") == "#(nil 3)"

@@ -33,7 +33,7 @@ COMPARE = {B.SEND_LT: "<", B.SEND_GT: ">", B.SEND_LE: "<=", B.SEND_GE: ">=",
 # Instructions always left to the interpreter (rare, or needing the context machinery).
 # Regions per group in a function's dispatch (UnitGenerator.regions)
 REGION_GROUP = 8
-HAND_BACK = {B.PUSH_CONTEXT, B.RETURN_NONLOCAL, B.EVENTUAL_SEND}
+HAND_BACK = {B.RETURN_NONLOCAL, B.EVENTUAL_SEND}
 _PUSHES = {B.PUSH_LOCAL, B.PUSH_FIELD, B.PUSH_SELF, B.PUSH_LITERAL, B.PUSH_NIL, B.PUSH_TRUE,
            B.PUSH_FALSE, B.PUSH_GLOBAL, B.PUSH_BLOCK, B.PUSH_CONTEXT, B.PUSH_OUTER, B.DUP}
 _POPS = {B.POP, B.POP_LOCAL, B.POP_FIELD, B.POP_OUTER}
@@ -45,14 +45,17 @@ class NativeUnsupported(Exception):
 
 
 def resumable_entries(code: list[int]) -> list[int]:
-    """Where the resumable function may be entered: 0, every jump target, and the
-    instruction after every send."""
+    """Where the resumable function may be entered: 0, every jump target, the
+    instruction after every send, and every ``thisContext`` (where the direct
+    function, which has no context, hands the activation over)."""
     entries = {0}
     for pc, op, args in B.instructions(code):
         if op.code in B.JUMPS:
             entries.add(args[0])
         if op.code == B.SEND or op.code == B.SUPER_SEND:
             entries.add(pc + 2)
+        if op.code == B.PUSH_CONTEXT:
+            entries.add(pc)
     return sorted(p for p in entries if p < len(code))
 
 
@@ -142,8 +145,8 @@ class Region:
     def pop(self) -> str:
         if self.sim:
             return self.sim.pop()
-        if self.gen.lazy:
-            raise NativeUnsupported("operand below the region in a direct function")
+        if self.gen.lazy_operands:
+            raise NativeUnsupported("operand below the region")
         return self.temp("stack.pop()")
 
     def nested(self, levels: int = 1) -> Region:
@@ -169,7 +172,18 @@ class UnitGenerator:
         self.instructions = {pc: (op.code, args) for pc, op, args in B.instructions(code)}
         self.entries = direct_entries(code) if direct else resumable_entries(code)
         self.entry_set = set(self.entries)
-        self.depths = operand_depths(unit) if self.lazy else {}
+        # operands in Python locals between regions: always in a direct function that
+        # keeps its activation in locals, and in the resumable function whenever every
+        # instruction has one stack depth (the entry loads them from the context)
+        self.depths: dict[int, int] = {}
+        self.lazy_operands = self.lazy or not direct
+        if self.lazy_operands:
+            try:
+                self.depths = operand_depths(unit)
+            except NativeUnsupported:
+                if self.lazy:
+                    raise
+                self.lazy_operands = False
 
     def new_name(self, prefix: str) -> str:
         self.counter += 1
@@ -184,8 +198,10 @@ class UnitGenerator:
                     "    stack = ctx.stack",
                     "    rcv = ctx.receiver",
                     "    pc = ctx.pc",
-                    "    depth = 0",
-                    "    while True:"]
+                    "    depth = 0"]
+            if self.lazy_operands:
+                self.load_operands("    ")
+            out.append("    while True:")
             self.regions("        ")
             out.append("        raise NativeEntryError(pc)")
             return "\n".join(out)
@@ -218,6 +234,27 @@ class UnitGenerator:
         out.append(f"        return FAULT(interp, {self.context_expression(['pc'])}, error)")
         return "\n".join(out)
 
+    def load_operands(self, indent: str) -> None:
+        """The resumable function's entry: the operands above the temporaries (as
+        many as the entry's stack depth) move from the context into s0, s1, ..."""
+        deepest = max((self.depths.get(pc, 0) for pc in self.entries), default=0)
+        if not deepest:
+            return
+        out = self.out
+        out.append(f"{indent}operands = len(stack) - {self.slots}")
+        out.append(f"{indent}if operands:")
+        for n in range(1, deepest + 1):
+            out.append(f"{indent}    {'if' if n == 1 else 'elif'} operands == {n}:")
+            out.append(f"{indent}        {', '.join(f's{k}' for k in range(n))}, = stack[{self.slots}:]")
+        out.append(f"{indent}    del stack[{self.slots}:]")
+
+    def reload_operands(self, r: Region, depth: int) -> None:
+        """After the interpreter made a send for the resumable function: the operands
+        it left on the context back into s0, s1, ..."""
+        if depth:
+            r.line(f"{', '.join(f's{k}' for k in range(depth))}, = stack[{self.slots}:]")
+            r.line(f"del stack[{self.slots}:]")
+
     def regions(self, indent: str) -> None:
         """Every region under ``if pc == start:``, in order (a region ending without a
         jump falls into the next one). Past REGION_GROUP regions they are grouped under
@@ -236,7 +273,7 @@ class UnitGenerator:
     def group(self, indent: str, entries: list[int]) -> None:
         for start in entries:
             self.out.append(f"{indent}if pc == {start}:")
-            if self.lazy:
+            if self.lazy_operands:
                 sim = [f"s{k}" for k in range(self.depths[start])] if start in self.depths else None
                 if sim is None:
                     self.out.append(f"{indent}    raise NativeEntryError(pc)")   # unreachable code
@@ -259,6 +296,16 @@ class UnitGenerator:
         if self.is_block:
             return f"block_context(VM, closure, [{items}], {pc[0]})"
         return f"method_context(VM, UNIT, rcv, [{items}], {pc[0]})"
+
+    def after_send_expression(self, pc: str, values: list[str]) -> str:
+        """The call that links this activation (direct functions), standing at ``pc``
+        with ``values`` on its operand stack, after a send that answered BAIL."""
+        if not self.lazy:
+            return f"AFTER_SEND_CONTEXT(interp, ctx, {pc}, [{', '.join(values)}])"
+        items = ", ".join(self.locals_list() + values)
+        if self.is_block:
+            return f"AFTER_SEND_BLOCK(interp, closure, [{items}], {pc})"
+        return f"AFTER_SEND_METHOD(interp, UNIT, rcv, [{items}], {pc})"
 
     def bail_lines(self, indent: str, pc: int, values: list[str], how: str) -> None:
         """Leave a direct function: its context at ``pc`` with ``values`` on the stack."""
@@ -287,7 +334,7 @@ class UnitGenerator:
 
     def end_region(self, r: Region) -> None:
         """Put the simulated stack where the next region expects it."""
-        if not self.lazy:
+        if not self.lazy_operands:
             self.materialize_on_stack(r, r.sim)
             r.sim = []
             return
@@ -338,10 +385,20 @@ class UnitGenerator:
                 raise NativeUnsupported(f"falls off the end at {pc}")
             op, args = instructions[pc]
             following = pc + 1 + len(args)
+            if op == B.PUSH_CONTEXT and self.direct:
+                # the activation becomes a context, and the resumable function goes on
+                # from here (this pc is one of its entries)
+                self.bail_lines(r.indent, pc, r.sim, "RESUME")
+                return
             if op in HAND_BACK or op in B.QUICKENED:
                 self.hand_back(r, pc)
                 return
-            if op == B.PUSH_LOCAL:
+            if op == B.PUSH_CONTEXT:
+                # a resumable function's activation is its context already; as in the
+                # interpreter, thisContext reads a current pc
+                r.line(f"ctx.pc = {following}")
+                r.push("ctx")
+            elif op == B.PUSH_LOCAL:
                 if self.lazy:
                     r.push(self.local(args[0]))
                 else:
@@ -361,8 +418,8 @@ class UnitGenerator:
             elif op == B.PUSH_OUTER:
                 r.push_temp(f"{self.outer(args[0])}.stack[{args[1]}]")
             elif op == B.POP:
-                if r.sim:
-                    r.sim.pop()
+                if r.sim or self.lazy_operands:
+                    r.pop()
                 else:
                     r.line("del stack[-1]")
             elif op == B.DUP:
@@ -441,6 +498,8 @@ class UnitGenerator:
         if not self.direct:
             r.line("budget -= 1")
             r.line("if budget < 0:")
+            if self.lazy_operands:
+                self.materialize_on_stack(r.nested(), [f"s{k}" for k in range(self.depths.get(target, 0))])
             r.line(f"    ctx.pc = {target}")
             r.line("    return ctx, budget")
             return
@@ -541,7 +600,7 @@ class UnitGenerator:
             r.line(f"if {'not ' if jump[0] == B.JUMP_IF_FALSE else ''}{flag}:")
             r.line(f"    pc = {jump[1][0]}")
             r.line("    continue")
-            if self.lazy:
+            if self.lazy_operands:
                 r.sim = [f"s{k}" for k in range(depth)]
             return True
         r.push(f"(TRUE if {flag} else FALSE)")
@@ -550,11 +609,14 @@ class UnitGenerator:
     def conditional_jump(self, r: Region, pc: int, op: int, target: int) -> None:
         condition = r.pop()
         if op in (B.JUMP_IF_NIL, B.JUMP_IF_NOT_NIL):
+            depth = len(r.sim)
             self.end_region(r)
             test = "==" if op == B.JUMP_IF_NIL else "!="
             r.line(f"if {condition} {test} NIL:")
             r.line(f"    pc = {target}")
             r.line("    continue")
+            if self.lazy_operands:
+                r.sim = [f"s{k}" for k in range(depth)]
             return
         taken, other = ("FALSE", "TRUE") if op == B.JUMP_IF_FALSE else ("TRUE", "FALSE")
         kept = list(r.sim)
@@ -564,9 +626,9 @@ class UnitGenerator:
         r.line("    continue")
         r.line(f"if {condition} != {other}:")
         # The values are where the next region expects them; hand back with them.
-        if self.lazy:
+        if self.lazy_operands:
             self.nested_hand_back(r, pc, [f"s{k}" for k in range(len(kept))] + [condition])
         else:
             self.nested_hand_back(r, pc, [condition])
-        if self.lazy:
+        if self.lazy_operands:
             r.sim = [f"s{k}" for k in range(len(kept))]

@@ -115,29 +115,52 @@ def link(interp: Any, ctx: Any) -> _Signal:
     return BAIL
 
 
-def bail_method(interp: Any, method: Any, receiver: Any, stack: list, pc: int, how: Any) -> _Signal:
-    return bail(interp, method_context(interp.vm, method, receiver, stack, pc), how)
-
-
-def bail_block(interp: Any, closure: Closure, stack: list, pc: int, how: Any) -> _Signal:
-    return bail(interp, block_context(interp.vm, closure, stack, pc), how)
-
-
-def bail_context(interp: Any, ctx: Any, pc: int, how: Any) -> _Signal:
+def after_send_method(interp: Any, method: Any, receiver: Any, stack: list, pc: int) -> _Signal:
+    """``after_send`` of a method activation made here from a direct function's state
+    (one call per linked frame: a bail-out through many frames pays it per frame)."""
+    kind = interp.vm.method_context_class
+    ctx = kind.__new__(kind)
+    ctx.method = method
+    ctx.stack = stack
+    ctx.receiver = receiver
+    ctx.sender = None
     ctx.pc = pc
-    return bail(interp, ctx, how)
+    if interp.failure is None:
+        interp.bail_bottom.sender = ctx
+        interp.bail_bottom = ctx
+        return BAIL
+    return after_send(interp, ctx)
 
 
-def link_method(interp: Any, method: Any, receiver: Any, stack: list, pc: int) -> _Signal:
-    return after_send(interp, method_context(interp.vm, method, receiver, stack, pc))
-
-
-def link_block(interp: Any, closure: Closure, stack: list, pc: int) -> _Signal:
-    return after_send(interp, block_context(interp.vm, closure, stack, pc))
-
-
-def link_context(interp: Any, ctx: Any, pc: int) -> _Signal:
+def after_send_block(interp: Any, closure: Closure, stack: list, pc: int) -> _Signal:
+    """``after_send`` of a block activation made here (see ``after_send_method``)."""
+    kind = interp.vm.block_context_class
+    ctx = kind.__new__(kind)
+    ctx.method = closure.code
+    ctx.stack = stack
+    ctx.receiver = closure.receiver
+    ctx.sender = None
+    outer = ctx.outer = closure.outer
+    ctx.closure = closure
+    ctx.home = outer.home
     ctx.pc = pc
+    if interp.failure is None:
+        interp.bail_bottom.sender = ctx
+        interp.bail_bottom = ctx
+        return BAIL
+    return after_send(interp, ctx)
+
+
+def after_send_context(interp: Any, ctx: Any, pc: int, values: list) -> _Signal:
+    """``after_send`` of a direct function's own context (made on entry), standing at
+    ``pc`` with ``values`` pushed."""
+    if values:
+        ctx.stack.extend(values)
+    ctx.pc = pc
+    if interp.failure is None:
+        interp.bail_bottom.sender = ctx
+        interp.bail_bottom = ctx
+        return BAIL
     return after_send(interp, ctx)
 
 

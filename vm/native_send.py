@@ -33,6 +33,16 @@ _IMMEDIATE_CLASS = ("IntegerClass if r < INT_HI else (NilClass if r == NIL else 
                     "else (FalseClass if r == FALSE else class_of(r))))")
 
 
+# The kinds a send tests after the primitive and the direct call, in order, and the
+# ones that apply to each number of arguments
+_ORDER = ("getter", "constant", "at", "setter", "identical", "at:put:", "block")
+_BRANCHES_FOR = {0: {"getter", "constant", "block"}, 1: {"constant", "at", "setter", "identical", "block"},
+                 2: {"constant", "at:put:", "block"}}
+_BRANCHES_FOR_MORE = {"constant", "block"}
+_LEADING_KIND = {("value", 0): "block", ("value:", 1): "block", ("value:value:", 2): "block",
+                 ("value:value:value:", 3): "block", ("at:", 1): "at", ("at:put:", 2): "at:put:"}
+
+
 def _is_literal(expression: str) -> bool:
     return expression[0].isdigit() or expression[0] == "-"
 
@@ -58,8 +68,9 @@ class SendWriter:
         args = [r.pop() for _ in range(argc)][::-1]
         receiver = r.pop()
         if not gen.direct:
-            gen.materialize_on_stack(r, r.sim)     # the operands below the receiver
-            r.sim = []
+            if not gen.lazy_operands:
+                gen.materialize_on_stack(r, r.sim)     # the operands below the receiver
+                r.sim = []
             r.line("budget -= 1")
         below = list(r.sim)
         result = gen.new_name("t")
@@ -67,7 +78,7 @@ class SendWriter:
         if site.selector in BOOLEAN_OPERATORS and argc == 1:
             body = self.boolean_answer(r, result, receiver, args[0], BOOLEAN_OPERATORS.index(site.selector))
         self.dispatch(gen, body, pc, site_index, resume, is_super, receiver, args, below, result)
-        if gen.direct:
+        if gen.direct or gen.lazy_operands:
             r.push(result)
             return True
         r.line(f"stack.append({result})")
@@ -98,19 +109,33 @@ class SendWriter:
             line(f"site = S[{site_index}]")
             line("start = HOLDER.superclass")
             line("m = None if start is None else lookup(start, site.selector)")
+            line("if m is None:")
+            self.slow(gen, r.nested(), pc, resume, below, args, argc, dnu=True)
         else:
             for text in class_lines():
                 line(text)
             line(f"site = S[{site_index}]")
             line("if site.token is cls.token:")
-            line("    m = site.target")
+            line("    m = site.target")           # never None: a site caches found methods only
             line("else:")
             line("    m = RESOLVE(VM, site, cls)")
-        line("if m is None:")
-        self.slow(gen, r.nested(), pc, resume, below, args, argc, dnu=True)
+            line("    if m is None:")
+            self.slow(gen, r.nested(2), pc, resume, below, args, argc, dnu=True)
         call_args = ", ".join(["interp", "r", *args, "depth + 1"])
         arg_tuple = f"({', '.join(args)}{',' if argc == 1 else ''})"
         sync_in, sync_out = ("", "") if gen.direct else ("interp.budget = budget", "budget = interp.budget")
+
+        def call(text: str, levels: int) -> None:
+            """``result = text`` for a call that may answer BAIL (and leave there)."""
+            pad = "    " * levels
+            if sync_in:
+                line(pad + sync_in)
+            line(f"{pad}{result} = {text}")
+            if sync_out:
+                line(pad + sync_out)
+            line(f"{pad}if {result} is BAIL:")
+            self.bailed(gen, r.nested(levels + 1), resume, below)
+
         line("fn = m.direct")
         if not is_super:
             # a forwarding method that passes receiver and arguments on: its cached
@@ -121,70 +146,83 @@ class SendWriter:
             line("        m = forward[3][1]")
             line("        fn = m.direct")
         # a primitive first: one with a Smalltalk body may have that body compiled
-        # (m.direct), which is only its fallback (runtime.primitive_failed)
+        # (m.direct), which is only its fallback (runtime.primitive_failed). Only the
+        # calls check for BAIL, and only PERFORM answers SLOW.
         line("kind = m.kind")
-        line("if kind == KIND_PRIMITIVE:")
-        line("    try:")
-        line(f"        {result} = m.primitive({', '.join(['VM', 'r', *args])})")
-        line("    except Exception as error:")
-        if sync_in:
-            line(f"        {sync_in}")
-        line(f"        {result} = PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)")
-        if sync_out:
-            line(f"        {sync_out}")
-        line("elif fn is not None and depth < MAX_DEPTH:")
-        if sync_in:
-            line(f"    {sync_in}")
-        line(f"    {result} = fn({call_args})")
-        if sync_out:
-            line(f"    {sync_out}")
-        if argc == 0:
-            line("elif kind == KIND_GETTER:")
+        # the kind the selector usually meets is tested first (block evaluation at
+        # value sites, Array access at at: and at:put: sites); the kinds exclude each
+        # other, so the order changes nothing else
+        selector = gen.unit.sites[site_index].selector
+        leading = _LEADING_KIND.get((selector, argc))
+        branches = [("primitive", None)]
+        if leading is not None:
+            branches.insert(0, (leading, None))
+        keyword = "if"
+        for kind, _ in branches:
+            self.branch(kind, line, keyword, result, args, call, arg_tuple, call_args)
+            keyword = "elif"
+        for kind in _ORDER:
+            if kind != leading and kind in _BRANCHES_FOR.get(argc, _BRANCHES_FOR_MORE):
+                self.branch(kind, line, "elif", result, args, call, arg_tuple, call_args)
+        line("else:")
+        call(f"PERFORM(interp, m, r, {arg_tuple}, depth)", 1)
+        line(f"    if {result} is SLOW:")
+        self.slow(gen, r.nested(2), pc, resume, below, args, argc)
+
+    @staticmethod
+    def branch(kind: str, line: Any, keyword: str, result: str, args: list[str], call: Any,
+               arg_tuple: str, call_args: str) -> None:
+        """One branch of a send's kind test (``keyword`` is if or elif)."""
+        argc = len(args)
+        if kind == "primitive":
+            line(f"{keyword} kind == KIND_PRIMITIVE:")
+            line("    try:")
+            line(f"        {result} = m.primitive({', '.join(['VM', 'r', *args])})")
+            line("    except Exception as error:")
+            call(f"PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)", 2)
+            # a primitive's Smalltalk body may be compiled (m.direct): only its fallback
+            line("elif fn is not None and depth < MAX_DEPTH:")
+            call(f"fn({call_args})", 1)
+        elif kind == "getter":
+            line(f"{keyword} kind == KIND_GETTER:")
             line(f"    {result} = r.fields[m.trivial]")
-        line("elif kind == KIND_CONSTANT:")
-        line(f"    {result} = r if m.trivial is None else m.trivial")
-        if argc == 1:
+        elif kind == "constant":
+            line(f"{keyword} kind == KIND_CONSTANT:")
+            line(f"    {result} = r if m.trivial is None else m.trivial")
+        elif kind == "at":
             a = args[0]
-            line(f"elif kind == KIND_ARRAY_AT and t is VArray and type({a}) is int "
+            line(f"{keyword} kind == KIND_ARRAY_AT and t is VArray and type({a}) is int "
                  f"and ONE <= {a} < ONE + len(r.items):")
             line(f"    {result} = r.items[{a} - ONE]")
-            line("elif kind == KIND_SETTER:")
+        elif kind == "setter":
+            a = args[0]
+            line(f"{keyword} kind == KIND_SETTER:")
             line(f"    r.fields[m.trivial] = {a}")
             line(f"    {result} = r")
-            line("elif kind == KIND_IDENTICAL:")
+        elif kind == "identical":
+            a = args[0]
+            line(f"{keyword} kind == KIND_IDENTICAL:")
             same = f"identical(r, {a})" if _is_literal(a) else f"(r is {a} or identical(r, {a}))"
             line(f"    {result} = TRUE if {same} else FALSE")
-        if argc == 2:
+        elif kind == "at:put:":
             a, b = args
-            line(f"elif kind == KIND_ARRAY_AT_PUT and t is VArray and type({a}) is int "
+            line(f"{keyword} kind == KIND_ARRAY_AT_PUT and t is VArray and type({a}) is int "
                  f"and ONE <= {a} < ONE + len(r.items):")
             line(f"    r.items[{a} - ONE] = {result} = {b}")
-        line(f"elif kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == {argc} "
-             "and r.code.direct is not None and depth < MAX_DEPTH:")
-        if sync_in:
-            line(f"    {sync_in}")
-        line(f"    {result} = r.code.direct({call_args})")
-        if sync_out:
-            line(f"    {sync_out}")
-        line("else:")
-        if sync_in:
-            line(f"    {sync_in}")
-        line(f"    {result} = PERFORM(interp, m, r, {arg_tuple}, depth)")
-        if sync_out:
-            line(f"    {sync_out}")
-        line(f"if {result} is BAIL:")
-        self.bailed(gen, r.nested(), resume, below)
-        line(f"if {result} is SLOW:")
-        self.slow(gen, r.nested(), pc, resume, below, args, argc)
+        else:
+            line(f"{keyword} kind == KIND_BLOCK_VALUE and t is Closure and r.code.num_args == {argc} "
+                 "and r.code.direct is not None and depth < MAX_DEPTH:")
+            call(f"r.code.direct({call_args})", 1)
 
     @staticmethod
     def bailed(gen: Any, r: Any, resume: int, below: list[str]) -> None:
         """The send answered BAIL: this activation continues as a context after it."""
         if not gen.direct:
+            gen.materialize_on_stack(r, below)
             r.line(f"ctx.pc = {resume}")
             r.line("return RESUME_AFTER_SEND(interp, ctx), interp.budget")
             return
-        r.line(f"return AFTER_SEND(interp, {gen.context_expression([str(resume)], below)})")
+        r.line(f"return {gen.after_send_expression(str(resume), below)}")
 
     @staticmethod
     def slow(gen: Any, r: Any, pc: int, resume: int, below: list[str], args: list[str],
@@ -194,9 +232,7 @@ class SendWriter:
         if gen.direct:
             gen.bail_lines(r.indent, pc, [*below, "r", *args], "INTERPRET")
             return
-        r.line("stack.append(r)")
-        if argc:
-            r.line(f"stack.extend(({', '.join(args)},))")
+        gen.materialize_on_stack(r, [*below, "r", *args])
         if dnu:
             r.line(f"ctx.pc = {resume}")
             r.line(f"return interp.dnu(ctx, r, site.selector, {argc}), budget")
@@ -208,5 +244,7 @@ class SendWriter:
         r.line(f"following = interp.activate(ctx, m, {argc})")
         r.line(f"if following is not ctx or ctx.pc != {resume}:")
         r.line("    return following, budget")
+        if gen.lazy_operands:
+            gen.reload_operands(r, len(below) + 1)
         r.line(f"pc = {resume}")
         r.line("continue")

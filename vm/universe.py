@@ -115,6 +115,9 @@ class Universe:
         # replaced whenever any class's lookup token is: one identity check tells a
         # primitive that no lookup it relied on can have changed
         self.lookup_epoch = object()
+        # (epoch, class -> instance field count) for new_instance; a class's fields
+        # change only by a definition or an image, each of which replaces the epoch
+        self._instance_sizes: tuple[Any, dict] = (None, {})
         self.ihash_counter = 0
         self.output: Callable[[str], Any] = _stdout_write
         self.error_output: Callable[[str], Any] = _stderr_write
@@ -298,7 +301,14 @@ class Universe:
     def new_instance(self, cls: VClass) -> Any:
         layout = cls.layout
         if layout == "object":
-            return Instance(cls, [V.NIL] * self.field_count(cls))
+            epoch, sizes = self._instance_sizes
+            if epoch is not self.lookup_epoch:
+                sizes = {}
+                self._instance_sizes = (self.lookup_epoch, sizes)
+            size = sizes.get(cls)
+            if size is None:
+                size = sizes[cls] = self.field_count(cls)
+            return Instance(cls, [V.NIL] * size)
         if layout == "array":
             return VArray(cls, [])
         if layout == "string":

@@ -29,6 +29,7 @@ mark_method("Block", "ensure:", FLAG_ENSURE)
 mark_method("Block", "ifCurtailed:", FLAG_CURTAILED)
 mark_method("Exception", "searchFrom:", FLAG_SEARCH)
 mark_method("Context class", "unwindFrom:to:", FLAG_UNWINDER)
+mark_method("Context", "unwindAndReturn:", FLAG_UNWINDER)
 UNWIND_DONE_TEMP = "complete"      # ensure:/ifCurtailed: — set once the block has run
 SEARCH_CANDIDATE_TEMP = "candidate"    # searchFrom: — the on:do: being asked or handling
 UNWINDING_TEMP = "unwinding"       # unwindFrom:to: — the ensure: whose block is running
@@ -270,14 +271,18 @@ def context_take_next_unwind_context(vm, rcv, top, target):
     ``target`` (nil: the bottom of the stack) whose block has not run, marked as run;
     nil when there is none."""
     ctx = top if isinstance(top, Context) else None
-    while ctx is not None and ctx is not target:
-        if ctx.method.flags & (FLAG_ENSURE | FLAG_CURTAILED) and ctx.pc >= 0:
+    flags = _UNWIND_FLAGS
+    while ctx is not target and ctx is not None:
+        if ctx.method.flags & flags and ctx.pc >= 0:
             slot = temp_slot(ctx, UNWIND_DONE_TEMP)
             if slot is not None and ctx.stack[slot] == V.NIL:
                 ctx.stack[slot] = V.TRUE
                 return ctx
         ctx = ctx.sender
     return V.NIL
+
+
+_UNWIND_FLAGS = FLAG_ENSURE | FLAG_CURTAILED
 
 
 @primitive("Context", "bottomContext")

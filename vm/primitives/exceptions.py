@@ -86,12 +86,20 @@ def _answers(vm: Any, cls: Any, selector: str, constant: Any) -> bool:
 
 
 _VERDICTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# the universe asked last and its verdicts, as one tuple: universes on other threads
+# replace it whole, so a reader never sees one universe with another's verdicts
+_last: tuple = (None, None)
 
 
 def _verdicts(vm: Any) -> _Verdicts:
+    global _last
+    last = _last
+    if last[0] is vm:
+        return last[1].current()
     found = _VERDICTS.get(vm)
     if found is None:
         found = _VERDICTS[vm] = _Verdicts(vm)
+    _last = (vm, found)
     return found.current()
 
 

@@ -105,6 +105,10 @@ def int_double_div(vm, rcv, arg):
 @primitive("Integer", "%")
 def int_mod(vm, rcv, arg):
     """Modulo with the sign of the divisor."""
+    if type(rcv) is int and rcv < V.INT_HI and type(arg) is int and arg < V.INT_HI and arg != V.ZERO:
+        # two SmallIntegers: the answer is smaller than the divisor, a SmallInteger too
+        # (every immediate word is >= INT_LO: an int below INT_HI is a SmallInteger)
+        return (rcv - V.ZERO) % (arg - V.ZERO) + V.ZERO
     a = vm.int_of(rcv)
     b = number(vm, arg)
     if type(b) is float:

@@ -44,10 +44,12 @@ _FIELDS = ("keyArray", "valueArray", "count", "index")
 _VECTOR_FIELDS = ("first", "last", "storage")
 _FAILED = PrimitiveFailed("the Smalltalk body does it")
 _NIL, _ZERO, _ONE, _INT_HI = V.NIL, V.ZERO, V.ONE, V.INT_HI
+_TRUE, _FALSE = V.TRUE, V.FALSE
+_ABSENT = object()
 # A Dictionary's capacity the primitives allocate for; beyond it the body runs (and
 # meets the collection limits itself)
 _MAX_CAPACITY = MAX_ELEMENTS // 4
-_NO_DICTIONARY = (None, None, None, False)
+_NO_DICTIONARY = (None, None, False)
 
 
 class _Support:
@@ -63,11 +65,12 @@ class _Support:
         self.library = False            # the Array, Integer and nil methods the bodies send
         self.plain_keys = False         # SmallInteger and String keys hashed and compared here
         self.allocates = False          # initialize:'s Integer arithmetic and Array new:
-        # receiver class -> (epoch, probe positions or None, field positions or None,
-        # whether grow may run here): the four fields' positions when the class has
-        # them (probe positions also need the library's slotFor: and positionOf:)
+        # receiver class -> (probe positions or None, field positions or None, whether
+        # grow may run here): the four fields' positions when the class has them
+        # (probe positions also need the library's slotFor: and positionOf:); both
+        # tables hold verdicts of the current epoch only (refresh empties them)
         self.classes: dict[Any, tuple] = {}
-        self.vectors: dict[Any, tuple[Any, tuple[int, ...] | None]] = {}
+        self.vectors: dict[Any, tuple[int, ...] | None] = {}
 
     def refresh(self) -> None:
         vm = self.vm
@@ -94,6 +97,12 @@ class _Support:
             (integer, "*", (KIND_PRIMITIVE, int_mul)),
             (array.cls, "new:", (KIND_PRIMITIVE, array_new))))
 
+    def current(self) -> _Support:
+        """The support with verdicts of the universe's current epoch."""
+        if self.epoch is not self.vm.lookup_epoch:
+            self.refresh()
+        return self
+
     def dictionary(self, cls: Any) -> tuple:
         """The verdict on a receiver class (see ``classes``)."""
         vm = self.vm
@@ -110,7 +119,7 @@ class _Support:
         grows = probes is not None and self.allocates and all(
             _is(vm.lookup(cls, selector), function) for selector, function in (
                 ("grow", dictionary_grow), ("initialize:", dictionary_initialize), ("at:put:", dictionary_at_put)))
-        entry = self.classes[cls] = (self.epoch, probes, fields, grows)
+        entry = self.classes[cls] = (probes, fields, grows)
         return entry
 
     def vector_positions(self, cls: Any) -> tuple[int, ...] | None:
@@ -122,7 +131,7 @@ class _Support:
         names = vm.all_field_names(cls)
         positions = tuple(names.index(name) for name in _VECTOR_FIELDS) \
             if self.library and all(name in names for name in _VECTOR_FIELDS) else None
-        self.vectors[cls] = (self.epoch, positions)
+        self.vectors[cls] = positions
         return positions
 
 
@@ -137,41 +146,63 @@ _last: tuple = (None, None)
 
 
 def _support(vm: Any) -> _Support:
+    """The universe's support, with verdicts of its current epoch."""
     global _last
     last = _last
     if last[0] is vm:
-        return last[1]
+        return last[1].current()
     found = _SUPPORT.get(vm)
     if found is None:
         found = _SUPPORT[vm] = _Support(vm)
     _last = (vm, found)
-    return found
+    return found.current()
+
+
+# receiver class -> (epoch, support, class verdict, the four field positions, Array):
+# what _state needs from one lookup instead of three; an entry of another epoch is
+# stale (classes belong to one universe, each epoch is a fresh object). Bounded, so
+# classes of machines gone are dropped rather than kept.
+_DICTIONARIES: dict = {}
+_VECTORS: dict = {}
+_CACHE_LIMIT = 512
+
+
+def _dictionary_entry(vm: Any, cls: Any) -> tuple:
+    """The _DICTIONARIES entry for ``cls`` (made now); PrimitiveFailed when the
+    primitives may not probe its instances."""
+    support = _support(vm)
+    entry = support.classes.get(cls)
+    if entry is None:
+        entry = support.dictionary(cls)
+    positions = entry[0]
+    if positions is None:
+        raise _FAILED
+    if len(_DICTIONARIES) >= _CACHE_LIMIT:
+        _DICTIONARIES.clear()
+    cached = _DICTIONARIES[cls] = (vm.lookup_epoch, support, entry, *positions, support.array)
+    return cached
 
 
 def _state(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, list, int, list]:
     """(support, class verdict, keys, values, count, index items) of a Dictionary
     the primitives may probe; PrimitiveFailed otherwise."""
-    last = _last
-    support = last[1] if last[0] is vm else _support(vm)
-    cls = getattr(rcv, "cls", None)
-    entry = support.classes.get(cls)
-    if entry is None or entry[0] is not vm.lookup_epoch:
-        entry = support.dictionary(cls)
-    positions = entry[1]
-    if positions is None:
-        raise _FAILED
-    k, v, c, i = positions
     try:
+        cls = rcv.cls
+        cached = _DICTIONARIES.get(cls)
+        if cached is None or cached[0] is not vm.lookup_epoch:
+            cached = _dictionary_entry(vm, cls)
+        _, support, entry, k, v, c, i, array = cached
         fields = rcv.fields
         keys, values, count, index = fields[k], fields[v], fields[c], fields[i]
     except (AttributeError, IndexError):
         raise _FAILED from None         # an obsolete instance, without the four fields
-    array = support.array
-    if type(index) is not VArray or index.cls is not array or type(keys) is not VArray or keys.cls is not array \
-            or type(values) is not VArray or values.cls is not array \
-            or not (type(count) is int and V.INT_LO <= count < V.INT_HI):
+    # one test for the three Arrays (a VArray's class is never None)
+    # (every immediate word is >= INT_LO: an int below INT_HI is a SmallInteger)
+    if not (type(count) is int and count < _INT_HI) or type(index) is not VArray \
+            or type(keys) is not VArray or type(values) is not VArray \
+            or not (index.cls is array is keys.cls is values.cls):
         raise _FAILED
-    return support, entry, keys.items, values.items, count - V.ZERO, index.items
+    return support, entry, keys.items, values.items, count - _ZERO, index.items
 
 
 def _slot(vm: Any, support: _Support, key: Any, keys: list, index: list) -> int:
@@ -183,6 +214,12 @@ def _slot(vm: Any, support: _Support, key: Any, keys: list, index: list) -> int:
     if support.plain_keys:
         if type(key) is int and key < _INT_HI:
             slot = (key - _ZERO) & (size - 1)
+            # the first probe on its own: most end there (a free slot, or the key)
+            position = index[slot]
+            if position == _NIL:
+                return slot
+            if type(position) is int and _ONE <= position < last and keys[position - _ONE] == key:
+                return slot
             # A SmallInteger key: a stored SmallInteger is equal exactly when it is the
             # same word; any other stored key is asked (vm.trivial)
             for _ in range(size):
@@ -269,17 +306,17 @@ def dictionary_position_of(vm, rcv, key):
 def dictionary_at(vm, rcv, key):
     support, _, keys, values, _, index = _state(vm, rcv)
     position = index[_slot(vm, support, key, keys, index)]
-    if position == V.NIL:
-        return V.NIL
-    if not V.ONE <= position < V.ONE + len(values):
+    if position == _NIL:
+        return _NIL
+    if not _ONE <= position < _ONE + len(values):
         raise _FAILED
-    return values[position - V.ONE]
+    return values[position - _ONE]
 
 
 @primitive("Dictionary", "containsKey:")
 def dictionary_contains_key(vm, rcv, key):
     support, _, keys, _, _, index = _state(vm, rcv)
-    return V.FALSE if index[_slot(vm, support, key, keys, index)] == V.NIL else V.TRUE
+    return _FALSE if index[_slot(vm, support, key, keys, index)] == _NIL else _TRUE
 
 
 @primitive("Dictionary", "at:put:")
@@ -287,22 +324,21 @@ def dictionary_at_put(vm, rcv, key, value):
     support, entry, keys, values, count, index = _state(vm, rcv)
     slot = _slot(vm, support, key, keys, index)
     position = index[slot]
-    if position != V.NIL:
-        if not V.ONE <= position < V.ONE + len(values):
+    if position != _NIL:
+        if not _ONE <= position < _ONE + len(values):
             raise _FAILED
-        values[position - V.ONE] = value
+        values[position - _ONE] = value
         return rcv
-    if count == len(keys) and entry[3]:
+    if count == len(keys) and entry[2]:
         # the body's `self grow. slot := self slotFor: key`
-        keys, values, index, count = _grow(vm, support, rcv, entry[1], keys, values, count)
+        keys, values, index, count = _grow(vm, support, rcv, entry[0], keys, values, count)
         slot = _slot(vm, support, key, keys, index)
     if count >= len(keys) or count >= len(values) or count < 0:
         raise _FAILED                      # the body grows the arrays first, or fails
     keys[count] = key
     values[count] = value
-    count += 1
-    rcv.fields[entry[1][2]] = vm.make_int(count)
-    index[slot] = vm.make_int(count)
+    # the new count is below an Array's length: a SmallInteger word without checks
+    rcv.fields[entry[0][2]] = index[slot] = count + _ONE
     return rcv
 
 
@@ -319,9 +355,9 @@ def dictionary_initialize(vm, rcv, capacity):
     support = _support(vm)
     cls = getattr(rcv, "cls", None)
     entry = support.classes.get(cls)
-    if entry is None or entry[0] is not vm.lookup_epoch:
+    if entry is None:
         entry = support.dictionary(cls)
-    fields = entry[2]
+    fields = entry[1]
     if fields is None or not support.allocates or vm.globals.get("Array") is not support.array \
             or not (type(capacity) is int and V.ZERO <= capacity < V.ZERO + _MAX_CAPACITY):
         raise _FAILED
@@ -351,10 +387,29 @@ def _grow(vm: Any, support: _Support, rcv: Any, positions: tuple, keys: list, va
     new_values = [V.NIL] * capacity
     new_index = [V.NIL] * _index_slots(capacity)
     placed = 0
+    slots = len(new_index)
+    mask = slots - 1
+    plain = support.plain_keys
     for n in range(count):
         key = keys[n]
-        slot = _slot(vm, support, key, new_keys, new_index)
-        position = new_index[slot]
+        if plain and type(key) is int and key < _INT_HI:
+            # _slot's SmallInteger probe, over arrays only this loop has written (every
+            # position valid; more slots than entries, so a free one ends it)
+            slot = (key - _ZERO) & mask
+            position = new_index[slot]
+            while position != _NIL:
+                stored = new_keys[position - _ONE]
+                if stored == key:
+                    break
+                if not (type(stored) is int and stored < _INT_HI):
+                    slot = _slot(vm, support, key, new_keys, new_index)    # it asks the stored key
+                    position = new_index[slot]
+                    break
+                slot = slot + 1 if slot + 1 < slots else 0
+                position = new_index[slot]
+        else:
+            slot = _slot(vm, support, key, new_keys, new_index)
+            position = new_index[slot]
         if position != V.NIL:
             new_values[position - V.ONE] = values[n]    # an equal key came first: at:put: replaces
             continue
@@ -373,51 +428,87 @@ def _grow(vm: Any, support: _Support, rcv: Any, positions: tuple, keys: list, va
 @primitive("Dictionary", "grow")
 def dictionary_grow(vm, rcv):
     support, entry, keys, values, count, _ = _state(vm, rcv)
-    if not entry[3]:
+    if not entry[2]:
         raise _FAILED
-    _grow(vm, support, rcv, entry[1], keys, values, count)
+    _grow(vm, support, rcv, entry[0], keys, values, count)
     return rcv
 
 
 # ---------------------------------------------------------------- Vector
 
-def _vector(vm: Any, rcv: Any) -> tuple[_Support, tuple, list, Any, Any, list]:
-    """(support, positions, fields, first, last, storage items) of a Vector the
-    primitives may act on (first and last still words); PrimitiveFailed otherwise."""
-    last = _last
-    support = last[1] if last[0] is vm else _support(vm)
+def _vector_entry(vm: Any, cls: Any) -> tuple:
+    """The _VECTORS entry for ``cls``: (epoch, first, last and storage positions,
+    Array); PrimitiveFailed when the primitives may not act on its instances."""
+    support = _support(vm)
+    positions = support.vectors.get(cls, _ABSENT)
+    if positions is _ABSENT:
+        positions = support.vector_positions(cls)
+    if positions is None:
+        raise _FAILED
+    if len(_VECTORS) >= _CACHE_LIMIT:
+        _VECTORS.clear()
+    cached = _VECTORS[cls] = (vm.lookup_epoch, *positions, support.array)
+    return cached
+
+
+def _vector(vm: Any, rcv: Any) -> tuple[tuple, list, Any, Any, list]:
+    """(cache entry, fields, first, last, storage items) of a Vector the primitives
+    may act on (first and last still words); PrimitiveFailed otherwise."""
     try:
         cls = rcv.cls
-        entry = support.vectors.get(cls)
-        positions = entry[1] if entry is not None and entry[0] is vm.lookup_epoch else support.vector_positions(cls)
-        f, la, st = positions
+        cached = _VECTORS.get(cls)
+        if cached is None or cached[0] is not vm.lookup_epoch:
+            cached = _vector_entry(vm, cls)
         fields = rcv.fields
-        first, last, storage = fields[f], fields[la], fields[st]
-    except (AttributeError, TypeError, IndexError):
+        first, last, storage = fields[cached[1]], fields[cached[2]], fields[cached[3]]
+    except (AttributeError, IndexError):
         raise _FAILED from None
-    if type(storage) is not VArray or storage.cls is not support.array \
-            or not (type(first) is int and V.INT_LO <= first < V.INT_HI) \
-            or not (type(last) is int and V.INT_LO <= last < V.INT_HI):
+    if type(storage) is not VArray or storage.cls is not cached[4] \
+            or not (type(first) is int and first < _INT_HI) or not (type(last) is int and last < _INT_HI):
         raise _FAILED
-    return support, positions, fields, first, last, storage.items
+    return cached, fields, first, last, storage.items
 
+
+# at: and at:put: do _vector's work inline: they are the hottest calls of all
 
 @primitive("Vector", "at:")
 def vector_at(vm, rcv, index):
-    _, _, _, first, last, items = _vector(vm, rcv)
-    if type(index) is int and V.ONE <= index < V.INT_HI:
-        i = index + first - V.ONE - V.ZERO          # index + first - 1, as an int
-        if i < last - V.ZERO and 1 <= i <= len(items):
+    try:
+        cls = rcv.cls
+        cached = _VECTORS.get(cls)
+        if cached is None or cached[0] is not vm.lookup_epoch:
+            cached = _vector_entry(vm, cls)
+        fields = rcv.fields
+        first, last, storage = fields[cached[1]], fields[cached[2]], fields[cached[3]]
+    except (AttributeError, IndexError):
+        raise _FAILED from None
+    if type(index) is int and _ONE <= index < _INT_HI and type(storage) is VArray \
+            and storage.cls is cached[4] and type(first) is int and first < _INT_HI \
+            and type(last) is int and last < _INT_HI:
+        i = index + first - _ONE - _ZERO          # index + first - 1, as an int
+        items = storage.items
+        if i < last - _ZERO and 1 <= i <= len(items):
             return items[i - 1]
     raise _FAILED                   # the body reports the index error
 
 
 @primitive("Vector", "at:put:")
 def vector_at_put(vm, rcv, index, value):
-    _, _, _, first, last, items = _vector(vm, rcv)
-    if type(index) is int and V.ONE <= index < V.INT_HI:
-        i = index + first - V.ONE - V.ZERO
-        if i < last - V.ZERO and 1 <= i <= len(items):
+    try:
+        cls = rcv.cls
+        cached = _VECTORS.get(cls)
+        if cached is None or cached[0] is not vm.lookup_epoch:
+            cached = _vector_entry(vm, cls)
+        fields = rcv.fields
+        first, last, storage = fields[cached[1]], fields[cached[2]], fields[cached[3]]
+    except (AttributeError, IndexError):
+        raise _FAILED from None
+    if type(index) is int and _ONE <= index < _INT_HI and type(storage) is VArray \
+            and storage.cls is cached[4] and type(first) is int and first < _INT_HI \
+            and type(last) is int and last < _INT_HI:
+        i = index + first - _ONE - _ZERO
+        items = storage.items
+        if i < last - _ZERO and 1 <= i <= len(items):
             items[i - 1] = value
             return value
     raise _FAILED
@@ -425,10 +516,10 @@ def vector_at_put(vm, rcv, index, value):
 
 @primitive("Vector", "append:")
 def vector_append(vm, rcv, element):
-    _, positions, fields, _, last, items = _vector(vm, rcv)
-    n = last - V.ZERO
+    cached, fields, _, last, items = _vector(vm, rcv)
+    n = last - _ZERO
     if not 1 <= n <= len(items):
         raise _FAILED               # the body makes room first
     items[n - 1] = element
-    fields[positions[1]] = last + 1
+    fields[cached[2]] = last + 1
     return rcv
