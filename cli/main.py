@@ -42,14 +42,14 @@ EXIT_INTERRUPTED = 128 + 2      # what a shell reports for a program ended by SI
 def refuse_special_file(path: str) -> None:
     """ImageFileError when ``path`` names something that is not a regular file: reading
     a FIFO as an image would wait for ever. (A path that cannot be examined is left to
-    the reader, which says why.)"""
+    the reader, which says why.) The reason does not name the path: the caller does."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return
     if not stat.S_ISREG(mode):
         reason = os.strerror(errno.EISDIR) if stat.S_ISDIR(mode) else "not a regular file"
-        raise ImageFileError(f"cannot read {path}: {reason}")
+        raise ImageFileError(reason)
 
 
 def image_argument(path: str | None) -> str | None:

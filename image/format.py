@@ -178,11 +178,13 @@ def _surrogate_text(*args: object) -> object:
 
 
 def read_file(path: str) -> bytes:
+    """The bytes of the file at ``path``; ImageFileError with the OS's reason (without
+    the path: like every ImageFileError, the caller names the file)."""
     try:
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as error:
-        raise ImageFileError(f"cannot read {path}: {error.strerror or error}") from None
+        raise ImageFileError(error.strerror or str(error)) from None
 
 
 def read_header(path: str) -> Header:
@@ -192,7 +194,7 @@ def read_header(path: str) -> Header:
             start = handle.read(_FIXED.size + _CREATOR_LEN.size + 65536)
             size = os.fstat(handle.fileno()).st_size
     except OSError as error:
-        raise ImageFileError(f"cannot read {path}: {error.strerror or error}") from None
+        raise ImageFileError(error.strerror or str(error)) from None
     return parse_header(start, size)
 
 

@@ -41,13 +41,19 @@ class Lines:
         self.closed = False
 
     def feed(self, stream) -> None:
-        for raw in stream:
+        """Read ``stream`` to its end, then close it. The reader owns the stream: nobody
+        closes it under the read (that made the read fail with "I/O operation on closed
+        file" at teardown)."""
+        try:
+            for raw in stream:
+                with self.cond:
+                    self.lines.append((time.monotonic(), raw.rstrip("\n")))
+                    self.cond.notify_all()
+        finally:
+            stream.close()
             with self.cond:
-                self.lines.append((time.monotonic(), raw.rstrip("\n")))
+                self.closed = True
                 self.cond.notify_all()
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
 
     def text(self) -> str:
         with self.cond:
@@ -85,8 +91,12 @@ class NodeProcess:
                                       cwd=cwd, start_new_session=True)
         self.out = Lines()
         self.err = Lines()
-        for lines, stream in ((self.out, self.popen.stdout), (self.err, self.popen.stderr)):
-            threading.Thread(target=lines.feed, args=(stream,), daemon=True).start()
+        self.readers = [threading.Thread(target=lines.feed, args=(stream,), daemon=True,
+                                         name=f"{name} {which}")
+                        for lines, stream, which in ((self.out, self.popen.stdout, "stdout"),
+                                                     (self.err, self.popen.stderr, "stderr"))]
+        for reader in self.readers:
+            reader.start()
         self.host = ""
         self.port = 0
 
@@ -151,6 +161,13 @@ class NodeProcess:
             self.popen.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+
+    def join_readers(self, timeout: float = 10.0) -> None:
+        """Wait (at most ``timeout``) for the stream readers to reach the end of their
+        streams, which they close; once the node's group is dead, that is at once."""
+        deadline = time.monotonic() + timeout
+        for reader in self.readers:
+            reader.join(max(0.0, deadline - time.monotonic()))
 
     def report(self) -> str:
         return f"--- stdout of {self.name}\n{self.out.text()}\n--- stderr of {self.name}\n{self.err.text()}"
@@ -225,11 +242,8 @@ class Cluster:
             proxy.close()
         for node in self.nodes:
             node.kill()
-            for stream in (node.popen.stdout, node.popen.stderr):
-                try:
-                    stream.close()
-                except Exception:
-                    pass
+        for node in self.nodes:
+            node.join_readers()
 
 
 def write_class(folder: Path, source: str) -> Path:

@@ -3,13 +3,20 @@ command as a subprocess (end-to-end tests)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 
+import early_jobs
 import pytest
 from cluster_support import cluster  # noqa: F401  (the real-node fixture, for every test module)
+from early_jobs import (  # noqa: F401  (the jobs started early, for every test module)
+    early_jobs_started,
+    fresh_installs,
+    hosted_suite,
+    hosted_suite_native,
+    readme_later_commands,
+)
 from hypothesis import HealthCheck, settings
 
 from smalltalk_vm.compiler.front import compile_input
@@ -36,15 +43,12 @@ def examples(weight: float = 1.0) -> int:
     return max(1, round(settings.default.max_examples * weight))
 
 
-def copy_checkout(target: str) -> None:
-    """The tracked files of this checkout, copied to ``target`` (a clean checkout)."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
-    for relative in listed.stdout.decode().split("\0"):
-        if not relative or not os.path.exists(os.path.join(ROOT, relative)):
-            continue
-        destination = os.path.join(target, relative)
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        shutil.copy2(os.path.join(ROOT, relative), destination)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    early_jobs.want(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    early_jobs.stop()
 
 
 def run_vm(args: Sequence[str], *, input: str | None = None, cwd: str | None = None,

@@ -15,15 +15,15 @@ from __future__ import annotations
 import os
 import re
 import resource
-import signal
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import alarms
 from hypothesis import strategies as st
 
 from smalltalk_vm.compiler.front import compile_input
@@ -222,17 +222,9 @@ class HardTimeout(BaseException):
     """The alarm went off: a BaseException, so nothing inside the VM can swallow it."""
 
 
-@contextmanager
-def alarm(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
-        raise HardTimeout()
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def alarm(seconds: float) -> AbstractContextManager[None]:
+    """HardTimeout in the running code after ``seconds`` (tests/alarms.py)."""
+    return alarms.alarm(seconds, HardTimeout)
 
 
 MEMORY_HEADROOM = 1 << 31  # bytes a fuzzed program may allocate beyond what the test process has

@@ -4,8 +4,7 @@ substantial (at least 300 assertions)."""
 from __future__ import annotations
 
 import re
-
-from conftest import run_vm
+import subprocess
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed \((\d+) assertions\)$")
 MINIMUM_ASSERTIONS = 300
@@ -27,8 +26,8 @@ def test_parse_summary_reads_the_last_summary_line() -> None:
     assert parse_summary("vm: fatal: something broke\n") is None
 
 
-def test_hosted_suite_passes() -> None:
-    result = run_vm(["test", "tests/st"], timeout=600)
+def test_hosted_suite_passes(hosted_suite: subprocess.CompletedProcess) -> None:
+    result = hosted_suite              # `vm test tests/st`, run early (tests/early_jobs.py)
     summary = parse_summary(result.stdout)
     assert summary is not None, f"no summary line:\n{result.stdout}\n{result.stderr}"
     passed, failed, assertions = summary

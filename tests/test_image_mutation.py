@@ -10,13 +10,12 @@ here; thousands with ``-m fuzz``."""
 from __future__ import annotations
 
 import math
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import alarms
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,17 +36,8 @@ class Hang(BaseException):
     """Raised by the alarm: a BaseException, so no ``except Exception`` swallows it."""
 
 
-@contextmanager
-def time_limit(seconds: float, what: str) -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
-        raise Hang(f"{what} ran for more than {seconds}s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def time_limit(seconds: float, what: str) -> AbstractContextManager[None]:
+    return alarms.alarm(seconds, lambda: Hang(f"{what} ran for more than {seconds}s"))
 
 
 @pytest.fixture(scope="module")

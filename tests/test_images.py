@@ -322,8 +322,9 @@ def test_an_empty_file_is_refused_as_empty_not_as_foreign(tmp_path: Path) -> Non
 
 def test_a_missing_file_and_a_folder_are_refused(tmp_path: Path) -> None:
     absent = str(tmp_path / "absent.image")
-    assert assert_cli_refuses(absent) == f"cannot read {absent}: No such file or directory"
-    assert assert_cli_refuses(str(tmp_path)) == f"cannot read {tmp_path}: Is a directory"
+    for command in (("run", "--image"), ("image", "info")):
+        assert assert_cli_refuses(absent, command=command) == "No such file or directory"
+        assert assert_cli_refuses(str(tmp_path), command=command) == "Is a directory"
 
 
 def test_primitives_are_rebound_by_class_and_selector(small_image: bytes, tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, copy_checkout
+from conftest import ROOT
+from readme_support import FreshInstalls
 
 LAYERS = ("vm", "compiler", "image", "node", "repl", "cli", "bench", "lib")
 
@@ -88,29 +88,27 @@ def _venv_site_packages(folder: Path) -> Path:
     return next(folder.glob("lib/python*/site-packages"))
 
 
-def test_a_wheel_installs_one_import_name(tmp_path: Path) -> None:
-    """Build the wheel, install it into a fresh virtualenv beside its dependencies, and
-    check that it added only ``smalltalk_vm`` and its dist-info — then that it runs."""
-    wheels = tmp_path / "wheels"
-    checkout = tmp_path / "checkout"          # pip writes build/ next to the sources
-    copy_checkout(str(checkout))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(checkout)],
-                           capture_output=True, text=True, timeout=600)
+def test_a_wheel_installs_one_import_name(fresh_installs: FreshInstalls, tmp_path: Path) -> None:
+    """The wheel (built from a clean checkout) holds only ``smalltalk_vm``; installed
+    beside its dependencies it adds only ``smalltalk_vm`` and its dist-info — then it
+    runs. The virtualenv is the one the README's first command made (its dependencies
+    as pip installed them for the project), with that editable install removed first."""
+    built = fresh_installs.wheel_build
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    wheel = next(wheels.glob("smalltalk_vm-*.whl"))
+    wheel = next(fresh_installs.wheels.glob("smalltalk_vm-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         tops = {name.split("/")[0] for name in archive.namelist()}
     assert {top for top in tops if not top.endswith(".dist-info")} == {"smalltalk_vm"}
 
-    env_dir = tmp_path / "fresh"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
+    readme = fresh_installs.readme
+    assert readme.returncode == 0, "the README's install failed:\n" + readme.stderr[-2000:]
+    env_dir = fresh_installs.venv
     python = env_dir / "bin" / "python"
-    requirements = ["lark>=1.1", "cbor2>=5.4", "grpcio>=1.60", "grpcio-health-checking>=1.60",
-                    "prompt-toolkit>=3.0", "pygments>=2.10"]
-    deps = subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements],
-                          capture_output=True, text=True, timeout=600)
-    assert deps.returncode == 0, deps.stderr[-2000:]
+    removed = subprocess.run([str(python), "-m", "pip", "uninstall", "-y", "-q", "smalltalk-vm"],
+                             capture_output=True, text=True, timeout=600)
+    assert removed.returncode == 0, removed.stderr[-2000:]
     before = set(os.listdir(_venv_site_packages(env_dir)))
+    assert not any(name.startswith(("smalltalk_vm", "__editable__")) for name in before), sorted(before)
     installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
                                capture_output=True, text=True, timeout=600)
     assert installed.returncode == 0, installed.stderr[-2000:]

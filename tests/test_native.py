@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 
 import pytest
 from conftest import ROOT, VMSession, run_vm
+from early_jobs import NATIVE_ENV
 
 from smalltalk_vm.vm.native import HOT, NativeCompiler, entry_points
 from smalltalk_vm.vm.objects import KIND_NATIVE
-
-NATIVE_ENV = {"VM_NATIVE_HOT": "1", "VM_NATIVE_STRICT": "1"}
 
 
 @pytest.fixture
@@ -112,8 +112,8 @@ def test_hot_methods_get_compiled_with_the_default_threshold() -> None:
     assert method.kind == KIND_NATIVE
 
 
-def test_hosted_suite_passes_with_every_method_native() -> None:
-    result = run_vm(["test", "tests/st"], env=NATIVE_ENV, timeout=600)
+def test_hosted_suite_passes_with_every_method_native(hosted_suite_native: subprocess.CompletedProcess) -> None:
+    result = hosted_suite_native       # `vm test tests/st` with NATIVE_ENV, run early (tests/early_jobs.py)
     summary = re.search(r"(\d+) passed, (\d+) failed", result.stdout)
     assert summary is not None, result.stdout[-2000:] + result.stderr[-2000:]
     assert summary.group(2) == "0", result.stdout[-3000:]

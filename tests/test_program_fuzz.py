@@ -12,10 +12,12 @@ so each long run explores new programs. Helpers and the outcome rules are in
 tests/program_fuzzing.py."""
 from __future__ import annotations
 
+import gc
 import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,9 @@ from program_fuzzing import (
     FOUND_BY_THE_FUZZER,
     MEMORY_HEADROOM,
     TRACEBACK,
+    HardTimeout,
     Vocabulary,
+    alarm,
     assert_no_internal_text,
     entry_for,
     library_selectors,
@@ -79,6 +83,35 @@ def test_the_outcome_rules_catch_what_they_must() -> None:
     assert run_source("[ true ] whileTrue").kind == "timeout"
     assert run_source("1 / 0").kind == "error"
     assert run_source("3 + 4").kind == "value"
+
+
+def test_the_alarm_going_off_inside_a_gc_callback_still_stops_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hypothesis measures garbage-collection time with a gc callback; the alarm that
+    went off while it ran raised HardTimeout inside the collector, which can only
+    print such an exception ("Exception ignored in garbage collector") and drop it:
+    a warning, and a run the alarm no longer stopped. The alarm now waits for the
+    collection to end and stops the run in the program's own code."""
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: unraisable.append(repr(report.exc_value)))
+    inside = []
+
+    def slow_callback(phase: str, info: dict) -> None:
+        if phase == "start" and not inside:
+            inside.append(phase)
+            until = time.monotonic() + 0.3        # the alarm goes off in here
+            while time.monotonic() < until:
+                pass
+
+    gc.callbacks.append(slow_callback)
+    try:
+        with pytest.raises(HardTimeout), alarm(0.05):
+            gc.collect()
+            until = time.monotonic() + 5
+            while time.monotonic() < until:       # the program's own code: stopped here
+                pass
+    finally:
+        gc.callbacks.remove(slow_callback)
+    assert inside and unraisable == []
 
 
 @CI

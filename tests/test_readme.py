@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, copy_checkout
+from conftest import ROOT
+from readme_support import EXPECTED, FreshInstalls, readme_commands
 
 README = os.path.join(ROOT, "README.md")
 
 
 def commands() -> list[list[str]]:
     """The commands of each ```sh block of the README, in order."""
-    with open(README, encoding="utf-8") as handle:
-        text = handle.read()
-    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
-    return [[line.strip() for line in block.splitlines() if line.strip()] for block in blocks]
+    return readme_commands()
 
 
 def test_the_readme_starts_with_the_two_commands() -> None:
@@ -42,68 +38,20 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert os.access(os.path.join(ROOT, ".ci", "run"), os.X_OK)
 
 
-def test_the_first_command_installs_and_runs_the_sample(tmp_path) -> None:
-    """On a fresh virtualenv, in a copy of the checkout (nothing installed by hand)."""
-    checkout = tmp_path / "checkout"
-    copy_checkout(str(checkout))
-    install_and_run, _ = commands()[0]
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
-    environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    result = subprocess.run(["bash", "-c", install_and_run], cwd=checkout, capture_output=True,
-                            text=True, timeout=900, env=environment)
+def test_the_first_command_installs_and_runs_the_sample(fresh_installs: FreshInstalls) -> None:
+    """On a fresh virtualenv, in a copy of the checkout (nothing installed by hand):
+    run once for the session by tests/install_support.py."""
+    result = fresh_installs.readme
+    assert result.args[-1] == commands()[0][0]
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert result.stdout.splitlines()[-1] == "Hello, World!"
 
 
-def _stand_in(folder: str) -> dict:
-    """A scratch folder where `.venv/bin/vm` runs this checkout's `vm`."""
-    os.makedirs(os.path.join(folder, ".venv", "bin"))
-    shim = os.path.join(folder, ".venv", "bin", "vm")
-    with open(shim, "w", encoding="utf-8") as handle:
-        handle.write(f'#!/bin/sh\nexec "{sys.executable}" -m smalltalk_vm.cli.main "$@"\n')
-    os.chmod(shim, 0o755)
-    for name in ("examples", "tests", "lib"):
-        os.symlink(os.path.join(ROOT, name), os.path.join(folder, name))
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
-    return environment
-
-
-EXPECTED = {
-    ".venv/bin/vm --version": "smalltalk-vm ",
-    ".venv/bin/vm eval 'x := 6 * 7' 'x + 1'": "42\n43\n",
-    ".venv/bin/vm run examples/Hello.som": "Hello, World!",
-    ".venv/bin/vm run -cp examples Hello": "Hello, World!",
-    ".venv/bin/vm eval '(1 to: 5) collect: [ :i | i * i ]'": "#(1 4 9 16 25)",
-    ".venv/bin/vm disasm 'Integer>>max:'": "Integer>>max:",
-    ".venv/bin/vm test tests/st": " failed",
-    ".venv/bin/vm run examples/supervision/SupervisionDemo.som": "restart",
-    "printf '3 + 4\\nx := 6 * 7\\nx + 1\\n' | .venv/bin/vm repl": "7\n42\n43",
-    ".venv/bin/vm run examples/Snapshot.som": "saved snapshot.image",
-    ".venv/bin/vm run --image snapshot.image": "total: 42",
-    ".venv/bin/vm image info snapshot.image": "processes:",
-    ".venv/bin/vm bench --quick": "geometric mean",
-    ("timeout 60 .venv/bin/vm node --name a --listen 127.0.0.1:47301 --cookie demo & .venv/bin/vm node "
-     "--name b --join 127.0.0.1:47301 --cookie demo examples/cluster/Demo.som; wait"): "hello from a to b",
-    ("timeout 60 .venv/bin/vm node --name ops --listen 127.0.0.1:47302 --cookie demo > ops.log & "
-     "for i in $(seq 150); do grep -q listening ops.log && break; sleep 0.2; done; "
-     "printf 'Node current name\\n(1 to: 3) collect: [ :i | i * i ]\\n' | .venv/bin/vm repl "
-     "--connect 127.0.0.1:47302 --cookie demo && .venv/bin/vm cluster status 127.0.0.1:47302 --cookie demo; "
-     "kill $!"): "#(1 4 9)\nNAME  ADDRESS",
-}
-
-
-def test_every_other_readme_command_runs(tmp_path) -> None:
-    folder = str(tmp_path / "scratch")
-    os.makedirs(folder)
-    environment = _stand_in(folder)
+def test_every_other_readme_command_runs(readme_later_commands: list[str]) -> None:
+    """Each in order, in one scratch folder: run early by tests/readme_support.py."""
     later = [command for block in commands()[1:] for command in block]
-    assert set(later) == set(EXPECTED), "README commands changed: update EXPECTED"
-    for command in later:
-        result = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True,
-                                text=True, timeout=300, env=environment)
-        assert result.returncode == 0, f"{command}\n{result.stdout[-1500:]}\n{result.stderr[-1500:]}"
-        assert EXPECTED[command] in result.stdout, f"{command}\n{result.stdout[-1500:]}"
+    assert set(later) == set(EXPECTED), "README commands changed: update EXPECTED in tests/readme_support.py"
+    assert readme_later_commands == []
 
 
 @pytest.mark.parametrize("link", re.findall(r"\]\((docs/[^)]+)\)", Path(README).read_text(encoding="utf-8")))

@@ -5,12 +5,11 @@ each here, 100,000+ in the opt-in ``-m fuzz`` run), and targeted malformed
 messages. Round trips and interop are in tests/test_wire_roundtrip.py."""
 from __future__ import annotations
 
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
+import alarms
 import cbor2
 import pytest
 from conftest import VMSession, examples
@@ -94,17 +93,8 @@ class Hang(BaseException):
     """Raised by the alarm: BaseException, so no ``except Exception`` can swallow it."""
 
 
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
-        raise Hang(f"decode ran for more than {seconds}s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def time_limit(seconds: float) -> AbstractContextManager[None]:
+    return alarms.alarm(seconds, lambda: Hang(f"decode ran for more than {seconds}s"))
 
 
 def decode_or_wire_error(u: Any, data: bytes, **limits: Any) -> Any:

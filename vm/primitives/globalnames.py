@@ -1,7 +1,9 @@
 """Primitives of ``Global`` (lib/Global.som): registering, unregistering and looking up
 names shared by the nodes of a group (``vm.globalnames``).
 
-They check their arguments and ask ``universe.distribution.names``; registering and
+They check their arguments and ask ``universe.distribution.names``: a name that is not a
+non-empty Symbol or String is an Error in every one of them (as Erlang's ``whereis`` of
+a non-atom is a badarg), never a lookup that answers nil. Registering and
 unregistering may wait for the other nodes, so they park the calling process until
 the answer comes (never blocking the VM thread). Lookups answer from this node's
 table at once.
@@ -11,10 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.errors import SignalException
 from smalltalk_vm.vm.globalnames import is_process
 from smalltalk_vm.vm.objects import Closure, VString
 from smalltalk_vm.vm.primitives.node import _park_for_reply
 from smalltalk_vm.vm.primitives.registry import control, primitive
+
+NOT_A_NAME = "a global name is a Symbol (not empty)"
 
 
 def name_text(vm: Any, value: Any) -> str | None:
@@ -41,7 +46,7 @@ def global_register(interp, ctx, argc):
     text = name_text(vm, name)
     problem = None
     if text is None:
-        problem = "a global name is a Symbol (not empty)"
+        problem = NOT_A_NAME
     elif not is_process(target):
         problem = "only a process can be registered under a global name"
     else:
@@ -58,7 +63,7 @@ def global_unregister(interp, ctx, argc):
     vm = interp.vm
     text = name_text(vm, name)
     if text is None:
-        return interp.signal_exception(ctx, "Error", "a global name is a Symbol (not empty)")
+        return interp.signal_exception(ctx, "Error", NOT_A_NAME)
     return _park_for_reply(interp, ctx, lambda reply: vm.distribution.names.unregister(text, reply))
 
 
@@ -66,7 +71,7 @@ def global_unregister(interp, ctx, argc):
 def global_named(vm, rcv, name):
     text = name_text(vm, name)
     if text is None:
-        return V.NIL
+        raise SignalException("Error", NOT_A_NAME)
     return vm.distribution.names.named(text)
 
 
