@@ -117,7 +117,9 @@ def link(interp: Any, ctx: Any) -> _Signal:
 
 def after_send_method(interp: Any, method: Any, receiver: Any, stack: list, pc: int) -> _Signal:
     """``after_send`` of a method activation made here from a direct function's state
-    (one call per linked frame: a bail-out through many frames pays it per frame)."""
+    (one call per linked frame: a bail-out through many frames pays it per frame).
+    The context is built here, as ``method_context`` builds it, not by calling it: a
+    second call per frame is what this function exists to save."""
     kind = interp.vm.method_context_class
     ctx = kind.__new__(kind)
     ctx.method = method
