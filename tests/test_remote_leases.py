@@ -29,6 +29,11 @@ THING = """RlThing = (
 
 HOME = """RlHome = (
     give: p count: n = ( p send: ((1 to: n) collect: [ :i | RlThing new ]) )
+    "answers once the exporter has printed 'exports 0' (it polls every 5 ms, and a new
+    import right after the release could otherwise land between two of its polls)"
+    printedNoExportsTo: p = (
+        [ RlExporter printed = 0 ] whileFalse: [ Process sleep: 5 ].
+        p send: #printed )
 )"""
 
 EXPORTER = """RlExporter = (
@@ -37,8 +42,12 @@ EXPORTER = """RlExporter = (
         last := -1.
         [ true ] whileTrue: [
             now := Remote exports at: #total.
-            now = last ifFalse: [ ('exports ' + now printString) println. last := now ].
+            now = last ifFalse: [ ('exports ' + now printString) println. last := now. RlExporter printed: now ].
             Process sleep: 5 ] )
+    ----
+    | printed |
+    printed = ( ^ printed )
+    printed: count = ( printed := count )
 )"""
 
 IMPORTER = """RlImporter = (
@@ -61,6 +70,8 @@ IMPORTER = """RlImporter = (
         many := nil.
         [ (Remote imports at: #total) > 0 ] whileTrue: [ Process sleep: 10 ].
         self say: 'imports 0'.
+        a spawn: RlHome selector: #printedNoExportsTo: arguments: { Process current }.
+        Process receive: [ :m | m == #printed ] within: 20000 ifTimeout: [ self say: 'exports never 0' ].
         p := (self fetch: 1 from: a) at: 1.
         self say: 'holding again ' + p ping printString.
         Process receive )
