@@ -11,6 +11,7 @@ import signal
 import time
 
 from cluster_support import write_class
+from grpc_capture import node_frames
 
 BEATER = """Beater = (
     run = (
@@ -66,6 +67,18 @@ def _one_copy(a, b, since: int, where: str) -> None:
     print(f"beats: {len(numbers)}, after the move on {where} only")
 
 
+def _frame_seen(proxy, direction: str, name: str, timeout: float = 30):
+    """The first node frame ``name`` the proxy read in ``direction`` (it captures what it
+    then drops too), waiting at most ``timeout``: the move got that far."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in node_frames(proxy.chunks(direction)):
+            if frame.name == name:
+                return frame
+        time.sleep(0.05)
+    raise AssertionError(f"no {name} frame {direction} within {timeout} s")
+
+
 def _last_beat(node) -> int:
     beats = _beats(node)
     return beats[-1][0] if beats else 0
@@ -75,7 +88,7 @@ def test_a_bundle_lost_with_the_connection_leaves_the_process_at_the_source(clus
     a, b, proxy = _start(cluster, tmp_path)
     proxy.drop("in")                             # the bundle will not reach b
     a.wait_out(r"^moving$")
-    time.sleep(0.5)
+    _frame_seen(proxy, "in", "migrate")          # sent, and lost: only then heal
     proxy.heal()
     proxy.cut()
     stayed = a.wait_out(r"^(stayed|moved)", timeout=30)
@@ -89,7 +102,8 @@ def test_a_bundle_accepted_before_the_cut_runs_only_on_the_target(cluster, tmp_p
     a, b, proxy = _start(cluster, tmp_path)
     proxy.drop("out")                            # b gets the bundle; its answer is lost
     a.wait_out(r"^moving$")
-    time.sleep(0.5)
+    answer = _frame_seen(proxy, "out", "migrate_answer")
+    assert answer.fields[2] is None, answer      # b accepted it before the cut
     proxy.heal()
     proxy.cut()
     assert a.wait_out(r"^(stayed|moved)", timeout=30) == "moved"   # asked again after the reconnect
