@@ -117,40 +117,13 @@ def link(interp: Any, ctx: Any) -> _Signal:
 
 def after_send_method(interp: Any, method: Any, receiver: Any, stack: list, pc: int) -> _Signal:
     """``after_send`` of a method activation made here from a direct function's state
-    (one call per linked frame: a bail-out through many frames pays it per frame).
-    The context is built here, as ``method_context`` builds it, not by calling it: a
-    second call per frame is what this function exists to save."""
-    kind = interp.vm.method_context_class
-    ctx = kind.__new__(kind)
-    ctx.method = method
-    ctx.stack = stack
-    ctx.receiver = receiver
-    ctx.sender = None
-    ctx.pc = pc
-    if interp.failure is None:
-        interp.bail_bottom.sender = ctx
-        interp.bail_bottom = ctx
-        return BAIL
-    return after_send(interp, ctx)
+    (one runtime call per linked frame from the native code)."""
+    return after_send(interp, method_context(interp.vm, method, receiver, stack, pc))
 
 
 def after_send_block(interp: Any, closure: Closure, stack: list, pc: int) -> _Signal:
     """``after_send`` of a block activation made here (see ``after_send_method``)."""
-    kind = interp.vm.block_context_class
-    ctx = kind.__new__(kind)
-    ctx.method = closure.code
-    ctx.stack = stack
-    ctx.receiver = closure.receiver
-    ctx.sender = None
-    outer = ctx.outer = closure.outer
-    ctx.closure = closure
-    ctx.home = outer.home
-    ctx.pc = pc
-    if interp.failure is None:
-        interp.bail_bottom.sender = ctx
-        interp.bail_bottom = ctx
-        return BAIL
-    return after_send(interp, ctx)
+    return after_send(interp, block_context(interp.vm, closure, stack, pc))
 
 
 def after_send_context(interp: Any, ctx: Any, pc: int, values: list) -> _Signal:
@@ -159,10 +132,6 @@ def after_send_context(interp: Any, ctx: Any, pc: int, values: list) -> _Signal:
     if values:
         ctx.stack.extend(values)
     ctx.pc = pc
-    if interp.failure is None:
-        interp.bail_bottom.sender = ctx
-        interp.bail_bottom = ctx
-        return BAIL
     return after_send(interp, ctx)
 
 
