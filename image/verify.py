@@ -357,8 +357,8 @@ def _process(reader: Any, index: Any, where: str) -> Process:
 
 
 def _check_chains(processes: list[Process], facts: CodeFacts) -> None:
-    """Each live process runs a chain of live contexts of its own, each stack as deep
-    as its pc needs: the top one's full (runnable) or waiting for the value its parked
+    """Each live process runs a chain of live contexts of its own, each stack exactly as
+    deep as its pc needs: the top one's full (runnable) or waiting for the value its parked
     primitive will answer, every other one waiting for the value of its send."""
     owner: dict[int, int] = {}
     for proc in processes:
@@ -373,8 +373,11 @@ def _check_chains(processes: list[Process], facts: CodeFacts) -> None:
             if ctx.pc < 0:
                 raise ImageError(f"process {proc.pid} would continue in a context that has returned")
             code = ctx.method
-            if len(ctx.stack) - code.num_args - code.num_temps < facts.heights[id(code)][ctx.pc] - pending:
-                raise ImageError(f"process {proc.pid}: the stack of {_describe(code)} is empty where a value "
-                                 f"is needed (pc {ctx.pc})")
+            operands = len(ctx.stack) - code.num_args - code.num_temps
+            # Exactly: a value more or less runs the code over the wrong values, or
+            # enters native code that counts on the depth.
+            if operands != facts.heights[id(code)][ctx.pc] - pending:
+                raise ImageError(f"process {proc.pid}: the stack of {_describe(code)} holds {operands} values "
+                                 f"at pc {ctx.pc}, where its code has {facts.heights[id(code)][ctx.pc] - pending}")
             pending = 1
             ctx = ctx.sender

@@ -78,16 +78,28 @@ def check_contexts(vm: Any, contexts: list[tuple[Context, int]], heights_of: Cal
             _check(heights[ctx.pc] - 1 <= operands <= heights[ctx.pc],
                    f"a context of {title} at pc {ctx.pc} with {operands} values on its stack")
 
-def check_chain(ctx: Any) -> None:
-    """The process's chain of senders: live contexts, no cycle."""
+def check_chain(ctx: Any, parked: bool, contexts: list[tuple[Context, int]],
+                heights_of: Callable[[int], list]) -> None:
+    """The process's chain of senders: live contexts, no cycle, each stack exactly as
+    deep as its pc needs — the top one's full, or one short when the process is parked
+    (the wake pushes the value its primitive answers), every sender one short (the value
+    of its send). One value more or less would run the code over the wrong values, or
+    enter native code that counts on the depth."""
     _check(isinstance(ctx, Context), "the process has no active context")
+    code_index = {id(context): index for context, index in contexts}
     seen: set[int] = set()
-    walker = ctx
+    walker, lacking = ctx, 1 if parked else 0
     while walker is not None:
         _check(id(walker) not in seen, "the process's contexts form a cycle")
         seen.add(id(walker))
         _check(walker.pc >= 0, "the process's chain of contexts holds one that has returned")
-        walker = walker.sender
+        index = code_index.get(id(walker))
+        _check(index is not None, "the process's chain holds a context that is not in the bundle")
+        code = walker.method
+        operands = len(walker.stack) - code.num_args - code.num_temps
+        _check(operands == heights_of(index)[walker.pc] - lacking,
+               f"a context of {_title(code)} at pc {walker.pc} with {operands} values on its stack")
+        walker, lacking = walker.sender, 1
 
 def move_deadlines(vm: Any, contexts: list[tuple[Context, int]], source_clock: Any) -> None:
     """The selective receive's deadline is a time of the source's clock: move it to

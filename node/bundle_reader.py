@@ -462,11 +462,11 @@ class BundleReader:
         check_contexts(vm, self.contexts, self.heights_of)
         state = body["process"]
         proc.ctx = self.ref(state.get("ctx"), Context, "the process's active context")
-        check_chain(proc.ctx)
         move_deadlines(vm, self.contexts, body["source"].get("clock_ms"))
         run_state, mode = state.get("state"), state.get("wait_mode")
         _check((run_state, mode) in _STATES, f"a process in the state {run_state!r} (wait mode {mode!r})")
         proc.state, proc.wait_mode = run_state, mode
+        check_chain(proc.ctx, run_state != RUNNABLE, self.contexts, self.heights_of)
         wait_arg = state.get("wait_arg")
         if mode == WAIT_BEYOND:
             _check(_is_int(wait_arg) and wait_arg >= 0, "a selective receive without its count")

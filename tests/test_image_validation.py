@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,10 @@ FORGERIES = {
     # contexts
     "pc past the code": (swap_field(lambda b: (waiter_context(b), 2), 10_000), "not an instruction"),
     "pc inside an instruction": (not_an_instruction_start, "not an instruction"),
-    "empty stack where a value is needed": (swap_field(lambda b: (waiter_context(b), 3), b""), "empty where a value"),
+    "empty stack where a value is needed": (swap_field(lambda b: (waiter_context(b), 3), b""), "values at pc"),
+    "a value too many on a stack": (
+        swap_field(lambda b: (waiter_context(b), 3),
+                   lambda b: waiter_context(b)[3] + struct.pack("<Q", V.NIL)), "values at pc"),
     "a returned context on a live chain": (swap_field(lambda b: (waiter_context(b), 2), -1), "has returned"),
     "sender of the wrong kind": (swap_field(lambda b: (waiter_context(b), 5), lambda b: ref(a_record(b, R_STRING))),
                                  "its sender is a VString"),

@@ -508,6 +508,29 @@ def test_a_forged_receiver_is_refused(pair):
         MB.thaw(target.machine, cbor2.dumps(body))
 
 
+@pytest.mark.parametrize("change", [-1, 1])
+@pytest.mark.parametrize("which", ["top", "sender"])
+def test_a_stack_a_value_off_its_code_is_refused(pair, change, which):
+    """A context of the process's chain with one value more or less than its pc needs
+    is refused (it would run its code over the wrong values, or enter native code that
+    counts on the depth: a fuzzed bundle did, and died with an internal error)."""
+    source, target = pair
+    proc = source.spawn("[ MoveDemo new run: 300 ] spawn")
+    source.step(proc, 100)
+    frozen = MB.freeze(source.universe, proc)
+    body = cbor2.loads(MB.encode(frozen))
+    MB.unfreeze(frozen)
+    source.finish(proc)
+    source.take_output()
+    record = body["objects"][body["process"]["ctx"] - V.REF_BASE]
+    if which == "sender":
+        record = body["objects"][record[5] - V.REF_BASE]
+    stack = record[3]
+    record[3] = stack[:-1] if change < 0 else [*stack, V.NIL]
+    with pytest.raises(MB.BundleError, match=r"values on its stack|of its \d+ slots"):
+        MB.thaw(target.machine, cbor2.dumps(body))
+
+
 def test_handlers_curtail_blocks_and_flags_move_with_the_process(pair):
     """A handler set up before the move catches after it, an ifCurtailed: block runs on
     the target when its activation is unwound there, and trapExit moves; the new pid is
