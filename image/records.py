@@ -30,7 +30,18 @@ _little = sys.byteorder == "little"
 
 
 class ImageError(Exception):
-    """An image that cannot be loaded; ``str()`` is a one-line reason."""
+    """An image that cannot be loaded; ``str()`` is a one-line reason: the names it
+    quotes come from the file, so their control characters are shown escaped (a
+    damaged selector holding a newline would otherwise break the reason in two)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(_one_line(arg) if isinstance(arg, str) else arg for arg in args))
+
+
+def _one_line(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ForeignImage(ImageError):

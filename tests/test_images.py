@@ -259,6 +259,21 @@ def test_damaged_body_with_a_valid_checksum_loads_or_is_refused_cleanly(
         assert_one_line_reason(error)
 
 
+def test_a_reason_quoting_a_damaged_name_stays_one_line(small_image: bytes, scratch: Path) -> None:
+    """A selector damaged into holding a newline (checksum recomputed) is refused, and
+    the reason quoting it shows the newline escaped: a fuzzed flip found the reason
+    broken in two."""
+    header = image_format.parse_header(small_image)
+    end = header.header_size + header.body_size
+    data = bytearray(small_image)
+    at = data.index(b"asSortedArray", header.header_size, end)
+    data[at + 6] = ord("\n")
+    data[end:] = hashlib.sha256(bytes(data[:end])).digest()
+    with pytest.raises(REFUSED) as caught:
+        load_bytes(scratch, bytes(data))
+    assert "asSort\\ndArray" in assert_one_line_reason(caught.value)
+
+
 @pytest.mark.parametrize("where", ["magic", "header end", "body", "checksum"])
 def test_cli_refuses_truncated_images(small_image: bytes, tmp_path: Path, where: str) -> None:
     header = image_format.parse_header(small_image)
