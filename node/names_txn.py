@@ -10,8 +10,11 @@ Rules:
 - Each grant carries the granting node's report (what it knows of the scope), made
   when the lock is granted, so reports cannot be overtaken by a change.
 - A node that goes away (its connection lost, or ungrouped) is skipped: its grant is
-  forgotten, its acknowledgement no longer awaited. Its own side released our locks
-  when it lost us.
+  forgotten, its acknowledgement no longer awaited, and it is told to release the
+  lock it granted or was asked for. A lost node released our locks when it lost us;
+  an ungrouped one is still connected and may grant the request after it was
+  skipped (or hold the whole table, so that its own ungrouping, which waits for the
+  table, never runs): without the release its lock would be held for ever.
 - Commit: the changes are applied here, then sent to every node that granted; the
   transaction is done when each of them has answered ``global_done`` (or gone, or the
   deadline passed). So when ``Global register:`` answers true, every node of the group
@@ -128,9 +131,12 @@ class Transactions:
         for txn in list(self.txns.values()):
             if name not in txn.nodes or name == self.rt.name:
                 continue
+            asked = txn.state == LOCKING and txn.asked == name
+            if txn.state in (LOCKING, LOCKED) and (asked or name in txn.reports):
+                self._release_at(name, txn)
             txn.departed.add(name)
             txn.reports.pop(name, None)
-            if txn.state == LOCKING and txn.asked == name:
+            if asked:
                 self._next(txn)
             elif txn.state == COMMITTING:
                 txn.acks.discard(name)
@@ -172,12 +178,15 @@ class Transactions:
     def _release_everywhere(self, txn: Txn) -> None:
         asked = {txn.asked} if txn.state == LOCKING and txn.asked is not None else set()
         for node in sorted(txn.granted_by() | asked):
-            if node == self.rt.name:
-                self.names.release_lock(self.local_key(txn.number))
-                continue
-            view = self.rt.peers.get(node)
-            if view is not None:
-                view.conn.send(F.frame("global_release", txn.number))
+            self._release_at(node, txn)
+
+    def _release_at(self, node: str, txn: Txn) -> None:
+        if node == self.rt.name:
+            self.names.release_lock(self.local_key(txn.number))
+            return
+        view = self.rt.peers.get(node)
+        if view is not None:
+            view.conn.send(F.frame("global_release", txn.number))
 
     def on_global_done(self, view: Any, number: int) -> None:
         txn = self.txns.get(number)
