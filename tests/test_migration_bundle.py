@@ -483,10 +483,9 @@ def test_objects_that_pass_by_reference_travel_as_references(pair):
     assert back is owned
 
 
-def test_a_forged_receiver_is_refused(pair):
-    """A bundle whose method context claims another receiver (the target's `system`)
-    is refused: a method never runs on an object of another class."""
-    source, target = pair
+def bundle_of_a_demo_midway(source: VM) -> dict:
+    """The decoded bundle of a MoveDemo process frozen midway; the process itself then
+    goes on and finishes at the source."""
     proc = source.spawn("[ MoveDemo new run: 300 ] spawn")
     source.step(proc, 100)
     frozen = MB.freeze(source.universe, proc)
@@ -494,6 +493,14 @@ def test_a_forged_receiver_is_refused(pair):
     MB.unfreeze(frozen)
     source.finish(proc)
     source.take_output()
+    return body
+
+
+def test_a_forged_receiver_is_refused(pair):
+    """A bundle whose method context claims another receiver (the target's `system`)
+    is refused: a method never runs on an object of another class."""
+    source, target = pair
+    body = bundle_of_a_demo_midway(source)
     body["objects"].append(["k", "system"])
     system_word = V.REF_BASE + len(body["objects"]) - 1
     demo = next(i for i, code in enumerate(body["codes"]) if code[:1] == ["m"] and code[2] == "run:")
@@ -515,13 +522,7 @@ def test_a_stack_a_value_off_its_code_is_refused(pair, change, which):
     is refused (it would run its code over the wrong values, or enter native code that
     counts on the depth: a fuzzed bundle did, and died with an internal error)."""
     source, target = pair
-    proc = source.spawn("[ MoveDemo new run: 300 ] spawn")
-    source.step(proc, 100)
-    frozen = MB.freeze(source.universe, proc)
-    body = cbor2.loads(MB.encode(frozen))
-    MB.unfreeze(frozen)
-    source.finish(proc)
-    source.take_output()
+    body = bundle_of_a_demo_midway(source)
     record = body["objects"][body["process"]["ctx"] - V.REF_BASE]
     if which == "sender":
         record = body["objects"][record[5] - V.REF_BASE]
