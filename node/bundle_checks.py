@@ -1,7 +1,8 @@
 """The whole-graph checks of a thawed bundle (``node.bundle_reader``): what no single
 record can show — blocks over the contexts that run their code, block contexts over
 method homes, receivers of their methods' classes, live pcs that are instructions with
-the stack they need, a chain of senders without cycles — and the one fix-up of data, the
+the stack they need, a chain of senders without cycles whose stacks are exactly as
+deep as their pcs need — and the one fix-up of data, the
 selective receive's deadline moved to this VM's clock.
 
 Rules: each check raises BundleError with a one-line reason; every walk is bounded.
