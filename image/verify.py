@@ -374,10 +374,11 @@ def _check_chains(processes: list[Process], facts: CodeFacts) -> None:
                 raise ImageError(f"process {proc.pid} would continue in a context that has returned")
             code = ctx.method
             operands = len(ctx.stack) - code.num_args - code.num_temps
+            expected = facts.heights[id(code)][ctx.pc] - pending
             # Exactly: a value more or less runs the code over the wrong values, or
             # enters native code that counts on the depth.
-            if operands != facts.heights[id(code)][ctx.pc] - pending:
+            if operands != expected:
                 raise ImageError(f"process {proc.pid}: the stack of {_describe(code)} holds {operands} values "
-                                 f"at pc {ctx.pc}, where its code has {facts.heights[id(code)][ctx.pc] - pending}")
+                                 f"at pc {ctx.pc}, where its code has {expected}")
             pending = 1
             ctx = ctx.sender
