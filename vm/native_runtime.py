@@ -117,13 +117,40 @@ def link(interp: Any, ctx: Any) -> _Signal:
 
 def after_send_method(interp: Any, method: Any, receiver: Any, stack: list, pc: int) -> _Signal:
     """``after_send`` of a method activation made here from a direct function's state
-    (one runtime call per linked frame from the native code)."""
-    return after_send(interp, method_context(interp.vm, method, receiver, stack, pc))
+    (one runtime call per linked frame from the native code). ``method_context`` and
+    ``link`` are spelled out here: a bail-out out of a deep chain (every signal, every
+    ``thisContext``) makes one of these per frame."""
+    kind = interp.vm.method_context_class
+    ctx = kind.__new__(kind)
+    ctx.method = method
+    ctx.stack = stack
+    ctx.receiver = receiver
+    ctx.sender = None
+    ctx.pc = pc
+    if interp.failure is None:
+        interp.bail_bottom.sender = ctx
+        interp.bail_bottom = ctx
+        return BAIL
+    return after_send(interp, ctx)
 
 
 def after_send_block(interp: Any, closure: Closure, stack: list, pc: int) -> _Signal:
     """``after_send`` of a block activation made here (see ``after_send_method``)."""
-    return after_send(interp, block_context(interp.vm, closure, stack, pc))
+    kind = interp.vm.block_context_class
+    ctx = kind.__new__(kind)
+    ctx.method = closure.code
+    ctx.stack = stack
+    ctx.receiver = closure.receiver
+    ctx.sender = None
+    outer = ctx.outer = closure.outer
+    ctx.closure = closure
+    ctx.home = outer.home
+    ctx.pc = pc
+    if interp.failure is None:
+        interp.bail_bottom.sender = ctx
+        interp.bail_bottom = ctx
+        return BAIL
+    return after_send(interp, ctx)
 
 
 def after_send_context(interp: Any, ctx: Any, pc: int, values: list) -> _Signal:
@@ -132,6 +159,10 @@ def after_send_context(interp: Any, ctx: Any, pc: int, values: list) -> _Signal:
     if values:
         ctx.stack.extend(values)
     ctx.pc = pc
+    if interp.failure is None:
+        interp.bail_bottom.sender = ctx
+        interp.bail_bottom = ctx
+        return BAIL
     return after_send(interp, ctx)
 
 
@@ -193,8 +224,7 @@ def resolve(vm: Any, site: Any, cls: Any) -> Any:
     if method is _ABSENT:
         method = vm.lookup(cls, site.selector)
     if method is not None:
-        site.token = cls.token
-        site.target = method
+        site.fill(cls.token, method)
     return method
 
 
