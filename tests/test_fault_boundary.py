@@ -157,6 +157,25 @@ def test_native_code_that_faults_is_given_up_and_its_activation_cut(probe):
     assert probe.eval("[ P callReadA ] on: InternalError do: [ :e | e resume: 5 ]") == "1105"
 
 
+def test_a_caller_whose_send_site_cached_native_code_given_up_calls_it_no_more(probe):
+    universe = probe.universe
+    method = universe.globals["Probe"].methods["readA"]
+    caller = universe.globals["Probe"].methods["callReadA"]
+    assert make_native(universe, method)
+    assert probe.eval("P callReadA") == "1101"      # interpreted, the site caches readA
+    assert make_native(universe, caller)
+    # compiled now: its send site calls readA's direct function from the site's cache
+    assert probe.eval("P callReadA") == "1101"
+    assert caller.sites[0].fn is method.direct is not None
+    strip_fields(probe)
+    assert probe.eval("[ P callReadA ] on: InternalError do: [ :e | e resume: 5 ]") == "1005"
+    assert method.direct is None
+    # The given-up method runs interpreted, also from the compiled caller: the field
+    # read itself is what is abandoned now (its value 5, then + 100 + 1000)
+    assert probe.eval("[ P callReadA ] on: InternalError do: [ :e | e resume: 5 ]") == "1105"
+    assert caller.sites[0].fn is None
+
+
 def test_a_bad_opcode_cuts_the_activation(probe):
     method = probe.universe.globals["Probe"].methods["readA"]
     method.fast[0] = 250

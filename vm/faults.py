@@ -111,7 +111,7 @@ class FaultBoundary:
         if not isinstance(ctx, Context):
             return self.end_process(proc, fault_text("the interpreter", error), [])
         if in_native:
-            give_up_native(ctx.method)
+            give_up_native(self.vm, ctx.method)
             return self.cut_fault(ctx, fault_text(f"native code of {_describe(ctx)}", error))
         pc = local.get("pc")
         if deeper is None and local.get("code") is ctx.method.fast and type(pc) is int:
@@ -128,7 +128,7 @@ class FaultBoundary:
         self._unpark(proc)
         if not proc.alive:
             return None
-        give_up_native(ctx.method)
+        give_up_native(self.vm, ctx.method)
         return self.cut_fault(ctx, fault_text(f"native code of {_describe(ctx)}", error))
 
     def field_fault(self, ctx: Context, pc: int, error: BaseException,
@@ -237,14 +237,18 @@ def _class_name(vm: Any, obj: Any) -> str:
         return "object"
 
 
-def give_up_native(unit: Any) -> None:
-    """The second tier will not run ``unit`` again."""
+def give_up_native(vm: Any, unit: Any) -> None:
+    """The second tier will not run ``unit`` again. Send sites may hold a method's
+    direct function (``SendSite.fn``): new lookup tokens for its class make them
+    find it again."""
     unit.native = None
     unit.direct = None
     unit.native_entries = frozenset()
     unit.heat = NEVER
     if isinstance(unit, CompiledMethod) and unit.kind == KIND_NATIVE:
         unit.kind = KIND_BYTECODE
+        if unit.holder is not None:
+            vm.invalidate(unit.holder)
 
 
 def _describe(ctx: Context) -> str:

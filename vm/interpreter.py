@@ -516,8 +516,7 @@ class Interpreter(Semantics, FaultBoundary):
                         if ctx is None:
                             return SWITCHED
                         break
-                    site.token = cls.token
-                    site.target = m
+                    site.fill(cls.token, m)
                 kind = m.kind
                 if kind == KIND_BYTECODE or kind == KIND_NATIVE:
                     ctx.pc = pc

@@ -28,6 +28,21 @@ from __future__ import annotations
 from typing import Any
 
 from smalltalk_vm.vm.booleans import OPERATORS as BOOLEAN_OPERATORS
+from smalltalk_vm.vm.objects import (
+    KIND_ARRAY_AT,
+    KIND_ARRAY_AT_PUT,
+    KIND_BLOCK_VALUE,
+    KIND_BYTECODE,
+    KIND_NATIVE,
+    KIND_PRIMITIVE,
+)
+
+# The kinds of the methods whose site gets the cached direct function first: a
+# bytecode method (compiled by now, or soon) and a compiled one
+_COMPILED = frozenset((KIND_BYTECODE, KIND_NATIVE))
+# The kinds done inline that a site meeting them tests first, before the receiver's class
+# (with the leading kind of the selectors they go with)
+_INLINE_FIRST = {KIND_ARRAY_AT: "at", KIND_ARRAY_AT_PUT: "at:put:", KIND_BLOCK_VALUE: "block"}
 
 _IMMEDIATE_CLASS = ("IntegerClass if r < INT_HI else (NilClass if r == NIL else (TrueClass if r == TRUE "
                     "else (FalseClass if r == FALSE else class_of(r))))")
@@ -102,39 +117,104 @@ class SendWriter:
         """The send itself: the method, then the call or the inline kind, leaving the
         value in ``result`` (or leaving the function)."""
         argc = len(args)
-        line = r.line
-        line(f"r = {receiver}")
+        r.line(f"r = {receiver}")
+        call_args = ", ".join(["interp", "r", *args, "depth + 1"])
+        arg_tuple = f"({', '.join(args)}{',' if argc == 1 else ''})"
+        sync_in, sync_out = ("", "") if gen.direct else ("interp.budget = budget", "budget = interp.budget")
+
+        def call(region: Any, text: str, levels: int) -> None:
+            """``result = text`` for a call that may answer BAIL (and leave there)."""
+            pad = "    " * levels
+            if sync_in:
+                region.line(pad + sync_in)
+            region.line(f"{pad}{result} = {text}")
+            if sync_out:
+                region.line(pad + sync_out)
+            region.line(f"{pad}if {result} is BAIL:")
+            self.bailed(gen, region.nested(levels + 1), resume, below)
+
+        site = gen.unit.sites[site_index]
+        met = site.target.kind if site.target is not None else None
+        r.line(f"site = S[{site_index}]")
+        if not is_super and met in _INLINE_FIRST and _INLINE_FIRST[met] == _LEADING_KIND.get((site.selector, argc)):
+            r = self.inline_first(r, met, args, result, call, call_args)
         if is_super:
-            line("t = type(r)")
-            line(f"site = S[{site_index}]")
-            line("start = HOLDER.superclass")
-            line("m = None if start is None else lookup(start, site.selector)")
-            line("if m is None:")
-            self.slow(gen, r.nested(), pc, resume, below, args, argc, dnu=True)
+            r.line("t = type(r)")
+            r.line("start = HOLDER.superclass")
         else:
             for text in class_lines():
-                line(text)
-            line(f"site = S[{site_index}]")
+                r.line(text)
+        general = r
+        hit = f"{'start is not None and ' if is_super else ''}site.token is {'start' if is_super else 'cls'}.token"
+        # What the site met before this unit was compiled is called first, from the
+        # site's cache, with nothing else to test: a bytecode method's direct function
+        # (compiled by now, or soon), a plain primitive. Anything else (a miss, no
+        # direct function yet, the depth) takes the general path.
+        if met in _COMPILED:
+            r.line(f"fn = site.fn if {hit} else None")
+            r.line("if fn is not None and depth < MAX_DEPTH:")
+            call(r, f"fn({call_args})", 1)
+            r.line("else:")
+            general = r.nested()
+        elif met == KIND_PRIMITIVE:
+            r.line(f"prim = site.prim if {hit} else None")
+            r.line("if prim is not None:")
+            r.line("    try:")
+            r.line(f"        {result} = prim({', '.join(['VM', 'r', *args])})")
+            r.line("    except Exception as error:")
+            call(r, f"PRIMITIVE_FAILED(interp, site.target, r, {arg_tuple}, error, depth)", 2)
+            r.line("else:")
+            general = r.nested()
+        self.general(gen, general, pc, site_index, resume, is_super, args, below, result,
+                     call, arg_tuple, call_args, refresh=met in _COMPILED)
+
+    @staticmethod
+    def inline_first(r: Any, kind: int, args: list[str], result: str, call: Any, call_args: str) -> Any:
+        """The kind done inline that the site met before this unit was compiled (an
+        Array's at: or at:put:, a block's evaluation), tested first against the site's
+        cache; answers the region for everything else."""
+        argc = len(args)
+        hit = "r.cls.token is site.token and site.kind == "
+        if kind == KIND_ARRAY_AT or kind == KIND_ARRAY_AT_PUT:
+            a = args[0]
+            r.line(f"if type(r) is VArray and {hit}{'KIND_ARRAY_AT' if kind == KIND_ARRAY_AT else 'KIND_ARRAY_AT_PUT'} "
+                   f"and type({a}) is int and ONE <= {a} < ONE + len(r.items):")
+            if kind == KIND_ARRAY_AT:
+                r.line(f"    {result} = r.items[{a} - ONE]")
+            else:
+                r.line(f"    r.items[{a} - ONE] = {result} = {args[1]}")
+        else:
+            r.line(f"if type(r) is Closure and {hit}KIND_BLOCK_VALUE and r.code.num_args == {argc} "
+                   "and depth < MAX_DEPTH and (fn := r.code.direct) is not None:")
+            call(r, f"fn({call_args})", 1)
+        r.line("else:")
+        return r.nested()
+
+    def general(self, gen: Any, r: Any, pc: int, site_index: int, resume: int, is_super: bool,
+                args: list[str], below: list[str], result: str, call: Any, arg_tuple: str,
+                call_args: str, refresh: bool) -> None:
+        """The send through the method found: the inline cache or a lookup, then the
+        method's kind. ``refresh``: the site has a cached direct function to keep."""
+        argc = len(args)
+        line = r.line
+        if is_super:
+            # the site caches the superclass's answer as it caches a receiver class's
+            line("if start is not None and site.token is start.token:")
+            line("    m = site.target")
+            line("else:")
+            line("    m = None if start is None else RESOLVE(VM, site, start)")
+            line("    if m is None:")
+            self.slow(gen, r.nested(2), pc, resume, below, args, argc, dnu=True)
+        else:
             line("if site.token is cls.token:")
             line("    m = site.target")           # never None: a site caches found methods only
             line("else:")
             line("    m = RESOLVE(VM, site, cls)")
             line("    if m is None:")
             self.slow(gen, r.nested(2), pc, resume, below, args, argc, dnu=True)
-        call_args = ", ".join(["interp", "r", *args, "depth + 1"])
-        arg_tuple = f"({', '.join(args)}{',' if argc == 1 else ''})"
-        sync_in, sync_out = ("", "") if gen.direct else ("interp.budget = budget", "budget = interp.budget")
 
-        def call(text: str, levels: int) -> None:
-            """``result = text`` for a call that may answer BAIL (and leave there)."""
-            pad = "    " * levels
-            if sync_in:
-                line(pad + sync_in)
-            line(f"{pad}{result} = {text}")
-            if sync_out:
-                line(pad + sync_out)
-            line(f"{pad}if {result} is BAIL:")
-            self.bailed(gen, r.nested(levels + 1), resume, below)
+        def region_call(text: str, levels: int) -> None:
+            call(r, text, levels)
 
         line("fn = m.direct")
         if not is_super:
@@ -159,20 +239,21 @@ class SendWriter:
             branches.insert(0, (leading, None))
         keyword = "if"
         for kind, _ in branches:
-            self.branch(kind, line, keyword, result, args, call, arg_tuple, call_args)
+            self.branch(kind, line, keyword, result, args, region_call, arg_tuple, call_args, refresh)
             keyword = "elif"
         for kind in _ORDER:
             if kind != leading and kind in _BRANCHES_FOR.get(argc, _BRANCHES_FOR_MORE):
-                self.branch(kind, line, "elif", result, args, call, arg_tuple, call_args)
+                self.branch(kind, line, "elif", result, args, region_call, arg_tuple, call_args, refresh)
         line("else:")
-        call(f"PERFORM(interp, m, r, {arg_tuple}, depth)", 1)
+        region_call(f"PERFORM(interp, m, r, {arg_tuple}, depth)", 1)
         line(f"    if {result} is SLOW:")
         self.slow(gen, r.nested(2), pc, resume, below, args, argc)
 
     @staticmethod
     def branch(kind: str, line: Any, keyword: str, result: str, args: list[str], call: Any,
-               arg_tuple: str, call_args: str) -> None:
-        """One branch of a send's kind test (``keyword`` is if or elif)."""
+               arg_tuple: str, call_args: str, refresh: bool = False) -> None:
+        """One branch of a send's kind test (``keyword`` is if or elif); ``refresh``:
+        a direct call of a compiled bytecode method puts its function in the site."""
         argc = len(args)
         if kind == "primitive":
             line(f"{keyword} kind == KIND_PRIMITIVE:")
@@ -182,6 +263,11 @@ class SendWriter:
             call(f"PRIMITIVE_FAILED(interp, m, r, {arg_tuple}, error, depth)", 2)
             # a primitive's Smalltalk body may be compiled (m.direct): only its fallback
             line("elif fn is not None and depth < MAX_DEPTH:")
+            if refresh:
+                # compiled after the site cached it (the direct function is made
+                # once; a unit given up invalidates the tokens: vm.faults)
+                line("    if kind == KIND_NATIVE and m is site.target:")
+                line("        site.fn = fn")
             call(f"fn({call_args})", 1)
         elif kind == "getter":
             line(f"{keyword} kind == KIND_GETTER:")

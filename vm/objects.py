@@ -116,14 +116,29 @@ class VClass:
 
 class SendSite:
     """One send in compiled code: its selector, argument count, and inline cache
-    (the receiver class's ``token`` when filled, and the method found)."""
-    __slots__ = ("argc", "selector", "target", "token")
+    (the receiver class's ``token`` when filled, the method found, and what native
+    code calls without testing the method's kind: ``fn``, its direct function when it
+    is a compiled bytecode method, and ``prim``, its function when it is a plain
+    primitive; None otherwise; and ``kind``, the method's kind, for the kinds done
+    inline). ``fill`` sets them all together."""
+    __slots__ = ("argc", "fn", "kind", "prim", "selector", "target", "token")
 
     def __init__(self, selector: str, argc: int) -> None:
         self.selector = selector
         self.argc = argc
         self.token = None
         self.target = None
+        self.fn = None
+        self.prim = None
+        self.kind = None
+
+    def fill(self, token: Any, method: Any) -> None:
+        """Cache ``method``, found for the class whose lookup token is ``token``."""
+        self.token = token
+        self.target = method
+        self.kind = kind = method.kind
+        self.fn = method.direct if kind == KIND_NATIVE else None
+        self.prim = method.primitive if kind == KIND_PRIMITIVE else None
 
 
 # Flags a method can carry, recognised by the exception and unwinding machinery.
