@@ -28,6 +28,7 @@ from typing import Any
 from smalltalk_vm.vm import bytecodes as B
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.booleans import OPERATORS as BOOLEAN_OPERATORS
+from smalltalk_vm.vm.constants import NOT_CONSTANT, code_constant
 from smalltalk_vm.vm.ghosts import REMOVED_FIELD
 from smalltalk_vm.vm.native import native_threshold
 from smalltalk_vm.vm.objects import (
@@ -85,12 +86,9 @@ def _trivial(code: list[int], method: CompiledMethod) -> tuple[int, Any] | None:
         return KIND_CONSTANT, None
     if len(code) == 3 and code[0] == B.PUSH_FIELD and code[2] == B.RETURN and method.num_args == 0:
         return KIND_GETTER, code[1]
-    if len(code) == 3 and code[0] == B.PUSH_LITERAL and code[2] == B.RETURN:
-        value = method.literals[code[1]]
-        if type(value) in (int, float):        # immutable values only: literals can be mutable
-            return KIND_CONSTANT, value
-    if len(code) == 2 and code[1] == B.RETURN and code[0] in (B.PUSH_NIL, B.PUSH_TRUE, B.PUSH_FALSE):
-        return KIND_CONSTANT, {B.PUSH_NIL: V.NIL, B.PUSH_TRUE: V.TRUE, B.PUSH_FALSE: V.FALSE}[code[0]]
+    value = code_constant(code, method.literals)
+    if value is not NOT_CONSTANT:
+        return KIND_CONSTANT, value
     if (len(code) == 5 and code[0] == B.PUSH_LOCAL and code[1] == 0 and code[2] == B.POP_FIELD
             and code[4] == B.RETURN_SELF and method.num_args == 1 and method.num_temps == 0):
         return KIND_SETTER, code[3]

@@ -12,6 +12,7 @@ from smalltalk_vm.vm.primitives import (  # noqa: F401  (imported for their regi
     integer,
     klass,
     library,
+    library_set,
     migration,
     node,
     object,

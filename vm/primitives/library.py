@@ -1,15 +1,19 @@
 """Primitives for the hot paths of the library's collections written in Smalltalk:
 Vector's ``at:``, ``at:put:`` and ``append:`` (lib/Vector.som), Dictionary's
-``slotFor:``, ``positionOf:``, ``at:``, ``at:put:``, ``containsKey:``, ``initialize:``
-and ``grow`` (lib/Dictionary.som). Each keeps its Smalltalk body as the fallback, and
-answers — and leaves the collection — exactly as that body would:
+``slotFor:``, ``positionOf:``, ``at:``, ``at:ifAbsent:``, ``at:put:``, ``containsKey:``,
+``initialize:`` and ``grow`` (lib/Dictionary.som); ``contains`` and ``put`` do the
+work of two of them for Set's primitives (``vm.primitives.library_set``). Each keeps
+its Smalltalk body as the fallback, and answers — and leaves the collection — exactly
+as that body would:
 
 - only while the Array, Integer and nil methods the bodies send (and the Dictionary
   methods a body sends to self: ``slotFor:``, ``positionOf:``, and for growing
   ``grow``, ``initialize:`` and ``at:put:``) are the library's, and for Dictionary keys
   whose ``hashcode`` and ``=`` answer without running Smalltalk code (``vm.trivial``);
 - only in the states the bodies handle without repairs or errors: an index in range,
-  a Dictionary index present, sizes within the collection limits.
+  a Dictionary index present, sizes within the collection limits;
+- ``at:ifAbsent:`` evaluates no block: for an absent key it answers only a block that
+  answers a constant (``vm.constants``), and leaves any other to the body.
 
 Those verdicts are taken once per receiver class and kept until any lookup anywhere
 may have changed (the universe's ``lookup_epoch``), so a call checks one identity.
@@ -23,13 +27,16 @@ import weakref
 from typing import Any
 
 from smalltalk_vm.vm import value as V
+from smalltalk_vm.vm.constants import NOT_CONSTANT, block_constant
 from smalltalk_vm.vm.errors import PrimitiveFailed
 from smalltalk_vm.vm.limits import MAX_ELEMENTS
 from smalltalk_vm.vm.objects import (
     KIND_ARRAY_AT,
     KIND_ARRAY_AT_PUT,
+    KIND_BLOCK_VALUE,
     KIND_CONSTANT,
     KIND_PRIMITIVE,
+    Closure,
     VArray,
     VString,
 )
@@ -62,6 +69,7 @@ class _Support:
         self.vm = vm
         self.epoch: Any = None
         self.array = self.integer = self.nil = self.string = None
+        self.block: Any = None          # the class of blocks of no arguments, while value evaluates them
         self.library = False            # the Array, Integer and nil methods the bodies send
         self.plain_keys = False         # SmallInteger and String keys hashed and compared here
         self.allocates = False          # initialize:'s Integer arithmetic and Array new:
@@ -86,6 +94,8 @@ class _Support:
             (array, "isNil", (KIND_CONSTANT, V.FALSE)),
             (integer, "isNil", (KIND_CONSTANT, V.FALSE)),
             (nil, "isNil", (KIND_CONSTANT, V.TRUE))))
+        block = vm.block_classes[0]
+        self.block = block if has_shape(vm, block, "value", (KIND_BLOCK_VALUE, None)) else None
         self.plain_keys = all(has_shape(vm, cls, selector, shape) for cls, selector, shape in (
             (integer, "hashcode", (KIND_CONSTANT, None)),
             (integer, "&", (KIND_PRIMITIVE, int_and)),
@@ -313,22 +323,56 @@ def dictionary_at(vm, rcv, key):
     return values[position - _ONE]
 
 
+@primitive("Dictionary", "at:ifAbsent:")
+def dictionary_at_if_absent(vm, rcv, key, block):
+    """The value, or for an absent key a block that answers a constant without running
+    code (``[ 0 ]``, ``[ nil ]``) answered as ``aBlock value`` would; any other block
+    of an absent key is the body's to run."""
+    support, _, keys, values, _, index = _state(vm, rcv)
+    position = index[_slot(vm, support, key, keys, index)]
+    if position == _NIL:
+        if type(block) is not Closure or block.cls is not support.block:
+            raise _FAILED
+        value = block_constant(block.code)
+        if value is NOT_CONSTANT:
+            raise _FAILED
+        return value
+    if not _ONE <= position < _ONE + len(values):
+        raise _FAILED
+    return values[position - _ONE]
+
+
 @primitive("Dictionary", "containsKey:")
 def dictionary_contains_key(vm, rcv, key):
-    support, _, keys, _, _, index = _state(vm, rcv)
-    return _FALSE if index[_slot(vm, support, key, keys, index)] == _NIL else _TRUE
+    return _TRUE if contains(vm, rcv, key) else _FALSE
 
 
 @primitive("Dictionary", "at:put:")
 def dictionary_at_put(vm, rcv, key, value):
+    put(vm, rcv, key, value, True)
+    return rcv
+
+
+def contains(vm: Any, rcv: Any, key: Any) -> bool:
+    """containsKey:'s answer, for other primitives (vm.primitives.library_set); raises
+    PrimitiveFailed where containsKey: would fail."""
+    support, _, keys, _, _, index = _state(vm, rcv)
+    return index[_slot(vm, support, key, keys, index)] != _NIL
+
+
+def put(vm: Any, rcv: Any, key: Any, value: Any, replace: bool) -> None:
+    """What at:put: does; for a key already there, only when ``replace`` (otherwise
+    nothing changes, as after ``(d containsKey: k) ifFalse: [ d at: k put: v ]``).
+    Raises PrimitiveFailed, with nothing changed, where at:put: would fail."""
     support, entry, keys, values, count, index = _state(vm, rcv)
     slot = _slot(vm, support, key, keys, index)
     position = index[slot]
     if position != _NIL:
         if not _ONE <= position < _ONE + len(values):
             raise _FAILED
-        values[position - _ONE] = value
-        return rcv
+        if replace:
+            values[position - _ONE] = value
+        return
     if count == len(keys) and entry[2]:
         # the body's `self grow. slot := self slotFor: key`
         keys, values, index, count = _grow(vm, support, rcv, entry[0], keys, values, count)
@@ -339,7 +383,6 @@ def dictionary_at_put(vm, rcv, key, value):
     values[count] = value
     # the new count is below an Array's length: a SmallInteger word without checks
     rcv.fields[entry[0][2]] = index[slot] = count + _ONE
-    return rcv
 
 
 def _index_slots(capacity: int) -> int:
