@@ -201,6 +201,8 @@ class SendWriter:
             # the site caches the superclass's answer as it caches a receiver class's
             line("if start is not None and site.token is start.token:")
             line("    m = site.target")
+            line("elif start is not None and site.token2 is start.token:")
+            line("    m = site.target2")
             line("else:")
             line("    m = None if start is None else RESOLVE(VM, site, start)")
             line("    if m is None:")
@@ -208,6 +210,8 @@ class SendWriter:
         else:
             line("if site.token is cls.token:")
             line("    m = site.target")           # never None: a site caches found methods only
+            line("elif site.token2 is cls.token:")
+            line("    m = site.target2")
             line("else:")
             line("    m = RESOLVE(VM, site, cls)")
             line("    if m is None:")

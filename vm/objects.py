@@ -120,8 +120,10 @@ class SendSite:
     code calls without testing the method's kind: ``fn``, its direct function when it
     is a compiled bytecode method, and ``prim``, its function when it is a plain
     primitive; None otherwise; and ``kind``, the method's kind, for the kinds done
-    inline). ``fill`` sets them all together."""
-    __slots__ = ("argc", "fn", "kind", "prim", "selector", "target", "token")
+    inline). ``fill`` sets them all together, and keeps the entry it replaces as a
+    second one (``token2``, ``target2``): a site that meets two classes in turn (an
+    object or nil) finds both without a lookup."""
+    __slots__ = ("argc", "fn", "kind", "prim", "selector", "target", "target2", "token", "token2")
 
     def __init__(self, selector: str, argc: int) -> None:
         self.selector = selector
@@ -131,9 +133,13 @@ class SendSite:
         self.fn = None
         self.prim = None
         self.kind = None
+        self.token2 = None
+        self.target2 = None
 
     def fill(self, token: Any, method: Any) -> None:
         """Cache ``method``, found for the class whose lookup token is ``token``."""
+        self.token2 = self.token
+        self.target2 = self.target
         self.token = token
         self.target = method
         self.kind = kind = method.kind
