@@ -104,6 +104,33 @@ def test_native_entry_points_cover_jump_targets_and_resumes() -> None:
     assert direct is not None and "pc == 20" not in direct.source
 
 
+def test_an_interpreted_caller_calls_compiled_code_directly_and_the_chain_stays_exact() -> None:
+    """A cold (interpreted) method calls a compiled one as native code does, without a
+    context; when the callee bails out (thisContext, a yield, an error), its chain is
+    linked to the caller's context, standing after the send."""
+    session = VMSession()
+    session.define("""
+        Caller = (
+            run = ( ^ { self callee: 3. 7 } )
+            callee: n = ( ^ self deeper: n )
+            deeper: n = ( ^ { thisContext sender method selector. thisContext sender sender method selector. n } )
+            spin: n = ( | s | s := 0. 1 to: n do: [ :i | s := s + (self step: i) ]. ^ s )
+            step: i = ( ^ i \\\\ 7 )
+            runSpin = ( ^ (self spin: 30000) + 1 )
+            failing = ( ^ self callee: nil foo )
+            runFailing = ( ^ [ self failing ] on: MessageNotUnderstood do: [ :e | e return: e message selector ] )
+        )""")
+    universe = session.universe
+    cls = universe.globals["Caller"]
+    for selector in ("callee:", "deeper:", "spin:", "step:", "failing"):
+        assert universe.interpreter.make_native(cls.methods[selector])
+    assert cls.methods["run"].native is None          # the caller stays interpreted
+    assert session.eval("Caller new run") == "#(#(#callee: #run 3) 7)"
+    # a loop long enough to be preempted many times, resumed where it was
+    assert session.eval("Caller new runSpin") == str(sum(i % 7 for i in range(1, 30001)) + 1)
+    assert session.eval("Caller new runFailing") == "#foo"
+
+
 def test_hot_methods_get_compiled_with_the_default_threshold() -> None:
     session = VMSession()
     session.define(PROGRAM)

@@ -26,6 +26,7 @@ from smalltalk_vm.vm.booleans import BooleanOperators
 from smalltalk_vm.vm.errors import VMFatal, method_name
 from smalltalk_vm.vm.faults import FaultBoundary
 from smalltalk_vm.vm.native import DEOPT, make_native
+from smalltalk_vm.vm.native_runtime import BAIL, resume_after_send
 from smalltalk_vm.vm.objects import (
     KIND_ARRAY_AT,
     KIND_ARRAY_AT_PUT,
@@ -518,6 +519,37 @@ class Interpreter(Semantics, FaultBoundary):
                         break
                     site.fill(cls.token, m)
                 kind = m.kind
+                if kind == KIND_NATIVE and m.direct is not None:
+                    # A compiled method is called as native code calls it: no context
+                    # unless it bails out, and then its chain is linked to this one
+                    ctx.pc = pc
+                    if argc:
+                        args = stack[-argc:]
+                        del stack[-argc - 1:]
+                    else:
+                        args = ()
+                        del stack[-1]
+                    self.budget = budget
+                    answer = m.direct(self, r, *args, 1)
+                    budget = self.budget
+                    if answer is not BAIL:
+                        stack.append(answer)
+                        # the heat a return through the trampoline would count
+                        method.heat -= 1
+                        if method.heat < 0 and method.native is None and make_native(vm, method):
+                            ctx.pc = pc
+                            break
+                        continue
+                    ctx = resume_after_send(self, ctx)
+                    if ctx is None:
+                        return SWITCHED
+                    if ctx is DEOPT:
+                        ctx = deopted = self.deopted
+                        self.deopted = None
+                    if budget < 0:
+                        process.ctx = ctx
+                        return YIELDED
+                    break
                 if kind == KIND_BYTECODE or kind == KIND_NATIVE:
                     ctx.pc = pc
                     if argc:

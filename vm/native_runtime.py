@@ -69,6 +69,7 @@ DEOPT = _Signal("DEOPT")     # answered to the trampoline: interpret ``interp.de
 
 MAX_DEPTH = 64          # direct calls one trampoline entry may nest (Python frames)
 MAX_FORWARDS = 8        # forwarding methods followed by one send
+NATIVE_CALLER_HEAT = 100 # the heat a call from native code counts for an uncompiled callee
 
 
 # ------------------------------------------------------------------ contexts
@@ -266,7 +267,9 @@ def perform(interp: Any, method: Any, receiver: Any, args: tuple, depth: int) ->
     if kind == KIND_NATIVE or kind == KIND_BYTECODE:
         function = method.direct
         if function is None and kind == KIND_BYTECODE:
-            method.heat -= 1
+            # a bytecode callee of native code costs its caller a bail-out every
+            # time: it gets hot sooner than one the interpreter calls
+            method.heat -= NATIVE_CALLER_HEAT
             if method.heat < 0 and interp.make_native(method):
                 function = method.direct
         if function is None or depth >= MAX_DEPTH:
@@ -336,7 +339,7 @@ def primitive_failed(interp: Any, method: Any, receiver: Any, args: tuple, error
     if isinstance(error, PrimitiveFailed) and method.code and depth < MAX_DEPTH:
         function = method.direct
         if function is None:
-            method.heat -= 1
+            method.heat -= NATIVE_CALLER_HEAT     # as for an uncompiled callee (perform)
             if method.heat < 0 and interp.make_native(method):
                 function = method.direct
         if function is not None:
