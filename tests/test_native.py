@@ -131,6 +131,25 @@ def test_an_interpreted_caller_calls_compiled_code_directly_and_the_chain_stays_
     assert session.eval("Caller new runFailing") == "#foo"
 
 
+def test_a_site_meeting_two_classes_in_turn_sees_redefinitions_of_both(native_vm: VMSession) -> None:
+    """A send site keeps the entry a refill replaces as a second one; a definition in
+    either class still reaches the site (new lookup tokens)."""
+    native_vm.define("TurnA = ( who = ( ^ #a ) )")
+    native_vm.define("TurnB = ( who = ( ^ #b ) )")
+    native_vm.define("Turns = ( ask: items = ( ^ items collect: [ :x | x who ] ) )")
+    items = "{ TurnA new. TurnB new. TurnA new. nil. TurnB new }"
+    native_vm.define("Nil >> who = ( ^ #none )")
+    for _ in range(3):
+        assert native_vm.eval(f"Turns new ask: {items}") == "#(#a #b #a #none #b)"
+    site = next(s for s in native_vm.universe.globals["Turns"].methods["ask:"].literals[0].sites
+                if s.selector == "who")
+    assert site.token2 is not None          # both entries were used
+    native_vm.define("TurnB >> who = ( ^ #b2 )")
+    assert native_vm.eval(f"Turns new ask: {items}") == "#(#a #b2 #a #none #b2)"
+    native_vm.define("TurnA >> who = ( ^ #a2 )")
+    assert native_vm.eval(f"Turns new ask: {items}") == "#(#a2 #b2 #a2 #none #b2)"
+
+
 def test_hot_methods_get_compiled_with_the_default_threshold() -> None:
     session = VMSession()
     session.define(PROGRAM)
