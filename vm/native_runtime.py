@@ -118,16 +118,10 @@ def link(interp: Any, ctx: Any) -> _Signal:
 
 def after_send_method(interp: Any, method: Any, receiver: Any, stack: list, pc: int) -> _Signal:
     """``after_send`` of a method activation made here from a direct function's state
-    (one runtime call per linked frame from the native code). ``method_context`` and
-    ``link`` are spelled out here: a bail-out out of a deep chain (every signal, every
-    ``thisContext``) makes one of these per frame."""
-    kind = interp.vm.method_context_class
-    ctx = kind.__new__(kind)
-    ctx.method = method
-    ctx.stack = stack
-    ctx.receiver = receiver
-    ctx.sender = None
-    ctx.pc = pc
+    (one runtime call per linked frame from the native code). The link is spelled out
+    here rather than left to ``after_send``: a bail-out of a deep chain (every
+    signal, every ``thisContext``) makes one of these per frame."""
+    ctx = method_context(interp.vm, method, receiver, stack, pc)
     if interp.failure is None:
         interp.bail_bottom.sender = ctx
         interp.bail_bottom = ctx
@@ -137,16 +131,7 @@ def after_send_method(interp: Any, method: Any, receiver: Any, stack: list, pc: 
 
 def after_send_block(interp: Any, closure: Closure, stack: list, pc: int) -> _Signal:
     """``after_send`` of a block activation made here (see ``after_send_method``)."""
-    kind = interp.vm.block_context_class
-    ctx = kind.__new__(kind)
-    ctx.method = closure.code
-    ctx.stack = stack
-    ctx.receiver = closure.receiver
-    ctx.sender = None
-    outer = ctx.outer = closure.outer
-    ctx.closure = closure
-    ctx.home = outer.home
-    ctx.pc = pc
+    ctx = block_context(interp.vm, closure, stack, pc)
     if interp.failure is None:
         interp.bail_bottom.sender = ctx
         interp.bail_bottom = ctx
