@@ -173,19 +173,18 @@ class SendWriter:
         """The kind done inline that the site met before this unit was compiled (an
         Array's at: or at:put:, a block's evaluation), tested first against the site's
         cache; answers the region for everything else."""
-        argc = len(args)
-        hit = "r.cls.token is site.token and site.kind == "
-        if kind == KIND_ARRAY_AT or kind == KIND_ARRAY_AT_PUT:
-            a = args[0]
-            r.line(f"if type(r) is VArray and {hit}{'KIND_ARRAY_AT' if kind == KIND_ARRAY_AT else 'KIND_ARRAY_AT_PUT'} "
+        a = args[0] if args else None
+        if kind == KIND_ARRAY_AT:
+            r.line("if type(r) is VArray and r.cls.token is site.token and site.kind == KIND_ARRAY_AT "
                    f"and type({a}) is int and ONE <= {a} < ONE + len(r.items):")
-            if kind == KIND_ARRAY_AT:
-                r.line(f"    {result} = r.items[{a} - ONE]")
-            else:
-                r.line(f"    r.items[{a} - ONE] = {result} = {args[1]}")
+            r.line(f"    {result} = r.items[{a} - ONE]")
+        elif kind == KIND_ARRAY_AT_PUT:
+            r.line("if type(r) is VArray and r.cls.token is site.token and site.kind == KIND_ARRAY_AT_PUT "
+                   f"and type({a}) is int and ONE <= {a} < ONE + len(r.items):")
+            r.line(f"    r.items[{a} - ONE] = {result} = {args[1]}")
         else:
-            r.line(f"if type(r) is Closure and {hit}KIND_BLOCK_VALUE and r.code.num_args == {argc} "
-                   "and depth < MAX_DEPTH and (fn := r.code.direct) is not None:")
+            r.line("if type(r) is Closure and r.cls.token is site.token and site.kind == KIND_BLOCK_VALUE "
+                   f"and r.code.num_args == {len(args)} and depth < MAX_DEPTH and (fn := r.code.direct) is not None:")
             call(r, f"fn({call_args})", 1)
         r.line("else:")
         return r.nested()

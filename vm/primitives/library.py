@@ -123,11 +123,11 @@ class _Support:
         names = vm.all_field_names(cls)
         fields = tuple(names.index(name) for name in _FIELDS) if all(name in names for name in _FIELDS) else None
         probes = fields if fields is not None and self.library and all(
-            _is(vm.lookup(cls, selector), function)
+            is_primitive(vm.lookup(cls, selector), function)
             for selector, function in (("slotFor:", dictionary_slot_for), ("positionOf:", dictionary_position_of))) \
             else None
         grows = probes is not None and self.allocates and all(
-            _is(vm.lookup(cls, selector), function) for selector, function in (
+            is_primitive(vm.lookup(cls, selector), function) for selector, function in (
                 ("grow", dictionary_grow), ("initialize:", dictionary_initialize), ("at:put:", dictionary_at_put)))
         entry = self.classes[cls] = (probes, fields, grows)
         return entry
@@ -145,7 +145,8 @@ class _Support:
         return positions
 
 
-def _is(method: Any, function: Any) -> bool:
+def is_primitive(method: Any, function: Any) -> bool:
+    """Whether ``method`` is the plain primitive ``function``."""
     return method is not None and method.kind == KIND_PRIMITIVE and method.primitive is function
 
 
@@ -349,7 +350,7 @@ def dictionary_contains_key(vm, rcv, key):
 
 @primitive("Dictionary", "at:put:")
 def dictionary_at_put(vm, rcv, key, value):
-    put(vm, rcv, key, value, True)
+    put(vm, rcv, key, value, replace=True)
     return rcv
 
 
@@ -360,7 +361,7 @@ def contains(vm: Any, rcv: Any, key: Any) -> bool:
     return index[_slot(vm, support, key, keys, index)] != _NIL
 
 
-def put(vm: Any, rcv: Any, key: Any, value: Any, replace: bool) -> None:
+def put(vm: Any, rcv: Any, key: Any, value: Any, *, replace: bool) -> None:
     """What at:put: does; for a key already there, only when ``replace`` (otherwise
     nothing changes, as after ``(d containsKey: k) ifFalse: [ d at: k put: v ]``).
     Raises PrimitiveFailed, with nothing changed, where at:put: would fail."""

@@ -17,8 +17,13 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
-from smalltalk_vm.vm.objects import KIND_PRIMITIVE
-from smalltalk_vm.vm.primitives.library import contains, dictionary_at_put, dictionary_contains_key, put
+from smalltalk_vm.vm.primitives.library import (
+    contains,
+    dictionary_at_put,
+    dictionary_contains_key,
+    is_primitive,
+    put,
+)
 from smalltalk_vm.vm.primitives.registry import primitive
 
 _FAILED = PrimitiveFailed("the Smalltalk body does it")
@@ -36,12 +41,8 @@ def _set_verdict(vm: Any, cls: Any) -> int | None:
 
 
 def _table_verdict(vm: Any, cls: Any) -> bool:
-    return all(_is(vm.lookup(cls, selector), function) for selector, function in (
+    return all(is_primitive(vm.lookup(cls, selector), function) for selector, function in (
         ("containsKey:", dictionary_contains_key), ("at:put:", dictionary_at_put)))
-
-
-def _is(method: Any, function: Any) -> bool:
-    return method is not None and method.kind == KIND_PRIMITIVE and method.primitive is function
 
 
 def _verdict(vm: Any, cache: dict, cls: Any, decide: Any) -> Any:
@@ -71,15 +72,11 @@ def _table(vm: Any, rcv: Any) -> Any:
 
 @primitive("Set", "add:")
 def set_add(vm, rcv, element):
-    put(vm, _table(vm, rcv), element, element, False)
+    put(vm, _table(vm, rcv), element, element, replace=False)
     return element
 
 
 @primitive("Set", "contains:")
-def set_contains(vm, rcv, element):
-    return V.TRUE if contains(vm, _table(vm, rcv), element) else V.FALSE
-
-
 @primitive("Set", "includes:")
-def set_includes(vm, rcv, element):
+def set_contains(vm, rcv, element):
     return V.TRUE if contains(vm, _table(vm, rcv), element) else V.FALSE
