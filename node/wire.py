@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from smalltalk_vm.node import wire_fast_decoder, wire_fast_encoder
+from smalltalk_vm.node import wire_c_encoding, wire_fast_decoder, wire_fast_encoder
 from smalltalk_vm.node.wire_decoder import Decoder
 from smalltalk_vm.node.wire_encoder import Encoder
 from smalltalk_vm.node.wire_tags import (  # noqa: F401  (the public vocabulary, re-exported)
@@ -59,7 +59,9 @@ def encode(vm: Any, value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
     cannot be sent (including objects whose internals are not what their class
     expects). With ``node_refs`` (the node layer's), processes, Nodes and objects that
     pass by reference travel as references."""
-    data = wire_fast_encoder.encode(vm, value, max_depth, node_refs)
+    data = wire_c_encoding.encode(vm, value, max_depth, node_refs)
+    if data is wire_fast_encoder.NOT_DONE:
+        data = wire_fast_encoder.encode(vm, value, max_depth, node_refs)
     if data is not wire_fast_encoder.NOT_DONE:
         return data
     try:
