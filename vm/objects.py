@@ -175,6 +175,11 @@ KIND_PRIMITIVE_INTERPRETED = 12  # a primitive that may redefine classes (load:)
                                  # leaves it to the interpreter, which continues with the new code
 
 
+def is_primitive(method: Any, function: Any) -> bool:
+    """Whether ``method`` (a lookup's answer, or None) is the plain primitive ``function``."""
+    return method is not None and method.kind == KIND_PRIMITIVE and method.primitive is function
+
+
 class CodeUnit:
     """What methods and blocks share: code, literals, send sites, line table."""
     __slots__ = ()

@@ -24,7 +24,7 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
-from smalltalk_vm.vm.objects import KIND_CONSTANT, KIND_IDENTICAL, KIND_PRIMITIVE, Context, VClass
+from smalltalk_vm.vm.objects import KIND_CONSTANT, KIND_IDENTICAL, Context, VClass, is_primitive
 from smalltalk_vm.vm.primitives.context import context_find_handler, context_sender, context_temp_at
 from smalltalk_vm.vm.primitives.klass import class_superclass
 from smalltalk_vm.vm.primitives.object import object_class, object_identical
@@ -51,7 +51,7 @@ class _Verdicts:
             self.epoch = vm.lookup_epoch
             self.kinds.clear()
             context = vm.Context
-            self.context_ok = all(_is(vm.lookup(context, selector), function) for selector, function in (
+            self.context_ok = all(is_primitive(vm.lookup(context, selector), function) for selector, function in (
                 ("tempAt:", context_temp_at), ("findHandlerContext", context_find_handler),
                 ("sender", context_sender))) and _answers(vm, context, "isNil", V.FALSE) \
                 and _answers(vm, vm.Nil, "isNil", V.TRUE)
@@ -64,20 +64,18 @@ class _Verdicts:
         known = self.kinds.get(cls)
         if known is None:
             vm = self.vm
-            known = _is(vm.lookup(cls, "class"), object_class) and _answers(vm, vm.Nil, "isNil", V.TRUE)
+            known = is_primitive(vm.lookup(cls, "class"), object_class) and _answers(vm, vm.Nil, "isNil", V.TRUE)
             c = cls
             while known and c is not None:
                 meta = vm.class_of(c)
                 identical = vm.lookup(meta, "==")
-                known = _answers(vm, meta, "isNil", V.FALSE) and _is(vm.lookup(meta, "superclass"), class_superclass) \
-                    and identical is not None and (identical.kind == KIND_IDENTICAL or _is(identical, object_identical))
+                known = _answers(vm, meta, "isNil", V.FALSE) \
+                    and is_primitive(vm.lookup(meta, "superclass"), class_superclass) \
+                    and identical is not None \
+                    and (identical.kind == KIND_IDENTICAL or is_primitive(identical, object_identical))
                 c = c.superclass
             self.kinds[cls] = known
         return known
-
-
-def _is(method: Any, function: Any) -> bool:
-    return method is not None and method.kind == KIND_PRIMITIVE and method.primitive is function
 
 
 def _answers(vm: Any, cls: Any, selector: str, constant: Any) -> bool:
@@ -119,7 +117,7 @@ def object_is_kind_of(vm, rcv, a_class):
 @primitive("Exception class", "handles:")
 def exception_class_handles(vm, rcv, exception):
     method = vm.lookup(vm.class_of(exception), "isKindOf:")
-    if not _is(method, object_is_kind_of) or type(rcv) is not VClass:
+    if not is_primitive(method, object_is_kind_of) or type(rcv) is not VClass:
         raise _FAILED
     return object_is_kind_of(vm, exception, rcv)
 

@@ -39,6 +39,7 @@ from smalltalk_vm.vm.objects import (
     Closure,
     VArray,
     VString,
+    is_primitive,
 )
 from smalltalk_vm.vm.primitives.array import array_length, array_new
 from smalltalk_vm.vm.primitives.integer import int_and, int_eq, int_lt, int_mul
@@ -143,11 +144,6 @@ class _Support:
             if self.library and all(name in names for name in _VECTOR_FIELDS) else None
         self.vectors[cls] = positions
         return positions
-
-
-def is_primitive(method: Any, function: Any) -> bool:
-    """Whether ``method`` is the plain primitive ``function``."""
-    return method is not None and method.kind == KIND_PRIMITIVE and method.primitive is function
 
 
 _SUPPORT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

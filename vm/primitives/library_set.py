@@ -17,11 +17,11 @@ from typing import Any
 
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.errors import PrimitiveFailed
+from smalltalk_vm.vm.objects import is_primitive
 from smalltalk_vm.vm.primitives.library import (
     contains,
     dictionary_at_put,
     dictionary_contains_key,
-    is_primitive,
     put,
 )
 from smalltalk_vm.vm.primitives.registry import primitive
