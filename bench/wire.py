@@ -25,7 +25,7 @@ import cbor2
 from smalltalk_vm.bench.results import save_json
 from smalltalk_vm.compiler.front import compile_input
 from smalltalk_vm.image.boot import make_machine
-from smalltalk_vm.node import wire
+from smalltalk_vm.node import wire, wire_c_decoding, wire_c_encoding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -142,11 +142,15 @@ def main(argv: list[str] | None = None) -> int:
             "decode": lambda: wire.decode(universe, data),
         }, **repeat),
         "iterations": args.iterations, "repeats": args.repeats, "clock": args.clock,
+        "c_accelerators": {"encode": wire_c_encoding.AVAILABLE, "decode": wire_c_decoding.AVAILABLE},
     }
     per = results["seconds_per_round_trip"]
     results["wire_over_pickle"] = per["wire"] / per["pickle"]
     results["wire_over_cbor2"] = per["wire"] / per["cbor2"]
 
+    accelerated = [step for step, built in results["c_accelerators"].items() if built]
+    print(f"C accelerators: {', '.join(accelerated) if accelerated else 'none'} "
+          "(none without a C compiler at install, or with VM_WIRE_C=0)")
     print(f"mixed message: {len(data)} bytes on the wire, {len(pickled)} pickled, {len(cbor_plain)} as plain cbor2")
     for name, seconds in per.items():
         rate = 1 / seconds

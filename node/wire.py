@@ -11,19 +11,20 @@ indefinite-length items with ``WireError`` — the only exception it raises.
 
 This module is the API; the writer is ``node.wire_encoder``, the reader
 ``node.wire_decoder``, the shared vocabulary ``node.wire_tags``: they define the
-format. The fast paths are tried first and give up to those for whatever they do not
-handle identically: ``node.wire_fast_encoder`` (a one-pass writer) and
-``node.wire_fast_decoder`` (cbor2's C decoder and a conversion pass; cbor2 alone cannot
-resolve a shared reference that points into a tagged item still being decoded, which
-cyclic objects need). All are leaf modules: they import only the VM's value and
-object modules.
+format. Faster paths are tried first, each giving up to the next for whatever it does
+not handle identically: the C accelerators (``node.wire_c_encoding`` and
+``node.wire_c_decoding``, optional extensions built where a C compiler is), then
+``node.wire_fast_encoder`` (a one-pass writer) and ``node.wire_fast_decoder`` (cbor2's
+C decoder and a conversion pass; cbor2 alone cannot resolve a shared reference that
+points into a tagged item still being decoded, which cyclic objects need). All are
+leaf modules: they import only the VM's value and object modules.
 """
 from __future__ import annotations
 
 import struct
 from typing import Any
 
-from smalltalk_vm.node import wire_c_encoding, wire_fast_decoder, wire_fast_encoder
+from smalltalk_vm.node import wire_c_decoding, wire_c_encoding, wire_fast_decoder, wire_fast_encoder
 from smalltalk_vm.node.wire_decoder import Decoder
 from smalltalk_vm.node.wire_encoder import Encoder
 from smalltalk_vm.node.wire_tags import (  # noqa: F401  (the public vocabulary, re-exported)
@@ -84,7 +85,9 @@ def decode(vm: Any, data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
         raise WireError(f"the message is {len(data)} bytes, over the {max_bytes}-byte limit")
     if not data:
         raise WireError("an empty message")
-    value = wire_fast_decoder.decode(vm, data, max_depth, node_refs)
+    value = wire_c_decoding.decode(vm, data, max_depth, node_refs)
+    if value is wire_fast_decoder.NOT_DONE:
+        value = wire_fast_decoder.decode(vm, data, max_depth, node_refs)
     if value is not wire_fast_decoder.NOT_DONE:
         return value
     try:

@@ -16,11 +16,10 @@ VM thread only (the thread that owns the objects being written); never blocks.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from smalltalk_vm.node.wire_fast_encoder import NOT_DONE, _integer, _tables, _text, _Writer, head
-from smalltalk_vm.node.wire_tags import TAG_OBJECT, NodeRefs
+from smalltalk_vm.node.wire_tags import C_ACCELERATORS_WANTED, TAG_OBJECT, NodeRefs
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.objects import Instance, LargeInt, VArray, VBytes, VString
 
@@ -28,8 +27,7 @@ try:
     from smalltalk_vm.node import _wire_c_encoder as _c
 except ImportError:                     # built without a C compiler: the Python paths write
     _c = None
-
-if os.environ.get("VM_WIRE_C", "1") == "0":
+if not C_ACCELERATORS_WANTED:
     _c = None
 
 AVAILABLE = _c is not None

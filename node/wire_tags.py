@@ -3,6 +3,7 @@ VM values, the limits, and WireError. A leaf module: it imports only the VM's va
 and object modules."""
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Protocol
 
@@ -40,6 +41,9 @@ HANDLE_BYTES = 16           # a reference's handle: 128 random bits
 
 DEFAULT_MAX_DEPTH = 256
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# VM_WIRE_C=0 leaves the C accelerators (node/wire_c_*.c) out even where they are built:
+# the Python paths then do every message (for measuring them, or ruling the C out).
+C_ACCELERATORS_WANTED = os.environ.get("VM_WIRE_C", "1") != "0"
 
 
 class WireError(Exception):
