@@ -15,7 +15,7 @@ import pytest
 from conftest import VMSession, examples
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
-from wire_support import build, recipes, with_wire_classes
+from wire_support import build, recipes, with_wire_classes, writer_bytes
 
 from smalltalk_vm.bench import wire as bench_wire
 from smalltalk_vm.node import wire as W
@@ -32,13 +32,6 @@ SETTINGS = settings(max_examples=examples(1.5), deadline=None, derandomize=True,
 @pytest.fixture(scope="module")
 def session(shared_vm: VMSession) -> VMSession:
     return with_wire_classes(shared_vm)
-
-
-def expected_bytes(u, value, max_depth: int = MAX_DEPTH) -> bytes | W.WireError:
-    try:
-        return Encoder(u, max_depth).encode(value)
-    except W.WireError as error:
-        return error
 
 
 def test_the_accelerator_is_built_where_a_c_compiler_is() -> None:
@@ -65,7 +58,7 @@ def test_the_c_writer_writes_the_same_bytes_or_gives_up(session: VMSession, reci
     note(repr(recipe))
     u = session.universe
     original = build(session, recipe)
-    expected = expected_bytes(u, original, max_depth)
+    expected = writer_bytes(u, original, max_depth)
     written = CE.encode(u, original, max_depth, None)
     if isinstance(expected, W.WireError):
         assert written is CE.NOT_DONE, f"the writer refuses this ({expected}) but the C pass wrote it"
@@ -110,7 +103,7 @@ def test_sharing_is_numbered_in_writing_order(session: VMSession) -> None:
     data = CE.encode(u, value, MAX_DEPTH, None)
     assert data is not CE.NOT_DONE and data == Encoder(u, MAX_DEPTH).encode(value)
     for limit in range(1, 9):       # where the sharing tags push it over the limit, both refuse
-        expected = expected_bytes(u, value, limit)
+        expected = writer_bytes(u, value, limit)
         written = CE.encode(u, value, limit, None)
         assert written == expected if written is not CE.NOT_DONE else True
         if isinstance(expected, W.WireError):
@@ -213,7 +206,7 @@ def test_levels_are_counted_as_the_writer_counts_them(session: VMSession, leaf: 
         for _ in range(depth):
             value = u.new_array([value, u.make_int(1)])
         for limit in range(1, 8):
-            expected = expected_bytes(u, value, limit)
+            expected = writer_bytes(u, value, limit)
             written = CE.encode(u, value, limit, None)
             if isinstance(expected, W.WireError):
                 assert written is CE.NOT_DONE, (depth, limit)

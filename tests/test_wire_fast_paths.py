@@ -13,7 +13,7 @@ import pytest
 from conftest import VMSession, examples
 from hypothesis import HealthCheck, event, find, given, note, settings
 from hypothesis import strategies as st
-from wire_support import assert_same_graph, build, character_codes, recipes, with_wire_classes
+from wire_support import assert_same_graph, build, character_codes, damaged, recipes, with_wire_classes, writer_bytes
 
 from smalltalk_vm.node import wire as W
 from smalltalk_vm.node import wire_fast_decoder as FD
@@ -35,13 +35,6 @@ def made(session: VMSession, recipe: tuple):
     return build(session, recipe)
 
 
-def slow_bytes(u, value, max_depth: int = MAX_DEPTH) -> bytes | W.WireError:
-    try:
-        return Encoder(u, max_depth).encode(value)
-    except W.WireError as error:
-        return error
-
-
 def slow_value(u, data: bytes, max_depth: int = MAX_DEPTH):
     try:
         return Decoder(u, data, max_depth, None).decode()
@@ -57,7 +50,7 @@ def test_the_fast_writer_writes_the_same_bytes(session: VMSession, recipe: tuple
     note(repr(recipe))
     u = session.universe
     original = made(session, recipe)
-    expected = slow_bytes(u, original)
+    expected = writer_bytes(u, original)
     fast = FE.encode(u, original, MAX_DEPTH, None)
     if fast is FE.NOT_DONE:
         event("fast writer gave up")
@@ -90,7 +83,7 @@ def test_the_fast_writer_refuses_what_the_writer_refuses(session: VMSession, rec
                                                           max_depth: int) -> None:
     u = session.universe
     original = made(session, recipe)
-    expected = slow_bytes(u, original, max_depth)
+    expected = writer_bytes(u, original, max_depth)
     fast = FE.encode(u, original, max_depth, None)
     if isinstance(expected, W.WireError):
         assert fast is FE.NOT_DONE
@@ -104,20 +97,7 @@ def test_the_fast_reader_on_damaged_messages(session: VMSession, recipe: tuple, 
     """Flipped, dropped, repeated and inserted bytes: the fast reader answers what the
     reader answers or gives up; it never accepts what the reader refuses."""
     u = session.universe
-    data = bytearray(Encoder(u, MAX_DEPTH).encode(made(session, recipe)))
-    rng = random.Random(seed)
-    for _ in range(rng.randint(1, 3)):
-        at = rng.randrange(len(data))
-        choice = rng.randrange(4)
-        if choice == 0:
-            data[at] = rng.randrange(256)
-        elif choice == 1 and len(data) > 1:
-            del data[at]
-        elif choice == 2:
-            data[at:at] = data[at:at + rng.randint(1, 4)]
-        else:
-            data.insert(at, rng.choice([0x5F, 0x7F, 0x9F, 0xBF, 0xFF, 0xF7, 0xD8, 0xD9, 0xA1, 0x81]))
-    data = bytes(data)
+    data = damaged(Encoder(u, MAX_DEPTH).encode(made(session, recipe)), random.Random(seed))
     expected = slow_value(u, data)
     fast = FD.decode(u, data, MAX_DEPTH, None)
     if isinstance(expected, W.WireError):

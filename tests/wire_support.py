@@ -6,6 +6,7 @@ decoded copy keeps both structure and identity. Imported by tests/test_wire_*.py
 from __future__ import annotations
 
 import math
+import random
 import struct
 from typing import Any
 
@@ -13,6 +14,7 @@ from conftest import VMSession
 from hypothesis import strategies as st
 
 from smalltalk_vm.node import wire as W
+from smalltalk_vm.node.wire_encoder import Encoder
 from smalltalk_vm.vm import value as V
 from smalltalk_vm.vm.objects import CompiledMethod, Instance, LargeInt, VArray, VBytes, VClass, VString
 
@@ -252,3 +254,37 @@ def assert_same_graph(u: Any, original: Any, decoded: Any) -> None:
 def round_trip(session: VMSession, value: Any) -> Any:
     u = session.universe
     return W.decode(u, W.encode(u, value))
+
+
+def writer_bytes(u: Any, value: Any, max_depth: int = W.DEFAULT_MAX_DEPTH) -> bytes | W.WireError:
+    """What the pure-Python writer, which defines the format, writes for ``value`` (or
+    the WireError it raises): what every faster writer must write, or give up on."""
+    try:
+        return Encoder(u, max_depth).encode(value)
+    except W.WireError as error:
+        return error
+
+
+def damaged(data: bytes, rng: random.Random) -> bytes:
+    """``data`` with one to three faults: a byte flipped, dropped, repeated or inserted
+    (the inserted ones heads that often mislead a reader: breaks, indefinite lengths,
+    tags), the end cut off, or a byte added at the end."""
+    data = bytearray(data)
+    for _ in range(rng.randint(1, 3)):
+        if not data:
+            data.append(rng.randrange(256))
+        at = rng.randrange(len(data))
+        choice = rng.randrange(6)
+        if choice == 0:
+            data[at] = rng.randrange(256)
+        elif choice == 1 and len(data) > 1:
+            del data[at]
+        elif choice == 2:
+            data[at:at] = data[at:at + rng.randint(1, 4)]
+        elif choice == 3:
+            data.insert(at, rng.choice([0x5F, 0x7F, 0x9F, 0xBF, 0xFF, 0xF7, 0xD8, 0xD9, 0xA1, 0x81, 0x1C]))
+        elif choice == 4 and len(data) > 1:
+            del data[at:]
+        else:
+            data += bytes([rng.randrange(256)])
+    return bytes(data)
