@@ -51,12 +51,16 @@ class FreshInstalls:
     venv: Path                               # the virtualenv it made
     wheel_build: CompletedProcess            # pip wheel of a clean checkout
     wheels: Path                             # where it put the wheel
+    plain_wheel_build: CompletedProcess      # the same where the C compiler fails (CC=false)
+    plain_wheels: Path                       # where it put that wheel
 
 
 def make_fresh_installs(folder: Path) -> FreshInstalls:
     readme_checkout, wheel_checkout = folder / "readme-checkout", folder / "wheel-checkout"
+    plain_checkout = folder / "plain-wheel-checkout"
     copy_checkout(str(readme_checkout))
     copy_checkout(str(wheel_checkout))          # pip writes build/ next to the sources
+    copy_checkout(str(plain_checkout))
     install_and_run = readme_commands()[0][0]
     readme_env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
     readme_env["XDG_CACHE_HOME"] = str(folder / "cache")
@@ -64,7 +68,13 @@ def make_fresh_installs(folder: Path) -> FreshInstalls:
     wheels = folder / "wheels"
     wheel_build = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
                        str(wheel_checkout)], cwd=folder, timeout=INSTALL_SECONDS)
-    return FreshInstalls(readme, readme_checkout / ".venv", wheel_build, wheels)
+    # A machine without a C compiler: the wire codec's optional extensions fail to build
+    # and the package must build without them.
+    plain_wheels = folder / "plain-wheels"
+    plain_wheel_build = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(plain_wheels),
+                             str(plain_checkout)], cwd=folder, timeout=INSTALL_SECONDS,
+                            env={**os.environ, "CC": "false", "LDSHARED": "false"})
+    return FreshInstalls(readme, readme_checkout / ".venv", wheel_build, wheels, plain_wheel_build, plain_wheels)
 
 
 def stand_in(folder: str) -> dict:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -98,7 +99,10 @@ def test_a_wheel_installs_one_import_name(fresh_installs: FreshInstalls, tmp_pat
     wheel = next(fresh_installs.wheels.glob("smalltalk_vm-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         tops = {name.split("/")[0] for name in archive.namelist()}
+        extensions = sorted(name for name in archive.namelist() if name.endswith(".so"))
     assert {top for top in tops if not top.endswith(".dist-info")} == {"smalltalk_vm"}
+    if shutil.which("cc") or shutil.which("gcc"):        # the wire codec's two accelerators
+        assert [name.split("/")[-1].split(".")[0] for name in extensions] == ["_wire_c_decoder", "_wire_c_encoder"]
 
     readme = fresh_installs.readme
     assert readme.returncode == 0, "the README's install failed:\n" + readme.stderr[-2000:]
@@ -123,3 +127,39 @@ def test_a_wheel_installs_one_import_name(fresh_installs: FreshInstalls, tmp_pat
                          env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
                               "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert (ran.returncode, ran.stdout.strip()) == (0, "10"), ran.stderr
+
+
+WIRE_ROUND_TRIP = """
+from smalltalk_vm.image.boot import make_machine
+from smalltalk_vm.node import wire, wire_c_decoding, wire_c_encoding
+u = make_machine([]).universe
+value = u.new_array([u.make_int(42), u.new_string('text'), u.symbol('sym'), 2.5])
+back = wire.decode(u, wire.encode(u, value))
+print(wire_c_encoding.__file__, wire_c_encoding.AVAILABLE, wire_c_decoding.AVAILABLE,
+      [type(item).__name__ for item in back.items], back.items[0] == value.items[0], back.items[1].chars)
+"""
+
+
+def test_without_a_c_compiler_the_package_builds_and_the_wire_runs_in_python(
+        fresh_installs: FreshInstalls, tmp_path: Path) -> None:
+    """Where the C compiler fails (CC=false), the wire codec's optional accelerators are
+    left out and the wheel builds all the same; from it the codec runs its Python paths."""
+    built = fresh_installs.plain_wheel_build
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    wheel = next(fresh_installs.plain_wheels.glob("smalltalk_vm-*.whl"))
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(wheel) as archive:
+        assert not [name for name in archive.namelist() if name.endswith(".so")]
+        archive.extractall(unpacked)
+    # -S: no site, so no .pth file adds this checkout's editable install to the path (its
+    # namespace packages would merge with the wheel's); the dependencies come from the
+    # site-packages folders named on the path instead.
+    libraries = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    ran = subprocess.run([sys.executable, "-S", "-c", WIRE_ROUND_TRIP], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(unpacked), *sorted(libraries)]),
+                              "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    where, *rest = ran.stdout.split(" ", 1)
+    assert where.startswith(str(unpacked)), where          # the unpacked wheel, not this checkout
+    assert rest == ["False False ['int', 'VString', 'int', 'float'] True text\n"]
