@@ -35,8 +35,11 @@ from smalltalk_vm.vm.proxies import Done, RemoteObject, RemoteObjects
 
 class Outgoing:
     """The codec's NodeRefs for one message to ``view`` (None: a value that must not
-    hold references). VM thread only."""
-    __slots__ = ("created", "holds", "node_class", "rt", "sent", "table", "view")
+    hold references). A reference asked for again answers what it answered first and
+    counts nothing more: a faster writer that gives up partway leaves the message to
+    the next, which meets the same references (one count and one handoff per object and
+    message). VM thread only."""
+    __slots__ = ("answered", "created", "holds", "node_class", "rt", "sent", "table", "view")
 
     def __init__(self, table: RemoteObjectTable, view: Any) -> None:
         self.table = table
@@ -46,6 +49,7 @@ class Outgoing:
         self.sent: list = []
         self.created: list = []
         self.holds: list = []
+        self.answered: dict[int, tuple] = {}     # id of each object referred to -> its record
 
     def process_identity(self, proc: Any) -> tuple[str, int, int]:
         return self.rt.process_identity(proc)
@@ -69,19 +73,25 @@ class Outgoing:
         if self.view is None:
             raise WireError("a reference to an object cannot travel here")
         obj = self.table.unwrap(value)
+        found = self.answered.get(id(obj))
+        if found is not None:
+            return found
         if type(obj) is RemoteObject:
             handoff = 0
             if obj.node != self.view.name and not obj.broken:
                 handoff = self.table.imports.handoff_number()
                 self.holds.append((handoff, obj))
-            return obj.node, obj.creation, obj.handle, obj.class_name, handoff
-        if type(obj) is int or type(obj) is float:
+            found = (obj.node, obj.creation, obj.handle, obj.class_name, handoff)
+        elif type(obj) is int or type(obj) is float:
             raise WireError("an immediate value has no identity to travel by reference")
-        export, made = self.table.exports.export(obj)
-        if made:
-            self.created.append(export)
-        self.sent.append(export)
-        return self.rt.name, self.rt.creation, export.handle, export.class_name, 0
+        else:
+            export, made = self.table.exports.export(obj)
+            if made:
+                self.created.append(export)
+            self.sent.append(export)
+            found = (self.rt.name, self.rt.creation, export.handle, export.class_name, 0)
+        self.answered[id(obj)] = found
+        return found
 
     def commit(self) -> None:
         if self.sent:

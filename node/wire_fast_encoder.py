@@ -428,7 +428,9 @@ class _ClassProbe:
 
 
 def _any_by_reference(node_refs: NodeRefs, classes: tuple) -> bool:
+    """Whether instances of any of ``classes`` travel by reference; a class not loaded
+    (None) has no instances to send."""
     try:
-        return any(node_refs.by_reference(_ClassProbe(cls)) for cls in classes)
+        return any(node_refs.by_reference(_ClassProbe(cls)) for cls in classes if cls is not None)
     except Exception:
         return True                             # the reference encoder says what is wrong

@@ -56,4 +56,12 @@ def test_every_other_readme_command_runs(readme_later_commands: list[str]) -> No
 
 @pytest.mark.parametrize("link", re.findall(r"\]\((docs/[^)]+)\)", Path(README).read_text(encoding="utf-8")))
 def test_readme_links_exist(link: str) -> None:
-    assert os.path.exists(os.path.join(ROOT, link)), link
+    """Each linked page exists, and so does the heading an anchor names (as GitHub makes
+    anchors: lower case, punctuation dropped, spaces as hyphens)."""
+    page, _, anchor = link.partition("#")
+    path = os.path.join(ROOT, page)
+    assert os.path.exists(path), link
+    if anchor:
+        headings = re.findall(r"^#+ (.+)$", Path(path).read_text(encoding="utf-8"), re.M)
+        slugs = {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+        assert anchor in slugs, f"{link}: no such heading"

@@ -102,6 +102,23 @@ def test_what_travels_by_reference_and_one_handle_per_object(node: Node) -> None
     assert node.vm.eval("3 asRemote") == "3" and node.vm.eval("nil asRemote") == "nil"
 
 
+def test_a_message_the_faster_writers_give_up_on_counts_its_references_once(node: Node) -> None:
+    """The C and Python fast writers give up on a message whose shared objects and depth
+    come close to the limit, after they wrote its reference; the writer that then does
+    the message must find the reference counted once, as for any other message."""
+    u = node.vm.universe
+    counter = node.vm.value("RefCounter new")
+    nested = u.new_array([u.make_int(1)])
+    for _ in range(W.DEFAULT_MAX_DEPTH - 10):
+        nested = u.new_array([nested])
+    shared = [u.new_string(str(i)) for i in range(12)]
+    data = node.encode(u.new_array([counter, *shared, *shared, nested]), "b")
+    handle = reference_records(data)[0][2]
+    assert node.rt.objects.exports.lookup(handle).importers["b"].count == 1
+    node.encode(counter, "b")
+    assert node.rt.objects.exports.lookup(handle).importers["b"].count == 2
+
+
 def test_a_class_must_answer_a_literal_and_a_failed_message_counts_nothing(node: Node) -> None:
     with pytest.raises(Exception, match="passByReference must answer a literal"):
         node.encode(node.vm.value("RefComputed new"), "b")
