@@ -10,7 +10,7 @@ The rules:
 - It decides nothing about classes itself: which classes travel as Dictionaries,
   Vectors, Sets or objects by value, and with which fields, is what the Python fast
   writer's ``_Writer`` says, asked once per class and message.
-- It never raises for a value (only MemoryError may escape).
+- It never raises: whatever goes wrong, the Python paths do the message.
 
 VM thread only (the thread that owns the objects being written); never blocks.
 """
@@ -51,9 +51,7 @@ def encode(vm: Any, root: Any, max_depth: int, node_refs: NodeRefs | None) -> An
             return NOT_DONE
         data = _c.encode(root, max_depth, vm.Array, vm.String, vm.ByteArray, vm.symbols,
                          layouts.symbol_bytes(), layouts.layout, layouts.table_layout, _integer, layouts.rest)
-    except MemoryError:
-        raise
-    except Exception:
+    except Exception:                   # MemoryError too: the Python paths decide, as for any give-up
         return NOT_DONE
     return NOT_DONE if data is None else data
 

